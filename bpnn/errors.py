@@ -1,0 +1,25 @@
+"""The exception types of bpnn, one per kind of problem.
+
+Each is raised where the problem is found, with a message that names the file, the key or the
+value; the CLI turns them into one line on stderr and a non-zero exit code.
+"""
+
+
+class BpnnError(Exception):
+    """Base class of every error bpnn reports to the user as one line."""
+
+
+class ConfigError(BpnnError):
+    """A config file, key or value is wrong (unknown key, wrong type, impossible value)."""
+
+
+class DataError(BpnnError):
+    """A data set or data file cannot be read or does not fit the config or the model."""
+
+
+class CheckpointError(BpnnError):
+    """A checkpoint file is missing, corrupt, or not a bpnn checkpoint."""
+
+
+class TrainingError(BpnnError):
+    """Training cannot go on (the loss became NaN or infinite, the run directory exists, ...)."""

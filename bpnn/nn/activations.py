@@ -1,0 +1,181 @@
+"""Activation functions, each with its forward rule and its derivative side by side.
+
+Notation (used across the engine): a layer computes the pre-activation ``z = x @ W + b`` and the
+activation ``a = g(z)``. Backpropagation needs ``g'(z)``; every ``derivative`` takes ``z`` and the
+cached output ``a`` (so ``sigmoid`` can use ``a * (1 - a)`` instead of recomputing ``g(z)``).
+
+An activation is one class with a unique ``name``; the registry ``ACTIVATIONS`` is built from the
+classes themselves, so adding one is writing one class.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+
+def stable_sigmoid(z: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-z))`` without overflow: ``exp`` only ever sees ``-|z|``."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(z.dtype, copy=False)
+
+
+class Activation:
+    """An element-wise nonlinearity ``a = g(z)``."""
+
+    name: ClassVar[str]
+    #: True when g has a kink (a point where g' jumps); gradcheck avoids evaluating across it.
+    has_kink: ClassVar[bool] = False
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def derivative(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """``g'(z)``, element-wise; ``a = g(z)`` is the cached forward output."""
+        raise NotImplementedError
+
+    def options(self) -> dict[str, float]:
+        """The activation's options with their values (empty for most)."""
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.options().items())
+        return f"{type(self).__name__}({args})"
+
+
+class Identity(Activation):
+    """``g(z) = z``, ``g'(z) = 1``."""
+
+    name = "identity"
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        return z
+
+    def derivative(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return np.ones_like(z)
+
+
+class Sigmoid(Activation):
+    """``g(z) = 1 / (1 + e^-z)``, ``g'(z) = a (1 - a)``."""
+
+    name = "sigmoid"
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        return stable_sigmoid(z)
+
+    def derivative(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return a * (1 - a)
+
+
+class Tanh(Activation):
+    """``g(z) = tanh z``, ``g'(z) = 1 - a^2``."""
+
+    name = "tanh"
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        return np.tanh(z)
+
+    def derivative(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return 1 - a * a
+
+
+class ReLU(Activation):
+    """``g(z) = max(z, 0)``, ``g'(z) = 1 if z > 0 else 0`` (0 at the kink z = 0, as PyTorch)."""
+
+    name = "relu"
+    has_kink = True
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        return np.maximum(z, 0)
+
+    def derivative(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return (z > 0).astype(z.dtype)
+
+
+class LeakyReLU(Activation):
+    """``g(z) = z if z > 0 else slope * z``, ``g'(z) = 1 if z > 0 else slope``."""
+
+    name = "leaky_relu"
+    has_kink = True
+
+    def __init__(self, slope: float = 0.01) -> None:
+        if not 0 <= slope < 1:
+            raise ValueError(f"slope must be in [0, 1), got {slope}")
+        self.slope = float(slope)
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        return np.where(z > 0, z, self.slope * z)
+
+    def derivative(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return np.where(z > 0, 1, self.slope).astype(z.dtype)
+
+    def options(self) -> dict[str, float]:
+        return {"slope": self.slope}
+
+
+class ELU(Activation):
+    """``g(z) = z if z > 0 else alpha (e^z - 1)``; ``g'(z) = 1 if z > 0 else a + alpha``."""
+
+    name = "elu"
+    has_kink = True  # g' jumps from alpha to 1 at z = 0 unless alpha = 1
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        if not alpha > 0:
+            raise ValueError(f"alpha must be positive, got {alpha}")
+        self.alpha = float(alpha)
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        # expm1 only sees the non-positive part, so large z cannot overflow
+        return np.where(z > 0, z, self.alpha * np.expm1(np.minimum(z, 0)))
+
+    def derivative(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return np.where(z > 0, 1, a + self.alpha).astype(z.dtype)
+
+    def options(self) -> dict[str, float]:
+        return {"alpha": self.alpha}
+
+
+class GELU(Activation):
+    """Gaussian error linear unit, in the tanh form of Hendrycks & Gimpel (PyTorch's
+    ``gelu(approximate="tanh")``)::
+
+        u = sqrt(2/pi) (z + 0.044715 z^3),  t = tanh(u)
+        g(z)  = 0.5 z (1 + t)
+        g'(z) = 0.5 (1 + t) + 0.5 z (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 z^2)
+    """
+
+    name = "gelu"
+    _c = np.sqrt(2 / np.pi)
+    _k = 0.044715
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        return 0.5 * z * (1 + np.tanh(self._c * (z + self._k * z**3)))
+
+    def derivative(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        t = np.tanh(self._c * (z + self._k * z**3))
+        return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * self._c * (1 + 3 * self._k * z * z)
+
+
+class Softplus(Activation):
+    """``g(z) = log(1 + e^z)`` (as ``max(z, 0) + log1p(e^-|z|)``), ``g'(z) = sigmoid(z)``."""
+
+    name = "softplus"
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+    def derivative(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return stable_sigmoid(z)
+
+
+ACTIVATIONS: dict[str, type[Activation]] = {
+    cls.name: cls for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, GELU, Softplus)
+}
+
+
+def make_activation(name: str, **options: float) -> Activation:
+    """The activation called ``name`` with its options; unknown names list the choices."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation '{name}'; choose from: {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name](**options)

@@ -1,0 +1,253 @@
+"""Loss functions, each tied to the output activation it is canonical for.
+
+The network's last layer produces the pre-activation ``z`` (shape ``(batch, outputs)``); the loss
+owns the output activation ``a = output(z)`` (softmax, sigmoid or identity) and gives
+
+- ``value(z, a, y)``: the loss averaged over the batch (``mse``, ``mae`` and ``huber``: over
+  every element, as PyTorch's and Keras' default ``mean`` reduction does), and
+- ``gradient(z, a, y)``: ``dL/dz``, the gradient with respect to the *pre-activation*, already
+  divided by the same count as the value. For the canonical pairs this is the fused
+  ``(a - y) / n``: the softmax Jacobian and the ``1/a`` of the log cancel, which is both exact and
+  numerically stable.
+
+Targets ``y``: class indices (int, shape ``(batch,)``) for ``cross_entropy`` and
+``binary_cross_entropy``; real values of shape ``(batch, outputs)`` for the regression losses.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import numpy as np
+
+from bpnn.nn.activations import stable_sigmoid
+
+Task = Literal["multiclass", "binary", "regression"]
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise ``exp(z) / sum(exp(z))``, shifted by the row maximum so ``exp`` cannot overflow."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    e /= e.sum(axis=1, keepdims=True)
+    return e
+
+
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise ``log softmax(z) = z - logsumexp(z)``, stable for any ``z``."""
+    shifted = z - z.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+class Loss:
+    """A loss and its output activation. Sets set ``name``, ``task``, ``output_activation``."""
+
+    name: ClassVar[str]
+    task: ClassVar[Task]
+    output_activation: ClassVar[str]
+
+    def output(self, z: np.ndarray) -> np.ndarray:
+        """The network's prediction ``a`` from the last pre-activation ``z``."""
+        raise NotImplementedError
+
+    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def options(self) -> dict[str, object]:
+        return {}
+
+    def kink_pattern(self, a: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        """Which side of a non-differentiable point each element is on (None: smooth loss).
+        Gradient checking skips a difference step that changes this pattern."""
+        return None
+
+    def output_size(self, n_classes: int | None, n_targets: int) -> int:
+        """Units of the output layer: one per class, one for binary, one per regression target."""
+        return n_targets
+
+
+class CrossEntropy(Loss):
+    """Softmax cross-entropy over ``K`` classes, optionally label-smoothed and class-weighted.
+
+    With the target distribution ``t = (1 - eps) onehot(y) + eps / K`` and the per-sample weight
+    ``s_i = w[y_i]`` (all ones without ``class_weights``)::
+
+        L     = sum_i s_i * (-sum_k t_ik log a_ik) / sum_i s_i
+        dL/dz = s_i (a_i - t_i) / sum_i s_i
+
+    Without smoothing and weights this is ``mean_i(-log a_{i,y_i})`` and ``(a - onehot(y)) / n``.
+    """
+
+    name = "cross_entropy"
+    task = "multiclass"
+    output_activation = "softmax"
+
+    def __init__(
+        self, label_smoothing: float = 0.0, class_weights: list[float] | None = None
+    ) -> None:
+        if not 0 <= label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        if class_weights is not None and any(not w > 0 for w in class_weights):
+            raise ValueError(f"class_weights must all be positive, got {class_weights}")
+        self.label_smoothing = float(label_smoothing)
+        self.class_weights = None if class_weights is None else [float(w) for w in class_weights]
+
+    def output_size(self, n_classes: int | None, n_targets: int) -> int:
+        assert n_classes is not None
+        if self.class_weights is not None and len(self.class_weights) != n_classes:
+            raise ValueError(
+                f"class_weights has {len(self.class_weights)} entries "
+                f"but the data has {n_classes} classes"
+            )
+        return n_classes
+
+    def _targets(self, y: np.ndarray, k: int, dtype: np.dtype) -> np.ndarray:
+        t = np.zeros((len(y), k), dtype=dtype)
+        t[np.arange(len(y)), y] = 1
+        if self.label_smoothing:
+            t = t * (1 - self.label_smoothing) + self.label_smoothing / k
+        return t
+
+    def _sample_weights(self, y: np.ndarray, dtype: np.dtype) -> np.ndarray | None:
+        if self.class_weights is None:
+            return None
+        return np.asarray(self.class_weights, dtype=dtype)[y]
+
+    def output(self, z: np.ndarray) -> np.ndarray:
+        return softmax(z)
+
+    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
+        per_sample = -(self._targets(y, z.shape[1], z.dtype) * log_softmax(z)).sum(axis=1)
+        s = self._sample_weights(y, z.dtype)
+        if s is None:
+            return float(per_sample.mean())
+        return float((s * per_sample).sum() / s.sum())
+
+    def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+        delta = a - self._targets(y, z.shape[1], z.dtype)
+        s = self._sample_weights(y, z.dtype)
+        if s is None:
+            delta /= len(y)
+        else:
+            delta *= (s / s.sum())[:, None]
+        return delta
+
+    def options(self) -> dict[str, object]:
+        return {"label_smoothing": self.label_smoothing, "class_weights": self.class_weights}
+
+
+class BinaryCrossEntropy(Loss):
+    """Sigmoid cross-entropy for two classes, computed from the logit ``z``::
+
+    L     = mean_i( max(z_i, 0) - z_i y_i + log(1 + e^-|z_i|) )   (= -y log a - (1-y) log(1-a))
+    dL/dz = (a - y) / n
+    """
+
+    name = "binary_cross_entropy"
+    task = "binary"
+    output_activation = "sigmoid"
+
+    def output_size(self, n_classes: int | None, n_targets: int) -> int:
+        return 1
+
+    @staticmethod
+    def _column(y: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        return y.reshape(-1, 1).astype(dtype, copy=False)
+
+    def output(self, z: np.ndarray) -> np.ndarray:
+        return stable_sigmoid(z)
+
+    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
+        t = self._column(y, z.dtype)
+        return float(np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))))
+
+    def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return (a - self._column(y, z.dtype)) / len(y)
+
+
+class MeanSquaredError(Loss):
+    """``L = mean over all n*k elements of (a - y)^2``; ``dL/dz = 2 (a - y) / (n k)``."""
+
+    name = "mse"
+    task = "regression"
+    output_activation = "identity"
+
+    def output(self, z: np.ndarray) -> np.ndarray:
+        return z
+
+    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
+        r = a - y
+        return float(np.mean(r * r))
+
+    def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return 2 * (a - y) / a.size
+
+
+class MeanAbsoluteError(Loss):
+    """``L = mean |a - y|``; ``dL/dz = sign(a - y) / (n k)`` (0 at a = y, as PyTorch)."""
+
+    name = "mae"
+    task = "regression"
+    output_activation = "identity"
+
+    def output(self, z: np.ndarray) -> np.ndarray:
+        return z
+
+    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
+        return float(np.mean(np.abs(a - y)))
+
+    def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.sign(a - y) / a.size
+
+    def kink_pattern(self, a: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        return a > y
+
+
+class Huber(Loss):
+    """Huber loss with threshold ``delta`` (PyTorch's ``HuberLoss``), ``r = a - y``::
+
+    L     = mean( 0.5 r^2            if |r| <= delta
+                  delta (|r| - delta/2) otherwise )
+    dL/dz = clip(r, -delta, delta) / (n k)
+    """
+
+    name = "huber"
+    task = "regression"
+    output_activation = "identity"
+
+    def __init__(self, delta: float = 1.0) -> None:
+        if not delta > 0:
+            raise ValueError(f"delta must be positive, got {delta}")
+        self.delta = float(delta)
+
+    def output(self, z: np.ndarray) -> np.ndarray:
+        return z
+
+    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
+        r = np.abs(a - y)
+        quadratic = np.minimum(r, self.delta)
+        return float(np.mean(0.5 * quadratic**2 + self.delta * (r - quadratic)))
+
+    def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.clip(a - y, -self.delta, self.delta) / a.size
+
+    def kink_pattern(self, a: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        return np.abs(a - y) <= self.delta
+
+    def options(self) -> dict[str, object]:
+        return {"delta": self.delta}
+
+
+LOSSES: dict[str, type[Loss]] = {
+    cls.name: cls
+    for cls in (CrossEntropy, BinaryCrossEntropy, MeanSquaredError, MeanAbsoluteError, Huber)
+}
+
+
+def make_loss(name: str, **options: object) -> Loss:
+    """The loss called ``name`` with its options; unknown names list the choices."""
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss '{name}'; choose from: {', '.join(LOSSES)}")
+    return LOSSES[name](**options)  # type: ignore[arg-type]
