@@ -1,0 +1,148 @@
+"""Checkpoints: one ``.npz`` file that loads without pickle, written atomically.
+
+Layout of the archive (every entry a plain numeric or unicode array)::
+
+    format            "bpnn-checkpoint"          (0-d unicode)
+    meta              JSON text: format_version, bpnn_version, epoch, task, feature_names,
+                      config (the resolved config), metrics (the epoch's logs), trainer state
+                      (RNG states, early-stopping counters) for resuming
+    param/{name}      every parameter, e.g. param/0.weight (fan_in, fan_out), param/0.bias
+    buffer/{name}     batch-norm running statistics
+    scaling/input_offset, scaling/input_factor     x' = (x - offset) * factor
+    scaling/target_offset, scaling/target_factor   (regression with target scaling)
+    classes           the class labels in index order (classification)
+    optimizer/{key}   optimizer state (moments, step count) for resuming
+    schedule/{key}    learning-rate schedule state (reduce_on_plateau)
+
+The file is written to a temporary name in the same folder, flushed to disk, then renamed over
+the target, so a crash never leaves a half-written checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bpnn.errors import CheckpointError
+
+FORMAT = "bpnn-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class CheckpointContents:
+    """Everything a checkpoint holds, as arrays and plain data."""
+
+    config: dict[str, Any]
+    epoch: int
+    task: str
+    params: dict[str, np.ndarray]
+    buffers: dict[str, np.ndarray] = field(default_factory=dict)
+    input_offset: np.ndarray | None = None
+    input_factor: np.ndarray | None = None
+    target_offset: np.ndarray | None = None
+    target_factor: np.ndarray | None = None
+    classes: np.ndarray | None = None
+    feature_names: list[str] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    optimizer: dict[str, np.ndarray] = field(default_factory=dict)
+    schedule: dict[str, np.ndarray] = field(default_factory=dict)
+    trainer: dict[str, Any] = field(default_factory=dict)
+
+
+def save(path: str | Path, contents: CheckpointContents) -> None:
+    """Write ``contents`` to ``path`` atomically (temporary file, fsync, rename)."""
+    from bpnn import __version__
+
+    path = Path(path)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "bpnn_version": __version__,
+        "epoch": contents.epoch,
+        "task": contents.task,
+        "feature_names": contents.feature_names,
+        "config": contents.config,
+        "metrics": contents.metrics,
+        "trainer": contents.trainer,
+    }
+    arrays: dict[str, np.ndarray] = {"format": np.array(FORMAT), "meta": np.array(json.dumps(meta))}
+    arrays.update({f"param/{k}": v for k, v in contents.params.items()})
+    arrays.update({f"buffer/{k}": v for k, v in contents.buffers.items()})
+    for key in ("input_offset", "input_factor", "target_offset", "target_factor"):
+        value = getattr(contents, key)
+        if value is not None:
+            arrays[f"scaling/{key}"] = value
+    if contents.classes is not None:
+        classes = np.asarray(contents.classes)
+        if classes.dtype == object:
+            classes = classes.astype(str)
+        arrays["classes"] = classes
+    arrays.update({f"optimizer/{k}": np.asarray(v) for k, v in contents.optimizer.items()})
+    arrays.update({f"schedule/{k}": np.asarray(v) for k, v in contents.schedule.items()})
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, allow_pickle=False, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: str | Path) -> CheckpointContents:
+    """Read a checkpoint written by ``save``; anything else is a one-line ``CheckpointError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({error})") from None
+    if "format" not in arrays or str(arrays["format"]) != FORMAT or "meta" not in arrays:
+        raise CheckpointError(f"{path}: not a bpnn checkpoint")
+    try:
+        meta = json.loads(str(arrays["meta"]))
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path}: corrupt metadata ({error})") from None
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {meta.get('format_version')} is not supported "
+            f"(this bpnn reads version {FORMAT_VERSION})"
+        )
+
+    def group(prefix: str) -> dict[str, np.ndarray]:
+        return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+    scaling = group("scaling/")
+    try:
+        return CheckpointContents(
+            config=meta["config"],
+            epoch=int(meta["epoch"]),
+            task=meta["task"],
+            params=group("param/"),
+            buffers=group("buffer/"),
+            input_offset=scaling.get("input_offset"),
+            input_factor=scaling.get("input_factor"),
+            target_offset=scaling.get("target_offset"),
+            target_factor=scaling.get("target_factor"),
+            classes=arrays.get("classes"),
+            feature_names=list(meta.get("feature_names", [])),
+            metrics=meta.get("metrics", {}),
+            optimizer=group("optimizer/"),
+            schedule=group("schedule/"),
+            trainer=meta.get("trainer", {}),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: incomplete checkpoint (missing {error})") from None

@@ -1,0 +1,338 @@
+"""The ``bpnn`` command line: parses arguments, calls one function per command, formats output.
+
+No math and no file formats live here. Heavy libraries (NumPy, scikit-learn, matplotlib) are
+imported inside the commands that need them, so ``bpnn --help`` stays fast. Every ``BpnnError``
+becomes one line on stderr and exit code 2 (bad input: config, data, checkpoint) or 1 (a run
+that failed: training diverged, a gradient check failed).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    name="bpnn",
+    help="Train multilayer perceptrons with backpropagation written from scratch in NumPy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+config_app = typer.Typer(help="Inspect and check experiment configs.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+ConfigPath = Annotated[
+    Path,
+    typer.Argument(
+        help="The experiment config (YAML).", exists=True, dir_okay=False, readable=True
+    ),
+]
+CheckpointPath = Annotated[
+    Path,
+    typer.Argument(
+        help="A checkpoint, e.g. runs/NAME/checkpoints/best.npz.", exists=True, dir_okay=False
+    ),
+]
+Overrides = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        "-s",
+        metavar="KEY=VALUE",
+        help="Override a config key, e.g. --set optimizer.lr=0.01 (repeatable; values are YAML).",
+    ),
+]
+
+
+def _stderr() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _stdout() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn bpnn's own errors into one line on stderr and a non-zero exit code, no traceback."""
+    from bpnn.errors import BpnnError, TrainingError
+
+    try:
+        yield
+    except BpnnError as error:
+        code = 1 if isinstance(error, TrainingError) else 2
+        print(f"error: {error}", file=sys.stderr)
+        raise typer.Exit(code) from None
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        raise typer.Exit(130) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        from bpnn import __version__
+
+        print(f"bpnn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Train multilayer perceptrons with backpropagation written from scratch in NumPy."""
+
+
+@app.command()
+def train(
+    config: ConfigPath,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Run directory (must not exist or be empty). Default: runs/NAME-TIME.",
+        ),
+    ] = None,
+    overrides: Overrides = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress output; only the final summary.")
+    ] = False,
+) -> None:
+    """Train the network a config describes and write a run directory."""
+    from bpnn.config import load_config
+    from bpnn.progress import make_progress
+    from bpnn.train import prepare_run_dir, run_training
+
+    err = _stderr()
+    with reported_errors():
+        cfg = load_config(config, overrides or [])
+        run_dir = prepare_run_dir(cfg.name, out)
+        err.print(f"run directory: {run_dir}")
+        summary = run_training(cfg, run_dir, progress=make_progress(err, quiet), log=err.print)
+    _print_summary(summary, run_dir)
+
+
+def _print_summary(summary: dict[str, Any], run_dir: Path) -> None:
+    metrics = "  ".join(
+        f"{key} {summary[key]:.4f}"
+        for key in ("test_accuracy", "test_loss", "test_mae", "test_r2")
+        if key in summary
+    )
+    print(
+        f"{metrics}  (best epoch {summary['best_epoch']} of {summary['epochs_run']}, "
+        f"{summary['total_seconds']:.1f}s)"
+    )
+    print(f"stopped: {summary['stop_reason']}")
+    print(f"run directory: {run_dir}")
+
+
+@app.command("eval")
+def evaluate(
+    checkpoint: CheckpointPath,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout.")
+    ] = False,
+) -> None:
+    """Evaluate a checkpoint on the test split of the data it was trained on."""
+    from bpnn.evaluation import evaluate_checkpoint
+
+    with reported_errors():
+        metrics = evaluate_checkpoint(checkpoint, log=_stderr().print)
+    if as_json:
+        print(json.dumps(metrics))
+        return
+    from rich.table import Table
+
+    table = Table(title=str(checkpoint), show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
+    _stdout().print(table)
+
+
+@app.command()
+def predict(
+    checkpoint: CheckpointPath,
+    input_file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="INPUT", help="CSV, NPZ or IDX file of samples.", exists=True, dir_okay=False
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write the CSV here instead of stdout (must not exist)."),
+    ] = None,
+) -> None:
+    """Predict a file of samples: a CSV row per sample (label and probabilities, or values)."""
+    from bpnn.evaluation import prediction_table
+
+    with reported_errors():
+        if out is not None and out.exists():
+            from bpnn.errors import DataError
+
+            raise DataError(f"{out}: already exists; choose another --out")
+        text = prediction_table(checkpoint, input_file)
+        if out is None:
+            sys.stdout.write(text)
+        else:
+            out.write_text(text, encoding="utf-8")
+            print(f"wrote {text.count(chr(10)) - 1} predictions to {out}", file=sys.stderr)
+
+
+@app.command()
+def gradcheck(
+    config: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A config; without one, check every activation x loss pairing.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    overrides: Overrides = None,
+    samples: Annotated[
+        int, typer.Option(min=1, help="Samples of the training split to check on.")
+    ] = 8,
+    tol: Annotated[float, typer.Option(min=0, help="Largest relative error that passes.")] = 1e-6,
+    max_entries: Annotated[
+        int, typer.Option(min=1, help="Check at most this many random entries of each tensor.")
+    ] = 500,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout.")
+    ] = False,
+) -> None:
+    """Compare the hand-written gradients with finite differences (float64); exit 1 on failure."""
+    from bpnn.gradcheck import check_config, self_test
+
+    with reported_errors():
+        if config is None:
+            results = [(r.label, r.tensors) for r in self_test()]
+            rows = [(label, tensors) for label, tensors in results]
+            _report_gradcheck(
+                rows, tol, as_json, title="gradient check: every activation x loss pairing"
+            )
+        else:
+            from bpnn.config import load_config
+
+            cfg = load_config(config, overrides or [])
+            tensors = check_config(
+                cfg, samples=samples, max_entries=max_entries, log=_stderr().print
+            )
+            _report_gradcheck([(None, tensors)], tol, as_json, title=f"gradient check: {config}")
+
+
+def _report_gradcheck(
+    rows: list[tuple[str | None, list[Any]]], tol: float, as_json: bool, title: str
+) -> None:
+    flat = [(label, t) for label, tensors in rows for t in tensors]
+    worst_label, worst = max(flat, key=lambda item: item[1].max_relative_error)
+    passed = worst.max_relative_error <= tol
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "passed": passed,
+                    "tolerance": tol,
+                    "tensors": [
+                        {
+                            "network": label,
+                            "tensor": t.name,
+                            "shape": list(t.shape),
+                            "max_relative_error": t.max_relative_error,
+                            "checked": t.checked,
+                            "skipped_at_kinks": t.skipped_at_kinks,
+                        }
+                        for label, t in flat
+                    ],
+                }
+            )
+        )
+    else:
+        from rich.table import Table
+
+        table = Table(title=title)
+        if rows[0][0] is not None:
+            table.add_column("network")
+        for column in ("tensor", "shape", "checked", "skipped (kinks)", "max relative error", ""):
+            table.add_column(
+                column,
+                justify="right"
+                if column in ("checked", "skipped (kinks)", "max relative error")
+                else "left",
+            )
+        for label, t in flat:
+            status = "[green]ok[/]" if t.max_relative_error <= tol else "[red]FAIL[/]"
+            cells = [
+                t.name,
+                "x".join(map(str, t.shape)),
+                str(t.checked),
+                str(t.skipped_at_kinks),
+                f"{t.max_relative_error:.2e}",
+                status,
+            ]
+            table.add_row(*([label] if label is not None else []), *cells)
+        _stdout().print(table)
+    where = f"{worst_label}: " if worst_label else ""
+    verdict = "passed" if passed else "FAILED"
+    message = (
+        f"{verdict}: worst {where}{worst.name} {worst.max_relative_error:.2e} (tolerance {tol:g})"
+    )
+    if not passed:
+        message += f" at index {worst.worst_index}"
+    print(message, file=sys.stderr if not passed else sys.stdout if not as_json else sys.stderr)
+    if not passed:
+        raise typer.Exit(1)
+
+
+@config_app.command("show")
+def config_show(config: ConfigPath, overrides: Overrides = None) -> None:
+    """Print the resolved config: every key with its value or default."""
+    from bpnn.config import load_config
+
+    with reported_errors():
+        cfg = load_config(config, overrides or [])
+    sys.stdout.write(cfg.to_yaml())
+
+
+@config_app.command("check")
+def config_check(config: ConfigPath, overrides: Overrides = None) -> None:
+    """Validate a config without training; exit 2 with the first problem."""
+    from bpnn.config import load_config
+
+    with reported_errors():
+        load_config(config, overrides or [])
+    print(f"{config}: ok")
+
+
+@app.command()
+def plot(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.", exists=True, file_okay=False)],
+) -> None:
+    """(Re)draw the training curves of a run directory into RUN/plots/."""
+    from bpnn.errors import DataError
+    from bpnn.plots import plot_run
+
+    with reported_errors():
+        if not (run_dir / "metrics.jsonl").is_file():
+            raise DataError(f"{run_dir}: no metrics.jsonl (not a run directory)")
+        for path in plot_run(run_dir):
+            print(path)

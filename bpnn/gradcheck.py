@@ -1,0 +1,225 @@
+"""Gradient checking: the hand-written backward pass against finite differences.
+
+For every entry ``w_j`` of every parameter tensor the numerical derivative is the fourth-order
+central difference (error ``O(h^4)``, so a step as large as ``1e-3`` is accurate in float64)::
+
+    dL/dw_j ~ (-L(w + 2h e_j) + 8 L(w + h e_j) - 8 L(w - h e_j) + L(w - 2h e_j)) / (12 h)
+
+compared with the analytic gradient through the relative error
+``|analytic - numerical| / max(|analytic|, |numerical|, floor)``, where the small absolute
+``floor`` keeps entries whose true gradient is exactly zero (a dead ReLU) from dividing noise by
+noise. Following CS231n's advice, a difference step that moves any unit across a kink (ReLU,
+leaky ReLU and ELU at ``z = 0``; MAE at ``a = y``; Huber at ``|a - y| = delta``) is not compared
+but counted as skipped: the function is not differentiable between the two points.
+
+The network is evaluated in ``CHECK`` mode: batch norm uses the batch statistics (the function
+that training differentiates) without touching its running statistics, and dropout is off.
+Nothing about the network is changed by a check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bpnn.nn.activations import ACTIVATIONS, make_activation
+from bpnn.nn.initializers import xavier_normal
+from bpnn.nn.layers import CHECK
+from bpnn.nn.losses import LOSSES, make_loss
+from bpnn.nn.network import Network
+
+if TYPE_CHECKING:
+    from bpnn.config import Config
+
+DEFAULT_TOLERANCE = 1e-6
+STEP = 1e-3
+FLOOR = 1e-7
+
+
+@dataclass(frozen=True)
+class TensorCheck:
+    """The result for one parameter tensor."""
+
+    name: str
+    shape: tuple[int, ...]
+    max_relative_error: float
+    worst_index: tuple[int, ...] | None
+    checked: int
+    skipped_at_kinks: int
+
+    def passed(self, tolerance: float = DEFAULT_TOLERANCE) -> bool:
+        return self.max_relative_error <= tolerance
+
+
+def relative_error(analytic: np.ndarray, numerical: np.ndarray, floor: float = FLOOR) -> np.ndarray:
+    """``|a - n| / max(|a|, |n|, floor)``, element-wise."""
+    scale = np.maximum(np.maximum(np.abs(analytic), np.abs(numerical)), floor)
+    return np.abs(analytic - numerical) / scale
+
+
+def _loss_and_kinks(
+    network: Network, X: np.ndarray, y: np.ndarray, l2: float
+) -> tuple[float, np.ndarray]:
+    loss = network.loss_and_gradients(X, y, l2=l2, mode=CHECK)
+    kinks = [network.kink_pattern()]
+    loss_kinks = network.loss.kink_pattern(network.last_output, y)
+    if loss_kinks is not None:
+        kinks.append(loss_kinks.ravel())
+    return loss, np.concatenate(kinks)
+
+
+def check_gradients(
+    network: Network,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    l2: float = 0.0,
+    step: float = STEP,
+    max_entries: int | None = None,
+    rng: np.random.Generator | None = None,
+) -> list[TensorCheck]:
+    """Compare ``network``'s analytic gradients on ``(X, y)`` with finite differences, tensor by
+    tensor. ``max_entries`` checks a random sample of that many entries of larger tensors.
+    The network's parameters are restored exactly afterwards."""
+    if network.dtype != np.float64:
+        raise ValueError(f"gradient checking needs a float64 network, got {network.dtype}")
+    rng = rng or np.random.default_rng(0)
+    original = network.params.copy()
+    try:
+        _, base_kinks = _loss_and_kinks(network, X, y, l2)
+        analytic = {name: g.copy() for name, g in network.gradients().items()}
+        results = []
+        for name, param in network.parameters().items():
+            flat = param.reshape(-1)  # a view into network.params
+            indices = np.arange(flat.size)
+            if max_entries is not None and flat.size > max_entries:
+                indices = np.sort(rng.choice(flat.size, size=max_entries, replace=False))
+            numerical = np.zeros(len(indices))
+            usable = np.ones(len(indices), dtype=bool)
+            for k, j in enumerate(indices):
+                losses = []
+                original_value = flat[j]
+                for offset in (2 * step, step, -step, -2 * step):
+                    flat[j] = original_value + offset
+                    loss, kinks = _loss_and_kinks(network, X, y, l2)
+                    flat[j] = original_value
+                    losses.append(loss)
+                    if not np.array_equal(kinks, base_kinks):
+                        usable[k] = False
+                numerical[k] = (-losses[0] + 8 * losses[1] - 8 * losses[2] + losses[3]) / (
+                    12 * step
+                )
+            exact = analytic[name].reshape(-1)[indices]
+            errors = np.where(usable, relative_error(exact, numerical), 0.0)
+            worst = int(np.argmax(errors)) if len(errors) else None
+            results.append(
+                TensorCheck(
+                    name=name,
+                    shape=tuple(param.shape),
+                    max_relative_error=float(errors[worst]) if worst is not None else 0.0,
+                    worst_index=None
+                    if worst is None
+                    else tuple(int(i) for i in np.unravel_index(indices[worst], param.shape)),
+                    checked=int(usable.sum()),
+                    skipped_at_kinks=int((~usable).sum()),
+                )
+            )
+        return results
+    finally:
+        network.params[...] = original
+        network.loss_and_gradients(X, y, l2=l2, mode=CHECK)  # leave grads as they were computed
+
+
+@dataclass(frozen=True)
+class PairingCheck:
+    """The result of one network in the self-test grid."""
+
+    label: str
+    tensors: list[TensorCheck]
+
+    @property
+    def worst(self) -> TensorCheck:
+        return max(self.tensors, key=lambda t: t.max_relative_error)
+
+
+def _random_targets(loss_name: str, rng: np.random.Generator, n: int, classes: int) -> np.ndarray:
+    task = LOSSES[loss_name].task
+    if task == "multiclass":
+        return rng.permutation(np.arange(n) % classes)
+    if task == "binary":
+        return rng.permutation(np.arange(n) % 2)
+    return rng.normal(size=(n, 2))
+
+
+def self_test(seed: int = 0, samples: int = 8) -> list[PairingCheck]:
+    """Gradient checks over every activation x loss pairing on small random float64 networks,
+    plus batch norm, dropout (off, as in evaluation), L2 and the cross-entropy options."""
+    variants: list[tuple[str, str, dict, dict, float]] = []
+    for loss_name in LOSSES:
+        for activation in ACTIVATIONS:
+            variants.append((activation, loss_name, {}, {}, 0.0))
+        variants.append(("tanh", loss_name, {"batch_norm": True}, {}, 0.0))
+        variants.append(("relu", loss_name, {"batch_norm": True}, {}, 0.0))
+        variants.append(("sigmoid", loss_name, {"dropout": [0.5, 0.5]}, {}, 0.0))
+        variants.append(("tanh", loss_name, {}, {}, 0.01))
+    variants.append(("tanh", "cross_entropy", {}, {"label_smoothing": 0.1}, 0.0))
+    variants.append(("tanh", "cross_entropy", {}, {"class_weights": [1.0, 2.0, 0.5]}, 0.0))
+    variants.append(("leaky_relu", "huber", {}, {"delta": 0.5}, 0.0))
+
+    results = []
+    for activation, loss_name, network_options, loss_options, l2 in variants:
+        rng = np.random.default_rng(seed)
+        loss = make_loss(loss_name, **loss_options)
+        n_outputs = loss.output_size(3, 2)
+        network = Network(
+            [5, 4, 3, n_outputs],
+            [make_activation(activation)] * 2,
+            loss,
+            weight_init=xavier_normal,
+            rng=rng,
+            dtype=np.float64,
+            **network_options,
+        )
+        # non-zero biases and batch-norm parameters, so every term of the backward pass matters
+        network.params[network.weight_slice.stop :] = rng.normal(
+            0, 0.5, network.params.size - network.weight_slice.stop
+        )
+        X = rng.normal(size=(samples, 5))
+        y = _random_targets(loss_name, rng, samples, 3)
+        extras = [f"{k}={v}" for k, v in {**network_options, **loss_options}.items()]
+        if l2:
+            extras.append(f"l2={l2}")
+        label = f"{activation} x {loss_name}" + (f" ({', '.join(extras)})" if extras else "")
+        results.append(PairingCheck(label, check_gradients(network, X, y, l2=l2)))
+    return results
+
+
+def check_config(
+    config: Config,
+    *,
+    samples: int = 8,
+    max_entries: int | None = 500,
+    log: Callable[[str], None] | None = None,
+) -> list[TensorCheck]:
+    """Check the network of ``config`` at its initial weights (the ones training starts from),
+    in float64, on the first ``samples`` samples of its training split. Weight decay of a
+    non-decoupled optimizer is included as the L2 term it adds to loss and gradient."""
+    from bpnn.data import load_dataset
+    from bpnn.model import build_network, make_seeds
+
+    data = load_dataset(config.data, task=config.task, seed=config.seed, dtype=np.float64, log=log)
+    init_rng, _ = make_seeds(config.seed)
+    n_classes = None if data.classes is None else len(data.classes)
+    n_targets = data.y_train.shape[1] if data.y_train.ndim == 2 else 1
+    network = build_network(
+        config, data.n_features, n_classes, n_targets, init_rng, dtype=np.float64
+    )
+    decoupled = "weight_decay" in config.optimizer.options
+    l2 = 0.0 if decoupled else float(config.optimizer.weight_decay or 0.0)
+    X, y = data.X_train[:samples], data.y_train[:samples]
+    return check_gradients(
+        network, X, y, l2=l2, max_entries=max_entries, rng=np.random.default_rng(config.seed)
+    )

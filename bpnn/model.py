@@ -1,0 +1,229 @@
+"""``Model``: a trained network together with what it needs to meet raw data.
+
+The engine's ``Network`` sees scaled features and class indices. A ``Model`` adds the fitted input
+scaling, the target scaling of a regression, the class labels and the resolved config, so that
+``predict`` takes the same raw features the data set had and answers in the data's own terms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bpnn.config import Config
+from bpnn.nn.activations import make_activation
+from bpnn.nn.initializers import INITIALIZERS
+from bpnn.nn.losses import make_loss
+from bpnn.nn.network import Network
+
+
+@dataclass(frozen=True)
+class Affine:
+    """A per-feature affine map ``x' = (x - offset) * factor`` (every scaling bpnn fits is one)."""
+
+    offset: np.ndarray
+    factor: np.ndarray
+
+    def apply(self, X: np.ndarray, dtype: np.dtype | type = np.float32) -> np.ndarray:
+        out = np.asarray(X, dtype=dtype) - self.offset.astype(dtype)
+        out *= self.factor.astype(dtype)
+        return out
+
+    def invert(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(X, dtype=np.float64) / self.factor + self.offset
+
+
+def make_seeds(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Independent generators for weight initialization (and dropout) and for shuffling."""
+    init_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(2)
+    return np.random.default_rng(init_seq), np.random.default_rng(shuffle_seq)
+
+
+def build_network(
+    config: Config,
+    n_inputs: int,
+    n_classes: int | None,
+    n_targets: int,
+    rng: np.random.Generator,
+    dtype: np.dtype | type | None = None,
+) -> Network:
+    """The network a config describes for ``n_inputs`` features, initialized from ``rng``."""
+    loss = make_loss(config.loss.name, **config.loss.options)
+    n_outputs = loss.output_size(n_classes, n_targets)
+    init = INITIALIZERS[config.model.init.name]
+    init_options = config.model.init.options
+
+    def weight_init(
+        rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int
+    ) -> np.ndarray:
+        return init(rng, shape, fan_in, fan_out, **init_options)
+
+    return Network(
+        [n_inputs, *config.model.hidden, n_outputs],
+        [make_activation(c.name, **c.options) for c in config.model.hidden_activations()],
+        loss,
+        weight_init=weight_init,
+        rng=rng,
+        batch_norm=config.model.batch_norm,
+        dropout=config.model.dropout_rates(),
+        dtype=np.dtype(dtype or config.train.dtype),
+    )
+
+
+class Model:
+    """A network with its data conventions. Built by the trainer or by ``bpnn.load_checkpoint``."""
+
+    def __init__(
+        self,
+        network: Network,
+        config: Config,
+        *,
+        input_scaling: Affine,
+        target_scaling: Affine | None = None,
+        classes: np.ndarray | None = None,
+        feature_names: list[str] | None = None,
+        epoch: int = 0,
+        metrics: dict[str, Any] | None = None,
+    ) -> None:
+        self.network = network
+        self.config = config
+        self.input_scaling = input_scaling
+        self.target_scaling = target_scaling
+        self.classes = classes
+        self.feature_names = feature_names or [f"x{i}" for i in range(network.sizes[0])]
+        self.epoch = epoch
+        self.metrics = metrics or {}
+
+    @property
+    def task(self) -> str:
+        """``multiclass``, ``binary`` or ``regression``."""
+        return self.network.loss.task
+
+    @property
+    def n_features(self) -> int:
+        return self.network.sizes[0]
+
+    def _inputs(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise ValueError(f"expected inputs of shape (n, {self.n_features}), got {X.shape}")
+        return self.input_scaling.apply(X, self.network.dtype)
+
+    def _targets(self, y: np.ndarray) -> np.ndarray:
+        if self.task == "regression":
+            y = np.asarray(y, dtype=np.float64)
+            y = y.reshape(len(y), -1)
+            if self.target_scaling is not None:
+                return self.target_scaling.apply(y, self.network.dtype)
+            return y.astype(self.network.dtype)
+        return np.asarray(y, dtype=np.int64)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(n, classes)`` (binary: ``(n, 2)``), or values ``(n, targets)``
+        in the data's own units, for raw features ``X`` of shape ``(n, features)``."""
+        out = self.network.predict(self._inputs(X))
+        if self.task == "binary":
+            return np.hstack([1 - out, out])
+        if self.task == "regression" and self.target_scaling is not None:
+            return self.target_scaling.invert(out)
+        return out
+
+    def predict_labels(self, X: np.ndarray) -> np.ndarray:
+        """The most probable class label of each sample (classification only)."""
+        if self.classes is None:
+            raise ValueError("predict_labels needs a classification model")
+        return self.classes[self.predict(X).argmax(axis=1)]
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        """Every trainable tensor by name: ``"{i}.weight"``, ``"{i}.bias"``, ... (views)."""
+        return self.network.parameters()
+
+    def loss_and_gradients(
+        self, X: np.ndarray, y: np.ndarray
+    ) -> tuple[float, dict[str, np.ndarray]]:
+        """The data loss of the batch and ``dL/dparameter`` for every parameter (copies), for raw
+        features ``X`` and targets ``y`` (class indices, or values in the data's units).
+        Deterministic and free of side effects: no dropout, batch-norm statistics not updated."""
+        loss = self.network.loss_and_gradients(self._inputs(X), self._targets(y))
+        return loss, {name: g.copy() for name, g in self.network.gradients().items()}
+
+    def __repr__(self) -> str:
+        arch = " -> ".join(str(n) for n in self.network.sizes)
+        return f"Model({arch}, loss={self.network.loss.name}, epoch={self.epoch})"
+
+
+def model_contents(model: Model, **extra: Any) -> Any:
+    """The ``CheckpointContents`` of a model (``extra``: optimizer, schedule, trainer, metrics)."""
+    from bpnn.checkpoint import CheckpointContents
+
+    target = model.target_scaling
+    return CheckpointContents(
+        config=model.config.resolved(),
+        epoch=model.epoch,
+        task=model.task,
+        params={k: v.copy() for k, v in model.parameters().items()},
+        buffers={k: v.copy() for k, v in model.network.buffers().items()},
+        input_offset=model.input_scaling.offset,
+        input_factor=model.input_scaling.factor,
+        target_offset=None if target is None else target.offset,
+        target_factor=None if target is None else target.factor,
+        classes=model.classes,
+        feature_names=model.feature_names,
+        **extra,
+    )
+
+
+def load_model(path: Any) -> Model:
+    """Rebuild the ``Model`` saved in a checkpoint file."""
+    from bpnn import checkpoint
+    from bpnn.config import validate
+    from bpnn.errors import CheckpointError, ConfigError
+
+    contents = checkpoint.load(path)
+    try:
+        config = validate(contents.config, source=f"{path} (config)")
+    except ConfigError as error:
+        raise CheckpointError(str(error)) from None
+    params = contents.params
+    n_layers = len(config.model.hidden) + 1
+    try:
+        n_inputs = params["0.weight"].shape[0]
+        n_outputs = params[f"{n_layers - 1}.weight"].shape[1]
+    except KeyError as error:
+        raise CheckpointError(f"{path}: parameter {error} missing") from None
+    n_classes = None if contents.classes is None else len(contents.classes)
+    network = build_network(config, n_inputs, n_classes, n_outputs, np.random.default_rng(0))
+    own = network.parameters()
+    if set(own) != set(params):
+        raise CheckpointError(
+            f"{path}: parameters {sorted(params)} do not match the config's {sorted(own)}"
+        )
+    for name, value in params.items():
+        if own[name].shape != value.shape:
+            raise CheckpointError(
+                f"{path}: {name} has shape {value.shape}, the config needs {own[name].shape}"
+            )
+        own[name][...] = value
+    try:
+        network.load_buffers(contents.buffers)
+    except ValueError as error:
+        raise CheckpointError(f"{path}: {error}") from None
+    if contents.input_offset is None or contents.input_factor is None:
+        raise CheckpointError(f"{path}: input scaling missing")
+    target = (
+        None
+        if contents.target_offset is None or contents.target_factor is None
+        else Affine(contents.target_offset, contents.target_factor)
+    )
+    return Model(
+        network,
+        config,
+        input_scaling=Affine(contents.input_offset, contents.input_factor),
+        target_scaling=target,
+        classes=contents.classes,
+        feature_names=contents.feature_names,
+        epoch=contents.epoch,
+        metrics=contents.metrics,
+    )
