@@ -4,6 +4,7 @@ Layout of the archive (every entry a plain numeric or unicode array)::
 
     format            "bpnn-checkpoint"          (0-d unicode)
     meta              JSON text: format_version, bpnn_version, epoch, task, feature_names,
+                      target_name (the label column of a CSV),
                       config (the resolved config), metrics (the epoch's logs), trainer state
                       (RNG states, early-stopping counters) for resuming
     param/{name}      every parameter, e.g. param/0.weight (fan_in, fan_out), param/0.bias
@@ -51,6 +52,7 @@ class CheckpointContents:
     target_factor: np.ndarray | None = None
     classes: np.ndarray | None = None
     feature_names: list[str] = field(default_factory=list)
+    target_name: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     optimizer: dict[str, np.ndarray] = field(default_factory=dict)
     schedule: dict[str, np.ndarray] = field(default_factory=dict)
@@ -68,6 +70,7 @@ def save(path: str | Path, contents: CheckpointContents) -> None:
         "epoch": contents.epoch,
         "task": contents.task,
         "feature_names": contents.feature_names,
+        "target_name": contents.target_name,
         "config": contents.config,
         "metrics": contents.metrics,
         "trainer": contents.trainer,
@@ -139,6 +142,7 @@ def load(path: str | Path) -> CheckpointContents:
             target_factor=scaling.get("target_factor"),
             classes=arrays.get("classes"),
             feature_names=list(meta.get("feature_names", [])),
+            target_name=meta.get("target_name"),
             metrics=meta.get("metrics", {}),
             optimizer=group("optimizer/"),
             schedule=group("schedule/"),

@@ -97,7 +97,7 @@ def prediction_table(checkpoint: Path, input_file: Path) -> str:
         input_file,
         feature_names=model.feature_names,
         n_features=model.n_features,
-        target=model.config.data.target,
+        target=model.target_name,
     )
     output = model.predict(X)
     buffer = io.StringIO()

@@ -7,7 +7,6 @@ scaling, the target scaling of a regression, the class labels and the resolved c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,22 +16,7 @@ from bpnn.nn.activations import make_activation
 from bpnn.nn.initializers import INITIALIZERS
 from bpnn.nn.losses import make_loss
 from bpnn.nn.network import Network
-
-
-@dataclass(frozen=True)
-class Affine:
-    """A per-feature affine map ``x' = (x - offset) * factor`` (every scaling bpnn fits is one)."""
-
-    offset: np.ndarray
-    factor: np.ndarray
-
-    def apply(self, X: np.ndarray, dtype: np.dtype | type = np.float32) -> np.ndarray:
-        out = np.asarray(X, dtype=dtype) - self.offset.astype(dtype)
-        out *= self.factor.astype(dtype)
-        return out
-
-    def invert(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(X, dtype=np.float64) / self.factor + self.offset
+from bpnn.scaling import Scaling
 
 
 def make_seeds(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -80,10 +64,11 @@ class Model:
         network: Network,
         config: Config,
         *,
-        input_scaling: Affine,
-        target_scaling: Affine | None = None,
+        input_scaling: Scaling,
+        target_scaling: Scaling | None = None,
         classes: np.ndarray | None = None,
         feature_names: list[str] | None = None,
+        target_name: str | None = None,
         epoch: int = 0,
         metrics: dict[str, Any] | None = None,
     ) -> None:
@@ -93,6 +78,7 @@ class Model:
         self.target_scaling = target_scaling
         self.classes = classes
         self.feature_names = feature_names or [f"x{i}" for i in range(network.sizes[0])]
+        self.target_name = target_name
         self.epoch = epoch
         self.metrics = metrics or {}
 
@@ -171,6 +157,7 @@ def model_contents(model: Model, **extra: Any) -> Any:
         target_factor=None if target is None else target.factor,
         classes=model.classes,
         feature_names=model.feature_names,
+        target_name=model.target_name,
         **extra,
     )
 
@@ -215,15 +202,16 @@ def load_model(path: Any) -> Model:
     target = (
         None
         if contents.target_offset is None or contents.target_factor is None
-        else Affine(contents.target_offset, contents.target_factor)
+        else Scaling(contents.target_offset, contents.target_factor)
     )
     return Model(
         network,
         config,
-        input_scaling=Affine(contents.input_offset, contents.input_factor),
+        input_scaling=Scaling(contents.input_offset, contents.input_factor),
         target_scaling=target,
         classes=contents.classes,
         feature_names=contents.feature_names,
+        target_name=contents.target_name,
         epoch=contents.epoch,
         metrics=contents.metrics,
     )

@@ -310,19 +310,17 @@ def prepare_run_dir(name: str, out: Path | None, root: Path = Path("runs")) -> P
 
 def build_model(config: Config, data: Any, rng: np.random.Generator) -> Model:
     """A fresh model for ``data`` as the config describes, initialized from ``rng``."""
-    from bpnn.model import Affine, build_network
+    from bpnn.model import build_network
 
-    n_classes = None if data.classes is None else len(data.classes)
-    n_targets = data.y_train.shape[1] if data.y_train.ndim == 2 else 1
-    network = build_network(config, data.n_features, n_classes, n_targets, rng)
-    target = data.target_scaling
+    network = build_network(config, data.n_features, data.n_classes, data.n_targets, rng)
     return Model(
         network,
         config,
-        input_scaling=Affine(data.input_scaling.offset, data.input_scaling.factor),
-        target_scaling=None if target is None else Affine(target.offset, target.factor),
+        input_scaling=data.input_scaling,
+        target_scaling=data.target_scaling,
         classes=data.classes,
         feature_names=list(data.feature_names),
+        target_name=data.target_name,
     )
 
 
