@@ -308,10 +308,12 @@ class Config(_Section):
     def resolved(self) -> dict[str, Any]:
         """The whole config as plain data, every default filled in (what a run saves)."""
         out = self.model_dump(mode="json")
-        out["model"]["activation"] = self.model.activation.dump()
-        out["model"]["activations"] = (
-            None if self.model.activations is None else [c.dump() for c in self.model.activations]
-        )
+        if self.model.activations is None:
+            out["model"]["activation"] = self.model.activation.dump()
+            out["model"]["activations"] = None
+        else:  # per-layer activations replace the shared one
+            del out["model"]["activation"]
+            out["model"]["activations"] = [c.dump() for c in self.model.activations]
         out["model"]["init"] = self.model.init.dump()
         out["loss"] = self.loss.dump()
         out["schedule"] = self.schedule.dump()
@@ -445,6 +447,23 @@ def _resolve_components(config: Config) -> Config:
         raise ConfigError(
             f"data.scale_target: only applies to regression losses, not '{loss.name}'"
         )
+    metrics = ["train_loss", "val_loss"] + (
+        ["val_mae", "val_r2"] if regression else ["train_accuracy", "val_accuracy"]
+    )
+    has_validation = data.val_fraction > 0
+    if not has_validation:
+        metrics = [m for m in metrics if not m.startswith("val_")]
+    monitors = {"schedule.monitor": schedule.options.get("monitor")}
+    if config.train.early_stopping is not None:
+        monitors["train.early_stopping.monitor"] = config.train.early_stopping.monitor
+    for key, monitor in monitors.items():
+        if monitor is not None and monitor not in metrics:
+            why = " (data.val_fraction is 0: no validation split)" if not has_validation else ""
+            raise ConfigError(
+                f"{key}: '{monitor}' is not a metric of this run{why}; choose from: "
+                + ", ".join(metrics)
+            )
+
     data_defaults: dict[str, Any] = {}
     if data.scale is None:
         data_defaults["scale"] = "pixels" if data.source in ("mnist", "idx") else "standard"

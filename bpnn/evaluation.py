@@ -28,9 +28,8 @@ def evaluate(model: Model, X: np.ndarray, y: np.ndarray, prefix: str = "") -> di
     """Loss and task metrics of ``model`` on scaled features ``X`` and network targets ``y``:
     ``loss`` and ``accuracy`` for classification; ``loss`` (on the scaled targets), ``mae`` and
     ``r2`` (in the data's own units) for regression."""
-    network = model.network
-    metrics = {f"{prefix}loss": network.evaluate_loss(X, y)}
-    output = network.predict(X)
+    loss, output = model.network.evaluate(X, y)
+    metrics = {f"{prefix}loss": loss}
     if model.task == "regression":
         scaling = model.target_scaling
         predicted = output if scaling is None else scaling.invert(output)

@@ -204,7 +204,7 @@ class Trainer:
         order = self.shuffle_rng.permutation(n) if self.shuffle else np.arange(n)
         network, optimizer = self.network, self.optimizer
         classify = self.model.task != "regression"
-        total_loss, correct = 0.0, 0
+        total_loss, total_weight, correct = 0.0, 0.0, 0
         for batch, start in enumerate(range(0, n, self.batch_size), start=1):
             index = order[start : start + self.batch_size]
             X_batch, y_batch = X[index], y[index]
@@ -219,15 +219,17 @@ class Trainer:
                 if norm > self.grad_clip:
                     network.grads *= self.grad_clip / norm
             optimizer.update_step(network.grads, network.params, lr)
-            total_loss += loss * len(index)
+            weight = network.loss.batch_weight(y_batch)  # the batch size, or its class weights
+            total_loss += loss * weight
+            total_weight += weight
             if classify:
                 correct += correct_count(self.model.task, network.last_output, y_batch)
             self._call(
                 "on_batch_end",
                 batch,
-                {"loss": loss, "running_loss": total_loss / min(start + len(index), n)},
+                {"loss": loss, "running_loss": total_loss / total_weight},
             )
-        logs = {"train_loss": total_loss / n}
+        logs = {"train_loss": total_loss / total_weight}
         if classify:
             logs["train_accuracy"] = correct / n
         return logs
@@ -375,10 +377,15 @@ def run_training(
     init_rng, shuffle_rng = make_seeds(config.seed)
     model = build_model(config, data, init_rng)
 
-    monitor = "val_loss" if len(data.X_val) else "train_loss"
+    stopping = config.train.early_stopping
+    # best.npz follows early stopping's monitor, so the best checkpoint and the weights early
+    # stopping restores are the same; without early stopping it is the lowest validation loss
+    if stopping is not None:
+        monitor = stopping.monitor
+    else:
+        monitor = "val_loss" if len(data.X_val) else "train_loss"
     checkpointer = Checkpointer(run_dir / "checkpoints", monitor)
     callbacks: list[Callback] = [checkpointer, MetricsWriter(run_dir / "metrics.jsonl")]
-    stopping = config.train.early_stopping
     if stopping is not None:
         callbacks.append(
             EarlyStopping(

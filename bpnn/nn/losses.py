@@ -58,6 +58,11 @@ class Loss:
     def options(self) -> dict[str, object]:
         return {}
 
+    def batch_weight(self, y: np.ndarray) -> float:
+        """What ``value`` averages over for targets ``y`` (their count; for a class-weighted
+        cross-entropy the sum of their weights): the weight to combine batch losses with."""
+        return float(len(y))
+
     def kink_pattern(self, a: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         """Which side of a non-differentiable point each element is on (None: smooth loss).
         Gradient checking skips a difference step that changes this pattern."""
@@ -117,6 +122,11 @@ class CrossEntropy(Loss):
 
     def output(self, z: np.ndarray) -> np.ndarray:
         return softmax(z)
+
+    def batch_weight(self, y: np.ndarray) -> float:
+        if self.class_weights is None:
+            return float(len(y))
+        return float(np.asarray(self.class_weights)[y].sum())
 
     def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
         per_sample = -(self._targets(y, z.shape[1], z.dtype) * log_softmax(z)).sum(axis=1)

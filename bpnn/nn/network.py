@@ -202,15 +202,25 @@ class Network:
             return np.empty((0, self.sizes[-1]), dtype=self.dtype)
         return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
 
-    def evaluate_loss(self, X: np.ndarray, y: np.ndarray, batch_size: int = 8192) -> float:
-        """The mean loss over a whole data set in evaluation mode (chunk means weighted by size)."""
-        total, count = 0.0, 0
+    def evaluate(self, X: np.ndarray, y: np.ndarray, batch_size: int = 8192) -> tuple[float, np.ndarray]:
+        """The mean loss over a whole data set and the outputs, in one pass in evaluation mode.
+
+        Chunk losses are combined with the weights the loss itself averages with (the sample
+        count, or the sum of class weights), so the result equals one pass over all of ``X``.
+        """
+        X = np.asarray(X, dtype=self.dtype)
+        total, weight, outputs = 0.0, 0.0, []
         for i in range(0, len(X), batch_size):
             z = self.forward(X[i : i + batch_size], EVAL)
-            n = len(z)
-            total += self.loss.value(z, self.loss.output(z), y[i : i + batch_size]) * n
-            count += n
-        return total / max(count, 1)
+            a = self.loss.output(z)
+            chunk_y = y[i : i + batch_size]
+            chunk_weight = self.loss.batch_weight(chunk_y)
+            total += self.loss.value(z, a, chunk_y) * chunk_weight
+            weight += chunk_weight
+            outputs.append(a)
+        if not outputs:
+            return float("nan"), np.empty((0, self.sizes[-1]), dtype=self.dtype)
+        return total / weight, np.concatenate(outputs) if len(outputs) > 1 else outputs[0]
 
     def kink_pattern(self) -> np.ndarray:
         """The side of the kink of every unit of kinked activations in the last forward pass.
