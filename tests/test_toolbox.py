@@ -26,7 +26,8 @@ CLASSIFICATION = (
     "train: {epochs: 3, batch_size: 16}\n"
 )
 REGRESSION = (
-    "data: {source: diabetes}\nloss: mse\nmodel: {hidden: [8]}\ntrain: {epochs: 3, batch_size: 16}\n"
+    "data: {source: diabetes}\nloss: mse\nmodel: {hidden: [8]}\n"
+    "train: {epochs: 3, batch_size: 16}\n"
 )
 
 

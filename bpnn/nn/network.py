@@ -202,7 +202,9 @@ class Network:
             return np.empty((0, self.sizes[-1]), dtype=self.dtype)
         return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
 
-    def evaluate(self, X: np.ndarray, y: np.ndarray, batch_size: int = 8192) -> tuple[float, np.ndarray]:
+    def evaluate(
+        self, X: np.ndarray, y: np.ndarray, batch_size: int = 8192
+    ) -> tuple[float, np.ndarray]:
         """The mean loss over a whole data set and the outputs, in one pass in evaluation mode.
 
         Chunk losses are combined with the weights the loss itself averages with (the sample
