@@ -129,6 +129,31 @@ def train(
     _print_summary(summary, run_dir)
 
 
+@app.command()
+def resume(
+    run_dir: Annotated[
+        Path, typer.Argument(help="A run directory to continue.", exists=True, file_okay=False)
+    ],
+    epochs: Annotated[
+        int | None,
+        typer.Option(min=1, help="Train until this many epochs in all (extends the run)."),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress output; only the final summary.")
+    ] = False,
+) -> None:
+    """Continue a run from its last checkpoint, exactly where it stopped (metrics are appended)."""
+    from bpnn.progress import make_progress
+    from bpnn.train import resume_training
+
+    err = _stderr()
+    with reported_errors():
+        summary = resume_training(
+            run_dir, epochs=epochs, progress=make_progress(err, quiet), log=err.print
+        )
+    _print_summary(summary, run_dir)
+
+
 def _print_summary(summary: dict[str, Any], run_dir: Path) -> None:
     metrics = "  ".join(
         f"{key} {summary[key]:.4f}"

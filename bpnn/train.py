@@ -65,9 +65,11 @@ class MetricsWriter(Callback):
 class Checkpointer(Callback):
     """Saves ``last.npz`` after every epoch and ``best.npz`` when ``monitor`` improves."""
 
-    def __init__(self, folder: Path, monitor: str) -> None:
-        self.folder, self.monitor = folder, monitor
-        self.mode = monitor_mode(monitor)
+    def __init__(
+        self, folder: Path, monitor: str, mode: str = "auto", min_delta: float = 0.0
+    ) -> None:
+        self.folder, self.monitor, self.min_delta = folder, monitor, min_delta
+        self.mode = monitor_mode(monitor, mode)
         self.best: float | None = None
         self.best_epoch: int | None = None
 
@@ -75,7 +77,7 @@ class Checkpointer(Callback):
         from bpnn import checkpoint
 
         value = logs[self.monitor]
-        improved = is_improvement(value, self.best, self.mode)
+        improved = is_improvement(value, self.best, self.mode, self.min_delta)
         if improved:
             self.best, self.best_epoch = value, epoch
         contents = self.trainer.checkpoint_contents(epoch, logs)
@@ -271,6 +273,7 @@ class Trainer:
         """Everything needed to use the model, and to resume training after ``epoch``."""
         trainer_state: dict[str, Any] = {
             "shuffle_rng": self.shuffle_rng.bit_generator.state,
+            "stopped": self.stop_reason,
             "callbacks": {
                 type(c).__name__: c.state() for c in self.callbacks if hasattr(c, "state")
             },
@@ -356,6 +359,75 @@ def make_trainer(
     )
 
 
+def _callbacks(
+    config: Config, run_dir: Path, data: Any, progress: Callback | None
+) -> tuple[Checkpointer, EarlyStopping | None, list[Callback]]:
+    stopping = config.train.early_stopping
+    # best.npz follows early stopping's monitor, mode and min_delta, so the best checkpoint and
+    # the weights early stopping restores are the same; else it is the lowest validation loss
+    callbacks: list[Callback] = []
+    early_stopping = None
+    if stopping is not None:
+        early_stopping = EarlyStopping(
+            stopping.monitor,
+            stopping.patience,
+            stopping.min_delta,
+            stopping.mode,
+            stopping.restore_best,
+        )
+        callbacks.append(early_stopping)  # first, so that the checkpoint holds its new state
+        checkpointer = Checkpointer(
+            run_dir / "checkpoints", stopping.monitor, stopping.mode, stopping.min_delta
+        )
+    else:
+        monitor = "val_loss" if len(data.X_val) else "train_loss"
+        checkpointer = Checkpointer(run_dir / "checkpoints", monitor)
+    # the checkpoint is written before the metrics line: a resume can add a lost line back
+    callbacks += [checkpointer, MetricsWriter(run_dir / "metrics.jsonl")]
+    if progress is not None:
+        callbacks.append(progress)
+    return checkpointer, early_stopping, callbacks
+
+
+def _finish(
+    run_dir: Path,
+    data: Any,
+    model: Model,
+    checkpointer: Checkpointer,
+    end: dict[str, Any],
+    seconds: float,
+) -> dict[str, Any]:
+    """Evaluate best.npz on the test split, write summary.json and the plots."""
+    from bpnn.model import load_model
+    from bpnn.plots import plot_run
+
+    best = load_model(run_dir / "checkpoints" / "best.npz")
+    summary: dict[str, Any] = evaluate(best, data.X_test, data.y_test, prefix="test_")
+    summary.update(
+        {
+            "best_epoch": checkpointer.best_epoch,
+            "best_" + checkpointer.monitor: checkpointer.best,
+            "epochs_run": model.epoch,
+            "stop_reason": end["stop_reason"],
+            "total_seconds": seconds,
+            "train_samples": len(data.X_train),
+            "val_samples": len(data.X_val),
+            "test_samples": len(data.X_test),
+        }
+    )
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    plot_run(run_dir)
+    return summary
+
+
+def _load_data(config: Config, log: Callable[[str], None]) -> Any:
+    from bpnn.data import load_dataset
+
+    return load_dataset(
+        config.data, task=config.task, seed=config.seed, dtype=np.dtype(config.train.dtype), log=log
+    )
+
+
 def run_training(
     config: Config,
     run_dir: Path,
@@ -366,57 +438,108 @@ def run_training(
     """Train ``config`` into ``run_dir`` (which must exist and be empty) and write
     ``config.yaml``, ``metrics.jsonl``, ``checkpoints/``, ``summary.json`` and ``plots/``.
     Returns the summary."""
-    from bpnn.data import load_dataset
+    started = time.perf_counter()
+    (run_dir / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
+    data = _load_data(config, log)
+    init_rng, shuffle_rng = make_seeds(config.seed)
+    model = build_model(config, data, init_rng)
+    checkpointer, _, callbacks = _callbacks(config, run_dir, data, progress)
+    end = make_trainer(config, model, data, shuffle_rng, callbacks).fit()
+    return _finish(run_dir, data, model, checkpointer, end, time.perf_counter() - started)
+
+
+def _read_metrics(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise TrainingError(f"{path}: line {number} is not JSON; cannot resume") from None
+    return rows
+
+
+def resume_training(
+    run_dir: Path,
+    *,
+    epochs: int | None = None,
+    progress: Callback | None = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> dict[str, Any]:
+    """Continue the run in ``run_dir`` from ``checkpoints/last.npz``, exactly where it stopped.
+
+    The model, optimizer state, learning-rate schedule, shuffling and dropout generators and
+    the checkpointing and early-stopping state all come back from the checkpoint, so a run
+    trained for ``k`` epochs and resumed to ``n`` gives the metrics of one ``n``-epoch run, bit
+    for bit. ``metrics.jsonl`` is only appended to. ``epochs`` extends the run (its config.yaml
+    is updated); a schedule whose rates depend on the total (cosine) refuses that.
+    """
+    from bpnn import checkpoint
+    from bpnn.config import load_config
     from bpnn.model import load_model
 
     started = time.perf_counter()
-    (run_dir / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
-    data = load_dataset(
-        config.data, task=config.task, seed=config.seed, dtype=np.dtype(config.train.dtype), log=log
-    )
-    init_rng, shuffle_rng = make_seeds(config.seed)
-    model = build_model(config, data, init_rng)
-
-    stopping = config.train.early_stopping
-    # best.npz follows early stopping's monitor, so the best checkpoint and the weights early
-    # stopping restores are the same; without early stopping it is the lowest validation loss
-    if stopping is not None:
-        monitor = stopping.monitor
-    else:
-        monitor = "val_loss" if len(data.X_val) else "train_loss"
-    checkpointer = Checkpointer(run_dir / "checkpoints", monitor)
-    callbacks: list[Callback] = [checkpointer, MetricsWriter(run_dir / "metrics.jsonl")]
-    if stopping is not None:
-        callbacks.append(
-            EarlyStopping(
-                stopping.monitor,
-                stopping.patience,
-                stopping.min_delta,
-                stopping.mode,
-                stopping.restore_best,
+    config_path, last_path = run_dir / "config.yaml", run_dir / "checkpoints" / "last.npz"
+    metrics_path = run_dir / "metrics.jsonl"
+    for path in (config_path, last_path, metrics_path):
+        if not path.is_file():
+            raise TrainingError(f"{run_dir}: no {path.name} (not a bpnn run directory)")
+    config = load_config(config_path)
+    contents = checkpoint.load(last_path)
+    done = contents.epoch
+    if epochs is not None and epochs != config.train.epochs:
+        if epochs <= done:
+            raise TrainingError(f"--epochs {epochs}: the run has already trained {done} epochs")
+        if config.schedule.name == "cosine":
+            raise TrainingError(
+                f"--epochs {epochs}: the run's cosine schedule spreads its learning rates over "
+                f"train.epochs={config.train.epochs}; extending it would change them"
             )
+        config = config.model_copy(
+            update={"train": config.train.model_copy(update={"epochs": epochs})}
         )
-    if progress is not None:
-        callbacks.append(progress)
-    trainer = make_trainer(config, model, data, shuffle_rng, callbacks)
+        (run_dir / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
+    if done >= config.train.epochs:
+        raise TrainingError(
+            f"{run_dir}: already trained {done} of {config.train.epochs} epochs; "
+            f"pass --epochs N to train on"
+        )
+    if contents.trainer.get("stopped"):
+        raise TrainingError(f"{run_dir}: training stopped early ({contents.trainer['stopped']})")
+
+    history = _read_metrics(metrics_path)
+    logged = history[-1]["epoch"] if history else 0
+    if logged > done:
+        raise TrainingError(
+            f"{metrics_path}: has epoch {logged} but last.npz is from epoch {done}; not resuming"
+        )
+    if logged == done - 1:  # stopped between the checkpoint and the metrics line: add it back
+        with metrics_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(contents.metrics) + "\n")
+    elif logged != done:
+        raise TrainingError(f"{metrics_path}: ends at epoch {logged}, last.npz is from {done}")
+
+    data = _load_data(config, log)
+    model = load_model(last_path)
+    model.config = config
+    _, shuffle_rng = make_seeds(config.seed)
+    shuffle_rng.bit_generator.state = contents.trainer["shuffle_rng"]
+    if model.network.dropout_rng is not None:
+        model.network.dropout_rng.bit_generator.state = contents.trainer["dropout_rng"]
+    checkpointer, early_stopping, callbacks = _callbacks(config, run_dir, data, progress)
+    states = contents.trainer.get("callbacks", {})
+    checkpointer.load_state(states["Checkpointer"])
+    if early_stopping is not None:
+        early_stopping.load_state(states["EarlyStopping"])
+        best = load_model(run_dir / "checkpoints" / "best.npz").network
+        early_stopping.best_weights = (best.params.copy(), best.buffers())
+    trainer = make_trainer(config, model, data, shuffle_rng, callbacks, start_epoch=done)
+    trainer.optimizer.load_state_dict(contents.optimizer)
+    trainer.schedule.load_state_dict(contents.schedule)
+    log(f"resuming {run_dir} at epoch {done + 1} of {config.train.epochs}")
     end = trainer.fit()
-
-    best = load_model(run_dir / "checkpoints" / "best.npz")
-    summary: dict[str, Any] = evaluate(best, data.X_test, data.y_test, prefix="test_")
-    summary.update(
-        {
-            "best_epoch": checkpointer.best_epoch,
-            "best_" + monitor: checkpointer.best,
-            "epochs_run": model.epoch,
-            "stop_reason": end["stop_reason"],
-            "total_seconds": time.perf_counter() - started,
-            "train_samples": len(data.X_train),
-            "val_samples": len(data.X_val),
-            "test_samples": len(data.X_test),
-        }
+    previous = 0.0
+    if (run_dir / "summary.json").is_file():
+        previous = json.loads((run_dir / "summary.json").read_text()).get("total_seconds", 0.0)
+    return _finish(
+        run_dir, data, model, checkpointer, end, previous + time.perf_counter() - started
     )
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    from bpnn.plots import plot_run
-
-    plot_run(run_dir)
-    return summary
