@@ -10,6 +10,7 @@ classes themselves, so adding one is writing one class.
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import numpy as np
@@ -146,7 +147,7 @@ class GELU(Activation):
     """
 
     name = "gelu"
-    _c = np.sqrt(2 / np.pi)
+    _c = math.sqrt(2 / math.pi)  # a Python float: keeps float32 arrays float32
     _k = 0.044715
 
     def forward(self, z: np.ndarray) -> np.ndarray:
