@@ -171,15 +171,28 @@ def _print_summary(summary: dict[str, Any], run_dir: Path) -> None:
 @app.command("eval")
 def evaluate(
     checkpoint: CheckpointPath,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Evaluate on this labelled file (CSV with the target column, or NPZ with X, y) "
+            "instead of the test split of the training data.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout.")
     ] = False,
 ) -> None:
-    """Evaluate a checkpoint on the test split of the data it was trained on."""
-    from bpnn.evaluation import evaluate_checkpoint
+    """Evaluate a checkpoint on the test split of the data it was trained on (or on --data)."""
+    from bpnn.evaluation import evaluate_checkpoint, evaluate_file
 
     with reported_errors():
-        metrics = evaluate_checkpoint(checkpoint, log=_stderr().print)
+        if data is None:
+            metrics = evaluate_checkpoint(checkpoint, log=_stderr().print)
+        else:
+            metrics = evaluate_file(checkpoint, data)
     if as_json:
         print(json.dumps(metrics))
         return

@@ -845,6 +845,31 @@ def read_inputs(
     return X.astype(np.float64, copy=False)
 
 
+def read_labelled(
+    path: Path, *, feature_names: list[str], target: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raw float64 features and the labels or values of a labelled file, for ``bpnn eval --data``.
+
+    ``.csv``: the model's ``feature_names`` and the ``target`` column (default: the last column)
+    by name; ``.npz``: arrays ``X`` and ``y``. Labels come back as they are in the file; the
+    caller maps them to the model's classes with ``encode_labels``.
+    """
+    path = Path(path)
+    name = path.name.lower()
+    if name.endswith(".csv"):
+        header, cells, lines = _read_csv(path)
+        target = target if target is not None else header[-1]
+        X, y = _csv_columns(path, header, cells, lines, feature_names, target)
+    elif name.endswith(".npz"):
+        X, y = _npz_pair(path, "X", "y")
+        X = X.reshape(len(X), -1)
+    else:
+        raise DataError(f"{path}: labelled data must be a .csv (with the target column) or .npz")
+    X = _same_width(X, len(feature_names), str(path))
+    _check_features(X, feature_names, str(path))
+    return X.astype(np.float64, copy=False), y
+
+
 def _csv_inputs(path: Path, feature_names: list[str], target: str | None) -> np.ndarray:
     header, cells, lines = _read_csv(path)
     missing = [c for c in feature_names if c not in header]

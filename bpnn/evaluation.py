@@ -85,6 +85,36 @@ def evaluate_checkpoint(
     return metrics
 
 
+def evaluate_file(path: Path, data_file: Path) -> dict[str, Any]:
+    """Metrics of a checkpoint on a new labelled file (CSV with the target column, or NPZ with
+    ``X`` and ``y``): its features are checked against the model's and its labels against the
+    model's classes; the checkpoint's own scaling is applied."""
+    from bpnn.data import encode_labels, read_labelled
+    from bpnn.model import load_model
+
+    model = load_model(path)
+    X, labels = read_labelled(
+        data_file, feature_names=model.feature_names, target=model.target_name
+    )
+    if model.classes is not None:
+        y = encode_labels(labels, model.classes, str(data_file))
+    else:
+        y = np.asarray(labels, dtype=np.float64).reshape(len(labels), -1)
+        if y.shape[1] != model.network.sizes[-1]:
+            from bpnn.errors import DataError
+
+            raise DataError(
+                f"{data_file}: has {y.shape[1]} target columns, the model predicts "
+                f"{model.network.sizes[-1]}"
+            )
+    metrics: dict[str, Any] = evaluate(
+        model, model.input_scaling.apply(X, model.network.dtype), model.targets(y), prefix="test_"
+    )
+    metrics["epoch"] = model.epoch
+    metrics["test_samples"] = len(X)
+    return metrics
+
+
 def prediction_table(checkpoint: Path, input_file: Path) -> str:
     """CSV text with one row per sample of ``input_file``: ``label`` and ``p_<class>`` columns for
     classification, ``value`` (or ``value_<i>``) columns for regression."""

@@ -97,7 +97,8 @@ class Model:
             raise ValueError(f"expected inputs of shape (n, {self.n_features}), got {X.shape}")
         return self.input_scaling.apply(X, self.network.dtype)
 
-    def _targets(self, y: np.ndarray) -> np.ndarray:
+    def targets(self, y: np.ndarray) -> np.ndarray:
+        """Targets as the network reads them: class indices, or values in the scaled units."""
         if self.task == "regression":
             y = np.asarray(y, dtype=np.float64)
             y = y.reshape(len(y), -1)
@@ -132,7 +133,7 @@ class Model:
         """The data loss of the batch and ``dL/dparameter`` for every parameter (copies), for raw
         features ``X`` and targets ``y`` (class indices, or values in the data's units).
         Deterministic and free of side effects: no dropout, batch-norm statistics not updated."""
-        loss = self.network.loss_and_gradients(self._inputs(X), self._targets(y))
+        loss = self.network.loss_and_gradients(self._inputs(X), self.targets(y))
         return loss, {name: g.copy() for name, g in self.network.gradients().items()}
 
     def __repr__(self) -> str:
