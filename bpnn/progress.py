@@ -74,7 +74,12 @@ class LiveProgress(Callback):
             )
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
-        self.progress.update(self.epochs_task, completed=epoch, status=format_logs(logs))
+        # each epoch's metrics stay on screen above the bars, as the plain reporter prints them
+        self.progress.console.print(
+            f"epoch {epoch}/{self.trainer.epochs}  {format_logs(logs)}", highlight=False
+        )
+        key = "val_loss" if "val_loss" in logs else "train_loss"
+        self.progress.update(self.epochs_task, completed=epoch, status=f"{key} {logs[key]:.4f}")
 
     def on_train_end(self, logs: dict[str, Any]) -> None:
         self.progress.stop()
