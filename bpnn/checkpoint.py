@@ -119,6 +119,8 @@ def load(path: str | Path) -> CheckpointContents:
         meta = json.loads(str(arrays["meta"]))
     except json.JSONDecodeError as error:
         raise CheckpointError(f"{path}: corrupt metadata ({error})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: corrupt metadata (not a JSON object)")
     if meta.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: checkpoint format version {meta.get('format_version')} is not supported "

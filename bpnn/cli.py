@@ -30,15 +30,11 @@ app.add_typer(config_app, name="config")
 
 ConfigPath = Annotated[
     Path,
-    typer.Argument(
-        help="The experiment config (YAML).", exists=True, dir_okay=False, readable=True
-    ),
+    typer.Argument(help="The experiment config (YAML).", dir_okay=False),
 ]
 CheckpointPath = Annotated[
     Path,
-    typer.Argument(
-        help="A checkpoint, e.g. runs/NAME/checkpoints/best.npz.", exists=True, dir_okay=False
-    ),
+    typer.Argument(help="A checkpoint, e.g. runs/NAME/checkpoints/best.npz.", dir_okay=False),
 ]
 Overrides = Annotated[
     list[str] | None,
@@ -118,22 +114,18 @@ def train(
     """Train the network a config describes and write a run directory."""
     from bpnn.config import load_config
     from bpnn.progress import make_progress
-    from bpnn.train import prepare_run_dir, run_training
+    from bpnn.train import run_training
 
     err = _stderr()
     with reported_errors():
         cfg = load_config(config, overrides or [])
-        run_dir = prepare_run_dir(cfg.name, out)
-        err.print(f"run directory: {run_dir}")
-        summary = run_training(cfg, run_dir, progress=make_progress(err, quiet), log=err.print)
+        run_dir, summary = run_training(cfg, out, progress=make_progress(err, quiet), log=err.print)
     _print_summary(summary, run_dir)
 
 
 @app.command()
 def resume(
-    run_dir: Annotated[
-        Path, typer.Argument(help="A run directory to continue.", exists=True, file_okay=False)
-    ],
+    run_dir: Annotated[Path, typer.Argument(help="A run directory to continue.", file_okay=False)],
     epochs: Annotated[
         int | None,
         typer.Option(min=1, help="Train until this many epochs in all (extends the run)."),
@@ -177,7 +169,6 @@ def evaluate(
             "--data",
             help="Evaluate on this labelled file (CSV with the target column, or NPZ with X, y) "
             "instead of the test split of the training data.",
-            exists=True,
             dir_okay=False,
         ),
     ] = None,
@@ -211,9 +202,7 @@ def predict(
     checkpoint: CheckpointPath,
     input_file: Annotated[
         Path,
-        typer.Argument(
-            metavar="INPUT", help="CSV, NPZ or IDX file of samples.", exists=True, dir_okay=False
-        ),
+        typer.Argument(metavar="INPUT", help="CSV, NPZ or IDX file of samples.", dir_okay=False),
     ],
     out: Annotated[
         Path | None,
@@ -225,9 +214,9 @@ def predict(
 
     with reported_errors():
         if out is not None and out.exists():
-            from bpnn.errors import DataError
+            from bpnn.errors import OutputError
 
-            raise DataError(f"{out}: already exists; choose another --out")
+            raise OutputError(f"{out}: already exists; choose another --out")
         text = prediction_table(checkpoint, input_file)
         if out is None:
             sys.stdout.write(text)
@@ -242,7 +231,6 @@ def gradcheck(
         Path | None,
         typer.Argument(
             help="A config; without one, check every activation x loss pairing.",
-            exists=True,
             dir_okay=False,
         ),
     ] = None,
@@ -363,7 +351,7 @@ def config_check(config: ConfigPath, overrides: Overrides = None) -> None:
 
 @app.command()
 def plot(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory.", exists=True, file_okay=False)],
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.", file_okay=False)],
 ) -> None:
     """(Re)draw the training curves of a run directory into RUN/plots/."""
     from bpnn.errors import DataError

@@ -326,6 +326,24 @@ class Config(_Section):
         out["data"] = {k: v for k, v in out["data"].items() if k in SOURCE_KEYS[self.data.source]}
         return out
 
+    def decoupled_weight_decay(self) -> bool:
+        """True when the optimizer applies weight decay itself (adamw)."""
+        from bpnn.nn.optimizers import OPTIMIZERS
+
+        return "weight_decay" in inspect.signature(OPTIMIZERS[self.optimizer.name]).parameters
+
+    def optimizer_options(self) -> dict[str, Any]:
+        """The keyword options to build the optimizer with (adamw's weight_decay included)."""
+        options = dict(self.optimizer.options)
+        if self.decoupled_weight_decay():
+            options["weight_decay"] = self.optimizer.weight_decay
+        return options
+
+    def l2_penalty(self) -> float:
+        """The L2 coefficient the network adds to loss and gradient (0 for adamw, which decays
+        the weights itself)."""
+        return 0.0 if self.decoupled_weight_decay() else float(self.optimizer.weight_decay or 0.0)
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.resolved(), sort_keys=False)
 
@@ -509,7 +527,15 @@ def _location(loc: Sequence[str | int]) -> str:
 
 def _describe(error: ValidationError, prefix: str = "") -> str:
     """One line for the first problem pydantic found: ``key: what is wrong, got VALUE``."""
-    first = error.errors(include_url=False)[0]
+    problems = error.errors(include_url=False)
+
+    def specificity(problem: Any) -> tuple[bool, int]:
+        # among the branches of a union (0.1 or [0.1, 0.2]) the error about the value beats
+        # the one that only says the value has the other branch's type
+        wrong_type = problem["type"].endswith(("_type", "_parsing"))
+        return (not wrong_type, len(problem["loc"]))
+
+    first = max(problems, key=specificity)
     loc = (prefix + _location(first["loc"])).rstrip(".")
     if first["type"] == "extra_forbidden":
         return f"{loc}: unknown key"
@@ -568,8 +594,13 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
     node = raw
     for depth, part in enumerate(parts[:-1]):
         child = node.get(part)
-        if isinstance(child, str) and part in _COMPONENT_KEYS:
+        path = ".".join(parts[: depth + 1])
+        if child is None and path in _DEFAULT_COMPONENTS:
+            child = _DEFAULT_COMPONENTS[path]  # --set loss.label_smoothing=0.1, no loss: key
+        if isinstance(child, str) and path in _DEFAULT_COMPONENTS:
             child = {"name": child}  # loss: cross_entropy  +  loss.label_smoothing=0.1
+        if child is True and path == "train.early_stopping":
+            child = {}  # early_stopping: true  +  train.early_stopping.patience=3
         if child is None:
             child = {}
         if not isinstance(child, dict):
@@ -581,7 +612,14 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
     node[parts[-1]] = value
 
 
-_COMPONENT_KEYS = ("loss", "optimizer", "schedule", "activation", "init")
+#: components that may be written as a bare name, with the name they default to
+_DEFAULT_COMPONENTS = {
+    "loss": "cross_entropy",
+    "schedule": "constant",
+    "optimizer": "adam",
+    "model.activation": "relu",
+    "model.init": "he_normal",
+}
 
 
 def _absolute_paths(raw: dict[str, Any], base: Path) -> None:
@@ -632,7 +670,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
             f"{path}: expected a mapping of keys at the top level, got {type(raw).__name__}"
         )
     _absolute_paths(raw, path.resolve().parent)
-    raw.setdefault("name", path.stem)
+    raw.setdefault("name", re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-._") or "run")
     override_raw: dict[str, Any] = {}
     for assignment in overrides:
         apply_override(raw, assignment)

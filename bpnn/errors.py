@@ -21,5 +21,9 @@ class CheckpointError(BpnnError):
     """A checkpoint file is missing, corrupt, or not a bpnn checkpoint."""
 
 
+class OutputError(BpnnError):
+    """An output path is taken (a run directory that holds files, an existing --out file)."""
+
+
 class TrainingError(BpnnError):
-    """Training cannot go on (the loss became NaN or infinite, the run directory exists, ...)."""
+    """Training cannot go on (the loss became NaN or infinite) or cannot resume."""

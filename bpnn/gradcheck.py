@@ -217,8 +217,7 @@ def check_config(
     network = build_network(
         config, data.n_features, n_classes, n_targets, init_rng, dtype=np.float64
     )
-    decoupled = "weight_decay" in config.optimizer.options
-    l2 = 0.0 if decoupled else float(config.optimizer.weight_decay or 0.0)
+    l2 = config.l2_penalty()
     X, y = data.X_train[:samples], data.y_train[:samples]
     return check_gradients(
         network, X, y, l2=l2, max_entries=max_entries, rng=np.random.default_rng(config.seed)

@@ -25,7 +25,7 @@ import numpy as np
 
 from bpnn.callbacks import Callback
 from bpnn.config import Config
-from bpnn.errors import TrainingError
+from bpnn.errors import OutputError, TrainingError
 from bpnn.evaluation import correct_count, evaluate
 from bpnn.model import Model, make_seeds, model_contents
 from bpnn.nn.network import Network
@@ -210,7 +210,8 @@ class Trainer:
         for batch, start in enumerate(range(0, n, self.batch_size), start=1):
             index = order[start : start + self.batch_size]
             X_batch, y_batch = X[index], y[index]
-            loss = network.train_step(X_batch, y_batch, l2=self.l2)
+            with np.errstate(over="ignore", invalid="ignore"):  # a NaN loss is our error
+                loss = network.train_step(X_batch, y_batch, l2=self.l2)
             if not math.isfinite(loss):
                 raise TrainingError(
                     f"the training loss became {loss} at epoch {epoch}, batch {batch}; stopped "
@@ -292,14 +293,19 @@ class Trainer:
 # --- a whole run ------------------------------------------------------------------------------
 
 
+def check_run_dir(out: Path) -> None:
+    """Refuse an output folder that holds anything (or is a file): nothing is overwritten."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise OutputError(
+            f"{out}: run directory already exists and is not empty; choose another --out"
+        )
+
+
 def prepare_run_dir(name: str, out: Path | None, root: Path = Path("runs")) -> Path:
     """The run directory: ``out`` if given (it must not exist or be empty), else
     ``runs/<name>-<YYYYmmdd-HHMMSS>``. Never reuses a folder that holds anything."""
     if out is not None:
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise TrainingError(
-                f"{out}: run directory already exists and is not empty; choose another --out"
-            )
+        check_run_dir(out)
         out.mkdir(parents=True, exist_ok=True)
         return out
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -310,7 +316,7 @@ def prepare_run_dir(name: str, out: Path | None, root: Path = Path("runs")) -> P
             return candidate
         except FileExistsError:
             continue
-    raise TrainingError(f"{root}: cannot find a free run directory name for {name}")
+    raise OutputError(f"{root}: cannot find a free run directory name for {name}")
 
 
 def build_model(config: Config, data: Any, rng: np.random.Generator) -> Model:
@@ -337,12 +343,11 @@ def make_trainer(
     callbacks: Sequence[Callback],
     start_epoch: int = 0,
 ) -> Trainer:
-    optimizer = make_optimizer(config.optimizer.name, **config.optimizer.options)
+    optimizer = make_optimizer(config.optimizer.name, **config.optimizer_options())
     optimizer.build(model.network.params, model.network.weight_slice)
     schedule = make_schedule(
         config.schedule.name, config.optimizer.lr, config.train.epochs, **config.schedule.options
     )
-    decoupled = "weight_decay" in config.optimizer.options
     return Trainer(
         model,
         data,
@@ -351,7 +356,7 @@ def make_trainer(
         epochs=config.train.epochs,
         batch_size=config.train.batch_size,
         shuffle_rng=shuffle_rng,
-        l2=0.0 if decoupled else float(config.optimizer.weight_decay or 0.0),
+        l2=config.l2_penalty(),
         grad_clip=config.train.grad_clip,
         shuffle=config.train.shuffle,
         callbacks=callbacks,
@@ -430,22 +435,29 @@ def _load_data(config: Config, log: Callable[[str], None]) -> Any:
 
 def run_training(
     config: Config,
-    run_dir: Path,
+    run_dir: Path | None = None,
     *,
+    root: Path = Path("runs"),
     progress: Callback | None = None,
     log: Callable[[str], None] = lambda message: None,
-) -> dict[str, Any]:
-    """Train ``config`` into ``run_dir`` (which must exist and be empty) and write
-    ``config.yaml``, ``metrics.jsonl``, ``checkpoints/``, ``summary.json`` and ``plots/``.
-    Returns the summary."""
+) -> tuple[Path, dict[str, Any]]:
+    """Train ``config`` into ``run_dir`` (created; it must not hold anything), by default
+    ``root/NAME-TIME``, writing ``config.yaml``, ``metrics.jsonl``, ``checkpoints/``,
+    ``summary.json`` and ``plots/``. The folder is made only once the data has loaded, so a
+    data error leaves nothing behind. Returns the run directory and the summary."""
     started = time.perf_counter()
-    (run_dir / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
+    if run_dir is not None:
+        check_run_dir(run_dir)
     data = _load_data(config, log)
+    run_dir = prepare_run_dir(config.name, run_dir, root)
+    log(f"run directory: {run_dir}")
+    (run_dir / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
     init_rng, shuffle_rng = make_seeds(config.seed)
     model = build_model(config, data, init_rng)
     checkpointer, _, callbacks = _callbacks(config, run_dir, data, progress)
     end = make_trainer(config, model, data, shuffle_rng, callbacks).fit()
-    return _finish(run_dir, data, model, checkpointer, end, time.perf_counter() - started)
+    summary = _finish(run_dir, data, model, checkpointer, end, time.perf_counter() - started)
+    return run_dir, summary
 
 
 def _read_metrics(path: Path) -> list[dict[str, Any]]:

@@ -37,7 +37,7 @@ def train(tmp_path: Path, base: str, *overrides: str) -> tuple[dict, list[dict]]
     config = load_config(config_file, overrides)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    summary = run_training(config, run_dir)
+    _, summary = run_training(config, run_dir)
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert (run_dir / "checkpoints" / "best.npz").is_file()
     assert all(np.isfinite(row["train_loss"]) for row in metrics)

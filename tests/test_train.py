@@ -19,7 +19,7 @@ from bpnn import checkpoint
 from bpnn.callbacks import Callback
 from bpnn.config import Config, validate
 from bpnn.data import load_dataset
-from bpnn.errors import TrainingError
+from bpnn.errors import OutputError, TrainingError
 from bpnn.model import make_seeds
 from bpnn.nn.network import Network
 from bpnn.progress import LiveProgress, PlainProgress, make_progress
@@ -110,7 +110,7 @@ class Recorder(Callback):
 
 def test_run_writes_config_metrics_checkpoints_summary_and_plots(tmp_path: Path) -> None:
     config = tiny()
-    summary = run_training(config, tmp_path)
+    _, summary = run_training(config, tmp_path)
 
     assert validate(json.loads(json.dumps(config.resolved()))) == config
     import yaml
@@ -139,7 +139,7 @@ def test_run_writes_config_metrics_checkpoints_summary_and_plots(tmp_path: Path)
 
 
 def test_best_checkpoint_is_the_epoch_with_the_lowest_validation_loss(tmp_path: Path) -> None:
-    summary = run_training(tiny(optimizer={"lr": 0.5}, train={"epochs": 5}), tmp_path)
+    _, summary = run_training(tiny(optimizer={"lr": 0.5}, train={"epochs": 5}), tmp_path)
     rows = read_metrics(tmp_path)
     best = min(rows, key=lambda row: row["val_loss"])
     assert summary["best_epoch"] == best["epoch"]
@@ -152,8 +152,8 @@ def test_same_config_and_seed_give_bit_identical_metrics(tmp_path: Path) -> None
     config = tiny(model={"dropout": 0.2})  # dropout draws from the seeded generator too
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    first = run_training(config, tmp_path / "a")
-    second = run_training(config, tmp_path / "b")
+    _, first = run_training(config, tmp_path / "a")
+    _, second = run_training(config, tmp_path / "b")
     assert without_timings(read_metrics(tmp_path / "a")) == without_timings(
         read_metrics(tmp_path / "b")
     )
@@ -176,7 +176,7 @@ def test_different_seed_gives_different_metrics(tmp_path: Path) -> None:
 
 
 def test_run_without_validation_split_monitors_the_training_loss(tmp_path: Path) -> None:
-    summary = run_training(tiny(data={"val_fraction": 0}), tmp_path)
+    _, summary = run_training(tiny(data={"val_fraction": 0}), tmp_path)
     rows = read_metrics(tmp_path)
     assert "val_loss" not in rows[0]
     assert summary["val_samples"] == 0
@@ -185,7 +185,7 @@ def test_run_without_validation_split_monitors_the_training_loss(tmp_path: Path)
 
 def test_regression_run_reports_mae_and_r2(tmp_path: Path) -> None:
     config = tiny(data={"source": "diabetes"}, loss="mse")
-    summary = run_training(config, tmp_path)
+    _, summary = run_training(config, tmp_path)
     assert {"test_loss", "test_mae", "test_r2"} <= set(summary)
     assert "test_accuracy" not in summary
     row = read_metrics(tmp_path)[0]
@@ -257,7 +257,7 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement(
 ) -> None:
     # min_delta 100: no epoch after the first can improve on it
     stopping = {"patience": 2, "min_delta": 100.0}
-    summary = run_training(tiny(train={"epochs": 20, "early_stopping": stopping}), tmp_path)
+    _, summary = run_training(tiny(train={"epochs": 20, "early_stopping": stopping}), tmp_path)
     assert summary["epochs_run"] == 3
     assert len(read_metrics(tmp_path)) == 3
     assert summary["stop_reason"].startswith("early_stopping")
@@ -323,7 +323,7 @@ def test_best_checkpoint_follows_the_early_stopping_monitor(
         val_accuracy=[0.5, 0.9, 0.6, 0.6],
     )
     stopping = {"monitor": "val_accuracy", "patience": 2}
-    summary = run_training(tiny(train={"epochs": 4, "early_stopping": stopping}), tmp_path)
+    _, summary = run_training(tiny(train={"epochs": 4, "early_stopping": stopping}), tmp_path)
     assert summary["stop_reason"].startswith("early_stopping")
     assert summary["best_epoch"] == 2
     assert checkpoint.load(tmp_path / "checkpoints" / "best.npz").epoch == 2
@@ -336,7 +336,7 @@ def test_best_checkpoint_agrees_with_early_stopping_when_min_delta_is_set(
     best and restores it, so best.npz (and the summary's test metrics) must be epoch 1 too."""
     scripted_validation(monkeypatch, val_loss=[1.0, 0.99, 0.98, 0.97])
     stopping = {"patience": 2, "min_delta": 0.05}
-    summary = run_training(tiny(train={"epochs": 4, "early_stopping": stopping}), tmp_path)
+    _, summary = run_training(tiny(train={"epochs": 4, "early_stopping": stopping}), tmp_path)
     assert "best 1 at epoch 1" in summary["stop_reason"]
     best = checkpoint.load(tmp_path / "checkpoints" / "best.npz")
     assert (summary["best_epoch"], best.epoch) == (1, 1)
@@ -621,7 +621,7 @@ def test_callback_hooks_are_called_in_order() -> None:
 
 def test_run_dir_is_refused_when_it_holds_anything(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("keep me")
-    with pytest.raises(TrainingError, match="already exists and is not empty"):
+    with pytest.raises(OutputError, match="already exists and is not empty"):
         prepare_run_dir("tiny", tmp_path)
     assert (tmp_path / "notes.txt").read_text() == "keep me"
 
@@ -635,7 +635,7 @@ def test_run_dir_may_be_an_existing_empty_folder_or_a_new_one(tmp_path: Path) ->
 def test_run_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "file"
     path.write_text("x")
-    with pytest.raises(TrainingError):
+    with pytest.raises(OutputError):
         prepare_run_dir("tiny", path)
 
 
