@@ -6,9 +6,10 @@ central difference (error ``O(h^4)``, so a step as large as ``1e-3`` is accurate
     dL/dw_j ~ (-L(w + 2h e_j) + 8 L(w + h e_j) - 8 L(w - h e_j) + L(w - 2h e_j)) / (12 h)
 
 compared with the analytic gradient through the relative error
-``|analytic - numerical| / max(|analytic|, |numerical|, floor)``, where the small absolute
-``floor`` keeps entries whose true gradient is exactly zero (a dead ReLU) from dividing noise by
-noise. Following CS231n's advice, a difference step that moves any unit across a kink (ReLU,
+``|analytic - numerical| / max(|analytic|, |numerical|, floor)``. The ``floor``,
+``1e-6 * max(1, |L|)``, sits above the roundoff of the differences (about ``1e-16 |L| / h``): it
+keeps entries whose true gradient is exactly zero (a dead ReLU, a shift that batch norm
+removes) from dividing noise by noise. Following CS231n's advice, a difference step that moves any unit across a kink (ReLU,
 leaky ReLU and ELU at ``z = 0``; MAE at ``a = y``; Huber at ``|a - y| = delta``) is not compared
 but counted as skipped: the function is not differentiable between the two points.
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TOLERANCE = 1e-6
 STEP = 1e-3
-FLOOR = 1e-7
+FLOOR = 1e-6  # relative to max(1, |loss|)
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,8 @@ def check_gradients(
     rng = rng or np.random.default_rng(0)
     original = network.params.copy()
     try:
-        _, base_kinks = _loss_and_kinks(network, X, y, l2)
+        base_loss, base_kinks = _loss_and_kinks(network, X, y, l2)
+        floor = FLOOR * max(1.0, abs(base_loss))
         analytic = {name: g.copy() for name, g in network.gradients().items()}
         results = []
         for name, param in network.parameters().items():
@@ -113,7 +115,7 @@ def check_gradients(
                     12 * step
                 )
             exact = analytic[name].reshape(-1)[indices]
-            errors = np.where(usable, relative_error(exact, numerical), 0.0)
+            errors = np.where(usable, relative_error(exact, numerical, floor), 0.0)
             worst = int(np.argmax(errors)) if len(errors) else None
             results.append(
                 TensorCheck(

@@ -203,9 +203,32 @@ def test_relative_error_is_zero_when_both_gradients_are_zero() -> None:
     assert relative_error(np.array([0.0]), np.array([0.0]))[0] == 0.0
 
 
+def test_exact_zero_gradients_pass_even_when_the_loss_is_large() -> None:
+    # mse on targets near 1e4 gives a loss near 1e8: the roundoff of the differences on the
+    # exactly-zero gradients of dead ReLU units grows with it, and so does the floor
+    rng = np.random.default_rng(3)
+    net = Network(
+        [4, 6, 2],
+        [make_activation("relu")],
+        make_loss("mse"),
+        weight_init=xavier_normal,
+        rng=rng,
+        dtype=np.float64,
+    )
+    net.parameters()["0.bias"][0] = -100.0  # unit 0 is dead: its gradients are exactly 0
+    X = rng.normal(size=(6, 4))
+    y = rng.normal(1e4, 1.0, size=(6, 2))
+    results = _by_name(check_gradients(net, X, y))
+    net.loss_and_gradients(X, y)
+    assert net.gradients()["0.bias"][0] == 0.0
+    assert all(r.passed() for r in results.values()), {
+        name: r.max_relative_error for name, r in results.items()
+    }
+
+
 def test_relative_error_divides_by_the_larger_magnitude_with_a_floor() -> None:
     np.testing.assert_allclose(
-        relative_error(np.array([1.0, -2.0, 1e-9]), np.array([1.1, -1.0, 0.0])),
+        relative_error(np.array([1.0, -2.0, 1e-9]), np.array([1.1, -1.0, 0.0]), floor=1e-7),
         [0.1 / 1.1, 0.5, 1e-9 / 1e-7],
         rtol=1e-12,
     )
