@@ -9,9 +9,11 @@ compared with the analytic gradient through the relative error
 ``|analytic - numerical| / max(|analytic|, |numerical|, floor)``. The ``floor``,
 ``1e-6 * max(1, |L|)``, sits above the roundoff of the differences (about ``1e-16 |L| / h``): it
 keeps entries whose true gradient is exactly zero (a dead ReLU, a shift that batch norm
-removes) from dividing noise by noise. Following CS231n's advice, a difference step that moves any unit across a kink (ReLU,
-leaky ReLU and ELU at ``z = 0``; MAE at ``a = y``; Huber at ``|a - y| = delta``) is not compared
-but counted as skipped: the function is not differentiable between the two points.
+removes) from dividing noise by noise.
+
+Following CS231n's advice, a difference step that moves any unit across a kink (ReLU, leaky ReLU
+and ELU at ``z = 0``; MAE at ``a = y``; Huber at ``|a - y| = delta``) is not compared but counted
+as skipped: the function is not differentiable between the two points.
 
 The network is evaluated in ``CHECK`` mode: batch norm uses the batch statistics (the function
 that training differentiates) without touching its running statistics, and dropout is off.
