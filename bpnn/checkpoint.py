@@ -59,6 +59,14 @@ class CheckpointContents:
     trainer: dict[str, Any] = field(default_factory=dict)
 
 
+def readable_by_umask(path: str | Path) -> None:
+    """Give a file made by ``tempfile.mkstemp`` (always 0600) the mode an ordinary ``open``
+    would have given it, so renamed checkpoints and downloads follow the user's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def save(path: str | Path, contents: CheckpointContents) -> None:
     """Write ``contents`` to ``path`` atomically (temporary file, fsync, rename)."""
     from bpnn import __version__
@@ -97,6 +105,7 @@ def save(path: str | Path, contents: CheckpointContents) -> None:
             np.savez(handle, allow_pickle=False, **arrays)
             handle.flush()
             os.fsync(handle.fileno())
+        readable_by_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -108,10 +117,16 @@ def load(path: str | Path) -> CheckpointContents:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path}: not a readable checkpoint (not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
+    except ValueError:  # numpy refuses object arrays without pickle: never ours
+        raise CheckpointError(
+            f"{path}: not a bpnn checkpoint (it holds pickled objects, which bpnn never loads)"
+        ) from None
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
         raise CheckpointError(f"{path}: not a readable checkpoint ({error})") from None
     if "format" not in arrays or str(arrays["format"]) != FORMAT or "meta" not in arrays:
         raise CheckpointError(f"{path}: not a bpnn checkpoint")

@@ -50,7 +50,7 @@ Overrides = Annotated[
 def _stderr() -> Any:
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)  # log lines never wrap
 
 
 def _stdout() -> Any:

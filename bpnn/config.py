@@ -165,6 +165,10 @@ class DataConfig(_Section):
                 f"data.{extra[0]}: does not apply to source '{self.source}' "
                 f"(it takes: {', '.join(sorted(allowed))})"
             )
+        if self.test_path is not None and "test_fraction" in self.model_fields_set:
+            raise ValueError(
+                "data.test_fraction: does not apply with data.test_path (the test set is given)"
+            )
         if self.source in FILE_SOURCES and self.path is None:
             raise ValueError(f"data.path: required for source '{self.source}'")
         if self.source == "idx" and (self.test_path is None) != (self.test_labels_path is None):
@@ -375,8 +379,10 @@ def _check_component(
     registry: dict[str, Any],
     skip: int = 0,
     kind: str = "name",
+    section_keys: Sequence[str] = ("name",),
 ) -> dict[str, Any]:
-    """Validate ``options`` of registry entry ``name``; return them with the defaults filled in."""
+    """Validate ``options`` of registry entry ``name``; return them with the defaults filled in.
+    ``section_keys`` are the keys the section itself has beside the component's options."""
     if name not in registry:
         raise ConfigError(
             f"{where}: unknown {kind} '{name}'{_did_you_mean(name, registry)}; "
@@ -385,7 +391,7 @@ def _check_component(
     model = _options_model(registry[name], skip)
     unknown = [key for key in options if key not in model.model_fields]
     if unknown:
-        known = list(model.model_fields)
+        known = [*section_keys, *model.model_fields]
         hint = (
             _did_you_mean(unknown[0], known) or f" (it takes: {', '.join(known) or 'no options'})"
         )
@@ -455,7 +461,9 @@ def _resolve_components(config: Config) -> Config:
     decoupled = "weight_decay" in inspect.signature(OPTIMIZERS.get(opt.name, object)).parameters
     if decoupled and opt.weight_decay is not None:
         options["weight_decay"] = opt.weight_decay
-    options = _check_component("optimizer", opt.name, options, OPTIMIZERS, 0, "optimizer")
+    options = _check_component(
+        "optimizer", opt.name, options, OPTIMIZERS, 0, "optimizer", ("name", "lr", "weight_decay")
+    )
     _instantiate("optimizer", OPTIMIZERS[opt.name], **options)
     weight_decay = options.pop("weight_decay") if decoupled else (opt.weight_decay or 0.0)
 

@@ -47,6 +47,7 @@ import numpy as np
 from sklearn import datasets as skdatasets
 from sklearn.model_selection import train_test_split
 
+from bpnn.checkpoint import readable_by_umask
 from bpnn.config import DataConfig
 from bpnn.errors import DataError
 from bpnn.scaling import Scaling
@@ -518,6 +519,7 @@ def _download_verified(url: str, target: Path, sha256: str) -> str | None:
         if digest.hexdigest() != sha256:
             got = digest.hexdigest()
             return f"checksum mismatch (SHA-256 {got[:12]}..., expected {sha256[:12]}...)"
+        readable_by_umask(temporary)
         os.replace(temporary, target)
         return None
     except urllib.error.HTTPError as error:

@@ -15,8 +15,8 @@ def read_metrics(run_dir: Path) -> list[dict[str, float]]:
 
 
 def plot_run(run_dir: Path) -> list[Path]:
-    """Write ``plots/loss.png`` (train and validation loss per epoch) and, for classification,
-    ``plots/accuracy.png``; returns the files written."""
+    """Write ``plots/loss.png`` (train and validation loss per epoch) and ``plots/accuracy.png``
+    (classification) or ``plots/mae.png`` (regression); returns the files written."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -209,7 +209,9 @@ class ReduceOnPlateau(Schedule):
             lr = max(lr * factor, min_lr)   (kept unchanged if that lowers it by 1e-8 or less)
             cooldown_counter = cooldown, bad_epochs = 0
 
-    ``best`` starts at +inf ("min") or -inf ("max"), so the first value always improves. The
+    ``mode`` "auto" (the default) is "max" for a monitor ending in ``accuracy`` or ``r2`` and
+    "min" otherwise. ``best`` starts at +inf ("min") or -inf ("max"), so the first value always
+    improves. The
     rate changes only through these reductions, so it is state (see ``state_dict``), not a pure
     function of the epoch.
     """
@@ -225,7 +227,7 @@ class ReduceOnPlateau(Schedule):
         warmup_epochs: int = 0,
         *,
         monitor: str = "val_loss",
-        mode: str = "min",
+        mode: str = "auto",
         factor: float = 0.1,
         patience: int = 10,
         min_lr: float = 0.0,
@@ -235,8 +237,10 @@ class ReduceOnPlateau(Schedule):
         super().__init__(base_lr, epochs, warmup_epochs)
         if not isinstance(monitor, str) or not monitor:
             raise ValueError(f"monitor must be the name of a logged metric, got {monitor!r}")
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        if mode == "auto":  # accuracy and r2 should rise; losses and errors should fall
+            mode = "max" if monitor.endswith(("accuracy", "r2")) else "min"
         self.monitor = monitor
         self.mode = mode
         self.factor = _check_number("factor", factor, 0.0, 1.0, low_open=True, high_open=True)

@@ -387,7 +387,7 @@ def test_unknown_option_is_named_with_the_choices() -> None:
         ("exponential", {"gamma": 1.5}, "gamma must be in"),
         ("cosine", {"min_lr": -0.1}, "min_lr must be in"),
         ("cosine", {"min_lr": 0.5}, r"min_lr must be in \[0, 0.1\], got 0.5"),
-        ("reduce_on_plateau", {"mode": "avg"}, "mode must be 'min' or 'max', got 'avg'"),
+        ("reduce_on_plateau", {"mode": "avg"}, "mode must be 'auto', 'min' or 'max', got 'avg'"),
         ("reduce_on_plateau", {"monitor": ""}, "monitor must be the name"),
         ("reduce_on_plateau", {"factor": 1.0}, "factor must be in"),
         ("reduce_on_plateau", {"patience": -1}, "patience must be in"),
@@ -405,3 +405,16 @@ def test_impossible_options_raise_naming_the_option(name: str, options: dict, me
 def test_learning_rate_of_a_negative_epoch_is_an_error() -> None:
     with pytest.raises(ValueError, match="epoch must be in"):
         make_schedule("constant", 0.1, 10).learning_rate(-1)
+
+
+def test_reduce_on_plateau_mode_auto_follows_the_monitor() -> None:
+    from bpnn.nn.schedules import ReduceOnPlateau
+
+    assert ReduceOnPlateau(0.1, 10, monitor="val_accuracy").mode == "max"
+    assert ReduceOnPlateau(0.1, 10, monitor="val_r2").mode == "max"
+    assert ReduceOnPlateau(0.1, 10, monitor="val_loss").mode == "min"
+    assert ReduceOnPlateau(0.1, 10, monitor="val_mae").mode == "min"
+    rising = ReduceOnPlateau(0.1, 10, monitor="val_accuracy", patience=0)
+    for epoch, accuracy in enumerate([0.5, 0.6, 0.7]):
+        rising.on_epoch_end(epoch, {"val_accuracy": accuracy})
+    assert rising.learning_rate(3) == 0.1  # a rising accuracy is no plateau
