@@ -22,7 +22,8 @@ def format_logs(logs: dict[str, Any]) -> str:
             value = logs[key]
             parts.append(f"{key} {value:.3g}" if key == "lr" else f"{key} {value:.4f}")
     if "epoch_seconds" in logs:
-        parts.append(f"{logs['epoch_seconds']:.2f}s")
+        seconds = logs["epoch_seconds"]
+        parts.append(f"{seconds:.2f}s" if seconds >= 0.1 else f"{seconds * 1000:.1f}ms")
     return "  ".join(parts)
 
 
