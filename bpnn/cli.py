@@ -46,6 +46,10 @@ Overrides = Annotated[
     ),
 ]
 
+Quiet = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress output; only the final summary.")
+]
+
 
 def _stderr() -> Any:
     from rich.console import Console
@@ -107,9 +111,7 @@ def train(
         ),
     ] = None,
     overrides: Overrides = None,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress output; only the final summary.")
-    ] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Train the network a config describes and write a run directory."""
     from bpnn.config import load_config
@@ -130,9 +132,7 @@ def resume(
         int | None,
         typer.Option(min=1, help="Train until this many epochs in all (extends the run)."),
     ] = None,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress output; only the final summary.")
-    ] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Continue a run from its last checkpoint, exactly where it stopped (metrics are appended)."""
     from bpnn.progress import make_progress

@@ -27,38 +27,11 @@ from __future__ import annotations
 
 import inspect
 import math
-from numbers import Real
 from typing import ClassVar
 
 import numpy as np
 
-
-def _check_number(
-    option: str,
-    value: object,
-    low: float,
-    high: float,
-    *,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> float:
-    """``value`` as a float, or a ValueError naming ``option`` and the allowed interval."""
-    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-    if isinstance(value, bool) or not isinstance(value, Real) or math.isnan(value):
-        raise ValueError(f"{option} must be a number in {interval}, got {value!r}")
-    number = float(value)
-    too_low = number <= low if low_open else number < low
-    too_high = number >= high if high_open else number > high
-    if too_low or too_high:
-        raise ValueError(f"{option} must be in {interval}, got {value!r}")
-    return number
-
-
-def _check_bool(option: str, value: object) -> bool:
-    """``value`` if it is a bool, else a ValueError naming ``option``."""
-    if not isinstance(value, bool | np.bool_):
-        raise ValueError(f"{option} must be true or false, got {value!r}")
-    return bool(value)
+from bpnn.nn.options import check_bool, check_number
 
 
 class Optimizer:
@@ -198,8 +171,8 @@ class Momentum(Optimizer):
 
     def __init__(self, *, momentum: float = 0.9, dampening: float = 0.0) -> None:
         super().__init__()
-        self.momentum = _check_number("momentum", momentum, 0.0, 1.0, high_open=True)
-        self.dampening = _check_number("dampening", dampening, 0.0, 1.0)
+        self.momentum = check_number("momentum", momentum, 0.0, 1.0, high_open=True)
+        self.dampening = check_number("dampening", dampening, 0.0, 1.0)
 
     def _state_names(self) -> tuple[str, ...]:
         return ("velocity",)
@@ -233,7 +206,7 @@ class Nesterov(Optimizer):
 
     def __init__(self, *, momentum: float = 0.9) -> None:
         super().__init__()
-        self.momentum = _check_number("momentum", momentum, 0.0, 1.0, low_open=True, high_open=True)
+        self.momentum = check_number("momentum", momentum, 0.0, 1.0, low_open=True, high_open=True)
 
     def _state_names(self) -> tuple[str, ...]:
         return ("velocity",)
@@ -277,10 +250,10 @@ class RMSprop(Optimizer):
         centered: bool = False,
     ) -> None:
         super().__init__()
-        self.rho = _check_number("rho", rho, 0.0, 1.0, high_open=True)
-        self.eps = _check_number("eps", eps, 0.0, math.inf, low_open=True, high_open=True)
-        self.momentum = _check_number("momentum", momentum, 0.0, 1.0, high_open=True)
-        self.centered = _check_bool("centered", centered)
+        self.rho = check_number("rho", rho, 0.0, 1.0, high_open=True)
+        self.eps = check_number("eps", eps, 0.0, math.inf, low_open=True, high_open=True)
+        self.momentum = check_number("momentum", momentum, 0.0, 1.0, high_open=True)
+        self.centered = check_bool("centered", centered)
 
     def _state_names(self) -> tuple[str, ...]:
         names = ("square_avg",)
@@ -341,8 +314,8 @@ class Adagrad(Optimizer):
 
     def __init__(self, *, eps: float = 1e-10, initial_accumulator_value: float = 0.0) -> None:
         super().__init__()
-        self.eps = _check_number("eps", eps, 0.0, math.inf, low_open=True, high_open=True)
-        self.initial_accumulator_value = _check_number(
+        self.eps = check_number("eps", eps, 0.0, math.inf, low_open=True, high_open=True)
+        self.initial_accumulator_value = check_number(
             "initial_accumulator_value", initial_accumulator_value, 0.0, math.inf, high_open=True
         )
 
@@ -391,10 +364,10 @@ class Adam(Optimizer):
         amsgrad: bool = False,
     ) -> None:
         super().__init__()
-        self.beta1 = _check_number("beta1", beta1, 0.0, 1.0, high_open=True)
-        self.beta2 = _check_number("beta2", beta2, 0.0, 1.0, high_open=True)
-        self.eps = _check_number("eps", eps, 0.0, math.inf, low_open=True, high_open=True)
-        self.amsgrad = _check_bool("amsgrad", amsgrad)
+        self.beta1 = check_number("beta1", beta1, 0.0, 1.0, high_open=True)
+        self.beta2 = check_number("beta2", beta2, 0.0, 1.0, high_open=True)
+        self.eps = check_number("eps", eps, 0.0, math.inf, low_open=True, high_open=True)
+        self.amsgrad = check_bool("amsgrad", amsgrad)
 
     def _state_names(self) -> tuple[str, ...]:
         names = ("m", "v")
@@ -451,7 +424,7 @@ class AdamW(Adam):
         weight_decay: float = 0.01,
     ) -> None:
         super().__init__(beta1=beta1, beta2=beta2, eps=eps, amsgrad=amsgrad)
-        self.weight_decay = _check_number(
+        self.weight_decay = check_number(
             "weight_decay", weight_decay, 0.0, math.inf, high_open=True
         )
 

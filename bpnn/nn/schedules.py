@@ -21,35 +21,11 @@ from __future__ import annotations
 
 import inspect
 import math
-from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
 
-
-def _check_number(
-    option: str, value: object, low: float, high: float, *, low_open: bool, high_open: bool
-) -> float:
-    """``value`` as a float, or a ValueError naming ``option`` and the allowed interval."""
-    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-    if isinstance(value, bool) or not isinstance(value, Real) or math.isnan(value):
-        raise ValueError(f"{option} must be a number in {interval}, got {value!r}")
-    number = float(value)
-    too_low = number <= low if low_open else number < low
-    too_high = number >= high if high_open else number > high
-    if too_low or too_high:
-        raise ValueError(f"{option} must be in {interval}, got {value!r}")
-    return number
-
-
-def _check_int(option: str, value: object, low: int, high: int | None = None) -> int:
-    """``value`` as an int in ``[low, high)`` (no upper bound when ``high`` is None)."""
-    interval = f"[{low}, {'inf' if high is None else high})"
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise ValueError(f"{option} must be an integer in {interval}, got {value!r}")
-    if value < low or (high is not None and value >= high):
-        raise ValueError(f"{option} must be in {interval}, got {value!r}")
-    return int(value)
+from bpnn.nn.options import check_int, check_number
 
 
 class Schedule:
@@ -62,15 +38,15 @@ class Schedule:
     name: ClassVar[str]
 
     def __init__(self, base_lr: float, epochs: int, warmup_epochs: int = 0) -> None:
-        self.base_lr = _check_number(
+        self.base_lr = check_number(
             "base_lr", base_lr, 0.0, math.inf, low_open=True, high_open=True
         )
-        self.epochs = _check_int("epochs", epochs, 1)
-        self.warmup_epochs = _check_int("warmup_epochs", warmup_epochs, 0, self.epochs)
+        self.epochs = check_int("epochs", epochs, 1)
+        self.warmup_epochs = check_int("warmup_epochs", warmup_epochs, 0, self.epochs)
 
     def learning_rate(self, epoch: int) -> float:
         """The learning rate of the 0-based ``epoch``."""
-        epoch = _check_int("epoch", epoch, 0)
+        epoch = check_int("epoch", epoch, 0)
         if epoch < self.warmup_epochs:
             return self.base_lr * (epoch + 1) / self.warmup_epochs
         return self._after_warmup(epoch - self.warmup_epochs)
@@ -138,8 +114,8 @@ class Step(Schedule):
         gamma: float = 0.1,
     ) -> None:
         super().__init__(base_lr, epochs, warmup_epochs)
-        self.step_size = _check_int("step_size", step_size, 1)
-        self.gamma = _check_number("gamma", gamma, 0.0, 1.0, low_open=True, high_open=False)
+        self.step_size = check_int("step_size", step_size, 1)
+        self.gamma = check_number("gamma", gamma, 0.0, 1.0, low_open=True, high_open=False)
 
     def _options(self) -> dict[str, float | int | str]:
         return {"step_size": self.step_size, "gamma": self.gamma}
@@ -157,7 +133,7 @@ class Exponential(Schedule):
         self, base_lr: float, epochs: int, warmup_epochs: int = 0, *, gamma: float = 0.95
     ) -> None:
         super().__init__(base_lr, epochs, warmup_epochs)
-        self.gamma = _check_number("gamma", gamma, 0.0, 1.0, low_open=True, high_open=False)
+        self.gamma = check_number("gamma", gamma, 0.0, 1.0, low_open=True, high_open=False)
 
     def _options(self) -> dict[str, float | int | str]:
         return {"gamma": self.gamma}
@@ -182,7 +158,7 @@ class Cosine(Schedule):
         self, base_lr: float, epochs: int, warmup_epochs: int = 0, *, min_lr: float = 0.0
     ) -> None:
         super().__init__(base_lr, epochs, warmup_epochs)
-        self.min_lr = _check_number(
+        self.min_lr = check_number(
             "min_lr", min_lr, 0.0, self.base_lr, low_open=False, high_open=False
         )
 
@@ -243,13 +219,13 @@ class ReduceOnPlateau(Schedule):
             mode = "max" if monitor.endswith(("accuracy", "r2")) else "min"
         self.monitor = monitor
         self.mode = mode
-        self.factor = _check_number("factor", factor, 0.0, 1.0, low_open=True, high_open=True)
-        self.patience = _check_int("patience", patience, 0)
-        self.min_lr = _check_number("min_lr", min_lr, 0.0, math.inf, low_open=False, high_open=True)
-        self.threshold = _check_number(
+        self.factor = check_number("factor", factor, 0.0, 1.0, low_open=True, high_open=True)
+        self.patience = check_int("patience", patience, 0)
+        self.min_lr = check_number("min_lr", min_lr, 0.0, math.inf, low_open=False, high_open=True)
+        self.threshold = check_number(
             "threshold", threshold, 0.0, 1.0, low_open=False, high_open=True
         )
-        self.cooldown = _check_int("cooldown", cooldown, 0)
+        self.cooldown = check_int("cooldown", cooldown, 0)
         self.best = math.inf if mode == "min" else -math.inf
         self.bad_epochs = 0
         self.cooldown_counter = 0
