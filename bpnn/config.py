@@ -512,24 +512,20 @@ def _resolve_components(config: Config) -> Config:
 # --- errors -----------------------------------------------------------------------------------
 
 
+#: names pydantic puts in an error's location for the branch of a union or a validator wrapper
+_BRANCH_NAMES = ("list[...]", "float", "int", "str", "bool", "dict[str,any]")
+
+
 def _location(loc: Sequence[str | int]) -> str:
+    """``("model", "hidden", 1)`` -> ``model.hidden[1]``, without pydantic's branch names."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("function-after[_positive_int(), int]", "function-after[_fraction(), float]"):
-            continue
-        elif "[" in str(part) or part in (
-            "list[...]",
-            "float",
-            "int",
-            "str",
-            "bool",
-            "dict[str,any]",
-        ):
-            continue  # union-branch and wrapper names pydantic adds to the location
+        elif "[" in part or part in _BRANCH_NAMES:
+            continue  # e.g. "function-after[_positive_int(), int]", "list[...]"
         else:
-            out += f".{part}" if out else str(part)
+            out += f".{part}" if out else part
     return out
 
 
