@@ -334,7 +334,7 @@ class Config(_Section):
         """True when the optimizer applies weight decay itself (adamw)."""
         from bpnn.nn.optimizers import OPTIMIZERS
 
-        return "weight_decay" in inspect.signature(OPTIMIZERS[self.optimizer.name]).parameters
+        return decouples_weight_decay(OPTIMIZERS[self.optimizer.name])
 
     def optimizer_options(self) -> dict[str, Any]:
         """The keyword options to build the optimizer with (adamw's weight_decay included)."""
@@ -419,64 +419,97 @@ def _instantiate(where: str, factory: Callable[..., Any], **kwargs: Any) -> Any:
         raise ConfigError(f"{where}: {message}") from None
 
 
+def decouples_weight_decay(optimizer: type) -> bool:
+    """True for an optimizer that applies weight decay itself (adamw: it has the option)."""
+    return "weight_decay" in inspect.signature(optimizer).parameters
+
+
 def _resolve_components(config: Config) -> Config:
-    """Check every component name and option against the engine, and fill in their defaults."""
+    """Check every component name and option against the engine, fill in their defaults and
+    the data defaults that depend on the source and the loss, and check the monitors."""
     from bpnn.nn.activations import ACTIVATIONS
     from bpnn.nn.initializers import INITIALIZERS
     from bpnn.nn.losses import LOSSES
-    from bpnn.nn.optimizers import OPTIMIZERS
     from bpnn.nn.schedules import SCHEDULES
 
-    def component(
-        where: str, c: Component, registry: dict[str, Any], skip: int, kind: str
-    ) -> Component:
+    def component(where: str, c: Component, registry: dict[str, Any], kind: str) -> Component:
+        skip = {"initializer": 4, "schedule": 2}.get(kind, 0)  # (rng, shape, fans), (lr, epochs)
         options = _check_component(where, c.name, c.options, registry, skip, kind)
-        if registry is not INITIALIZERS:
+        if kind == "schedule":
             _instantiate(
-                where,
-                registry[c.name],
-                **(
-                    {"base_lr": 1.0, "epochs": config.train.epochs} if registry is SCHEDULES else {}
-                ),
-                **options,
+                where, registry[c.name], base_lr=1.0, epochs=config.train.epochs, **options
             )
+        elif kind != "initializer":  # let the class check the values (ranges) itself
+            _instantiate(where, registry[c.name], **options)
         return type(c)(name=c.name, options=options)
 
     model = config.model
-    activation = component("model.activation", model.activation, ACTIVATIONS, 0, "activation")
-    activations = (
-        None
-        if model.activations is None
-        else [
-            component(f"model.activations[{i}]", c, ACTIVATIONS, 0, "activation")
+    activation = component("model.activation", model.activation, ACTIVATIONS, "activation")
+    activations = None
+    if model.activations is not None:
+        activations = [
+            component(f"model.activations[{i}]", c, ACTIVATIONS, "activation")
             for i, c in enumerate(model.activations)
         ]
-    )
-    init = component("model.init", model.init, INITIALIZERS, 4, "initializer")
-    loss = component("loss", config.loss, LOSSES, 0, "loss")
-    schedule = component("schedule", config.schedule, SCHEDULES, 2, "schedule")
-
-    opt = config.optimizer
-    options = dict(opt.options)
-    decoupled = "weight_decay" in inspect.signature(OPTIMIZERS.get(opt.name, object)).parameters
-    if decoupled and opt.weight_decay is not None:
-        options["weight_decay"] = opt.weight_decay
-    options = _check_component(
-        "optimizer", opt.name, options, OPTIMIZERS, 0, "optimizer", ("name", "lr", "weight_decay")
-    )
-    _instantiate("optimizer", OPTIMIZERS[opt.name], **options)
-    weight_decay = options.pop("weight_decay") if decoupled else (opt.weight_decay or 0.0)
-
-    data = config.data
+    init = component("model.init", model.init, INITIALIZERS, "initializer")
+    loss = component("loss", config.loss, LOSSES, "loss")
+    schedule = component("schedule", config.schedule, SCHEDULES, "schedule")
     regression = LOSSES[loss.name].task == "regression"
-    if data.scale_target and not regression:
-        raise ConfigError(
-            f"data.scale_target: only applies to regression losses, not '{loss.name}'"
-        )
-    metrics = ["train_loss", "val_loss"] + (
-        ["val_mae", "val_r2"] if regression else ["train_accuracy", "val_accuracy"]
+    _check_monitors(config, schedule, regression)
+    return config.model_copy(
+        update={
+            "data": _resolve_data(config.data, loss.name, regression),
+            "model": model.model_copy(
+                update={"activation": activation, "activations": activations, "init": init}
+            ),
+            "loss": loss,
+            "schedule": schedule,
+            "optimizer": _resolve_optimizer(config.optimizer),
+        }
     )
-    has_validation = data.val_fraction > 0
+
+
+def _resolve_optimizer(optimizer: OptimizerConfig) -> OptimizerConfig:
+    """Check the optimizer's options; ``weight_decay`` is adamw's own option (decoupled) or the
+    L2 coefficient every other optimizer's loss gets (0 by default)."""
+    from bpnn.nn.optimizers import OPTIMIZERS
+
+    options = dict(optimizer.options)
+    decoupled = optimizer.name in OPTIMIZERS and decouples_weight_decay(OPTIMIZERS[optimizer.name])
+    if decoupled and optimizer.weight_decay is not None:
+        options["weight_decay"] = optimizer.weight_decay
+    options = _check_component(
+        "optimizer",
+        optimizer.name,
+        options,
+        OPTIMIZERS,
+        0,
+        "optimizer",
+        ("name", "lr", "weight_decay"),
+    )
+    _instantiate("optimizer", OPTIMIZERS[optimizer.name], **options)
+    weight_decay = options.pop("weight_decay") if decoupled else (optimizer.weight_decay or 0.0)
+    return optimizer.model_copy(update={"options": options, "weight_decay": weight_decay})
+
+
+def _resolve_data(data: DataConfig, loss: str, regression: bool) -> DataConfig:
+    """Fill in ``scale`` (pixels for image sources, else standard) and ``scale_target``
+    (on for regression losses)."""
+    if data.scale_target and not regression:
+        raise ConfigError(f"data.scale_target: only applies to regression losses, not '{loss}'")
+    defaults: dict[str, Any] = {}
+    if data.scale is None:
+        defaults["scale"] = "pixels" if data.source in ("mnist", "idx") else "standard"
+    if data.scale_target is None:
+        defaults["scale_target"] = regression
+    return data.model_copy(update=defaults)
+
+
+def _check_monitors(config: Config, schedule: Component, regression: bool) -> None:
+    """The metrics that early stopping and reduce_on_plateau watch must be metrics of the run."""
+    metrics = ["train_loss", "val_loss"]
+    metrics += ["val_mae", "val_r2"] if regression else ["train_accuracy", "val_accuracy"]
+    has_validation = config.data.val_fraction > 0
     if not has_validation:
         metrics = [m for m in metrics if not m.startswith("val_")]
     monitors = {"schedule.monitor": schedule.options.get("monitor")}
@@ -489,24 +522,6 @@ def _resolve_components(config: Config) -> Config:
                 f"{key}: '{monitor}' is not a metric of this run{why}; choose from: "
                 + ", ".join(metrics)
             )
-
-    data_defaults: dict[str, Any] = {}
-    if data.scale is None:
-        data_defaults["scale"] = "pixels" if data.source in ("mnist", "idx") else "standard"
-    if data.scale_target is None:
-        data_defaults["scale_target"] = regression
-
-    return config.model_copy(
-        update={
-            "data": data.model_copy(update=data_defaults),
-            "model": model.model_copy(
-                update={"activation": activation, "activations": activations, "init": init}
-            ),
-            "loss": loss,
-            "schedule": schedule,
-            "optimizer": opt.model_copy(update={"options": options, "weight_decay": weight_decay}),
-        }
-    )
 
 
 # --- errors -----------------------------------------------------------------------------------
