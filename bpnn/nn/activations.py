@@ -15,6 +15,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from bpnn.nn.options import lookup
+
 
 def stable_sigmoid(z: np.ndarray) -> np.ndarray:
     """``1 / (1 + exp(-z))`` without overflow: ``exp`` only ever sees ``-|z|``."""
@@ -177,6 +179,4 @@ ACTIVATIONS: dict[str, type[Activation]] = {
 
 def make_activation(name: str, **options: float) -> Activation:
     """The activation called ``name`` with its options; unknown names list the choices."""
-    if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation '{name}'; choose from: {', '.join(ACTIVATIONS)}")
-    return ACTIVATIONS[name](**options)
+    return lookup(ACTIVATIONS, "activation", name)(**options)

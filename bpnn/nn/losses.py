@@ -21,6 +21,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from bpnn.nn.activations import stable_sigmoid
+from bpnn.nn.options import lookup
 
 Task = Literal["multiclass", "binary", "regression"]
 
@@ -258,6 +259,4 @@ LOSSES: dict[str, type[Loss]] = {
 
 def make_loss(name: str, **options: object) -> Loss:
     """The loss called ``name`` with its options; unknown names list the choices."""
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss '{name}'; choose from: {', '.join(LOSSES)}")
-    return LOSSES[name](**options)  # type: ignore[arg-type]
+    return lookup(LOSSES, "loss", name)(**options)  # type: ignore[arg-type]

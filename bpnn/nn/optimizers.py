@@ -25,13 +25,18 @@ only AdamW has a ``weight_decay`` option, because its decay is decoupled from th
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import ClassVar
 
 import numpy as np
 
-from bpnn.nn.options import check_bool, check_number
+from bpnn.nn.options import (
+    check_bool,
+    check_number,
+    check_option_names,
+    keyword_options,
+    lookup,
+)
 
 
 class Optimizer:
@@ -445,15 +450,7 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
 
 def optimizer_option_names(name: str) -> tuple[str, ...]:
     """The option names the optimizer called ``name`` accepts (its keyword arguments)."""
-    cls = _optimizer_class(name)
-    parameters = inspect.signature(cls.__init__).parameters.values()
-    return tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
-
-
-def _optimizer_class(name: str) -> type[Optimizer]:
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer '{name}'; choose from: {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[name]
+    return keyword_options(lookup(OPTIMIZERS, "optimizer", name))
 
 
 def make_optimizer(name: str, **options: float | bool) -> Optimizer:
@@ -461,12 +458,6 @@ def make_optimizer(name: str, **options: float | bool) -> Optimizer:
 
     Unknown names and unknown options raise ValueError listing the choices.
     """
-    cls = _optimizer_class(name)
-    accepted = optimizer_option_names(name)
-    for option in options:
-        if option not in accepted:
-            raise ValueError(
-                f"unknown option '{option}' for optimizer '{name}'; "
-                f"choose from: {', '.join(accepted) or '(none)'}"
-            )
+    cls = lookup(OPTIMIZERS, "optimizer", name)
+    check_option_names("optimizer", name, options, keyword_options(cls))
     return cls(**options)

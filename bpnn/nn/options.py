@@ -4,10 +4,15 @@ that names the option and what it may be (the config layer turns it into ``optim
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Iterable
 from numbers import Integral, Real
+from typing import TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 def check_number(
@@ -46,3 +51,28 @@ def check_bool(option: str, value: object) -> bool:
     if not isinstance(value, bool | np.bool_):
         raise ValueError(f"{option} must be true or false, got {value!r}")
     return bool(value)
+
+
+def lookup(registry: dict[str, T], kind: str, name: str) -> T:
+    """``registry[name]``, or a ValueError that lists the ``kind``'s names to choose from."""
+    if name not in registry:
+        raise ValueError(f"unknown {kind} '{name}'; choose from: {', '.join(registry)}")
+    return registry[name]
+
+
+def keyword_options(cls: type) -> tuple[str, ...]:
+    """The keyword-only arguments of ``cls``: the options it takes."""
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    return tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+def check_option_names(
+    kind: str, name: str, given: Iterable[str], accepted: tuple[str, ...]
+) -> None:
+    """A ValueError for the first option in ``given`` that is not ``accepted``."""
+    for option in given:
+        if option not in accepted:
+            raise ValueError(
+                f"unknown option '{option}' for {kind} '{name}'; "
+                f"choose from: {', '.join(accepted) or '(none)'}"
+            )

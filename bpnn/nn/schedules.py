@@ -19,13 +19,12 @@ A schedule is one class with a unique ``name``; ``SCHEDULES`` is built from the 
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import ClassVar
 
 import numpy as np
 
-from bpnn.nn.options import check_int, check_number
+from bpnn.nn.options import check_int, check_number, check_option_names, keyword_options, lookup
 
 
 class Schedule:
@@ -304,16 +303,7 @@ SCHEDULES: dict[str, type[Schedule]] = {
 
 def schedule_option_names(name: str) -> tuple[str, ...]:
     """The option names the schedule called ``name`` accepts, ``warmup_epochs`` first."""
-    cls = _schedule_class(name)
-    parameters = inspect.signature(cls.__init__).parameters.values()
-    own = tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
-    return ("warmup_epochs", *own)
-
-
-def _schedule_class(name: str) -> type[Schedule]:
-    if name not in SCHEDULES:
-        raise ValueError(f"unknown schedule '{name}'; choose from: {', '.join(SCHEDULES)}")
-    return SCHEDULES[name]
+    return ("warmup_epochs", *keyword_options(lookup(SCHEDULES, "schedule", name)))
 
 
 def make_schedule(name: str, base_lr: float, epochs: int, **options: float | int | str) -> Schedule:
@@ -322,12 +312,6 @@ def make_schedule(name: str, base_lr: float, epochs: int, **options: float | int
     ``options`` may hold ``warmup_epochs`` and the schedule's own options; unknown names and
     unknown options raise ValueError listing the choices.
     """
-    cls = _schedule_class(name)
-    accepted = schedule_option_names(name)
-    for option in options:
-        if option not in accepted:
-            raise ValueError(
-                f"unknown option '{option}' for schedule '{name}'; "
-                f"choose from: {', '.join(accepted)}"
-            )
+    cls = lookup(SCHEDULES, "schedule", name)
+    check_option_names("schedule", name, options, schedule_option_names(name))
     return cls(base_lr, epochs, **options)  # type: ignore[arg-type]

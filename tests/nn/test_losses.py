@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from torch_reference import torch_loss
 
 from bpnn.nn.losses import (
     LOSSES,
@@ -147,36 +148,12 @@ def _random_batch(name: str, rng: np.random.Generator, n: int = 7) -> tuple[np.n
     return rng.normal(0, 2, (n, 3)), rng.normal(0, 2, (n, 3))
 
 
-def _torch_loss(name: str, options: dict, z, y):
-    import torch
-    import torch.nn.functional as nnf
-
-    if name == "cross_entropy":
-        weights = options.get("class_weights")
-        return nnf.cross_entropy(
-            z,
-            torch.tensor(y),
-            weight=None if weights is None else torch.tensor(weights, dtype=torch.float64),
-            label_smoothing=options.get("label_smoothing", 0.0),
-        )
-    if name == "binary_cross_entropy":
-        return nnf.binary_cross_entropy_with_logits(
-            z, torch.tensor(y, dtype=torch.float64)[:, None]
-        )
-    target = torch.tensor(y)
-    if name == "mse":
-        return nnf.mse_loss(z, target)
-    if name == "mae":
-        return nnf.l1_loss(z, target)
-    return nnf.huber_loss(z, target, delta=options.get("delta", 1.0))
-
-
 @pytest.mark.parametrize(("name", "options"), TORCH_CASES, ids=TORCH_IDS)
 def test_value_and_logit_gradient_match_torch_autograd(name: str, options: dict) -> None:
     torch = pytest.importorskip("torch")
     z, y = _random_batch(name, np.random.default_rng(3))
     zt = torch.tensor(z, requires_grad=True)
-    expected = _torch_loss(name, options, zt, y)
+    expected = torch_loss(name, options, zt, y)
     expected.backward()
     value, gradient = _call(make_loss(name, **options), z, y)
     assert value == pytest.approx(expected.item(), rel=1e-12)

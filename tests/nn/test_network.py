@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from torch_reference import torch_loss
 
 from bpnn.nn.activations import ACTIVATIONS, make_activation
 from bpnn.nn.initializers import xavier_normal
@@ -191,30 +192,6 @@ def _torch_copy(net: Network, activation: str, batch_norm: bool):
     return model, names
 
 
-def _torch_loss(name: str, options: dict, z, y):
-    import torch
-    import torch.nn.functional as nnf
-
-    if name == "cross_entropy":
-        w = options.get("class_weights")
-        return nnf.cross_entropy(
-            z,
-            torch.tensor(y),
-            weight=None if w is None else torch.tensor(w, dtype=torch.float64),
-            label_smoothing=options.get("label_smoothing", 0.0),
-        )
-    if name == "binary_cross_entropy":
-        return nnf.binary_cross_entropy_with_logits(
-            z, torch.tensor(y, dtype=torch.float64)[:, None]
-        )
-    target = torch.tensor(y)
-    if name == "mse":
-        return nnf.mse_loss(z, target)
-    if name == "mae":
-        return nnf.l1_loss(z, target)
-    return nnf.huber_loss(z, target, delta=options.get("delta", 1.0))
-
-
 def _assert_matches_torch(
     activation: str,
     loss: str,
@@ -229,7 +206,7 @@ def _assert_matches_torch(
     X, y = _batch(loss)
     value = net.loss_and_gradients(X, y, l2=l2)
     model, tensors = _torch_copy(net, activation, batch_norm)
-    expected = _torch_loss(loss, loss_options, model(torch.tensor(X)), y)
+    expected = torch_loss(loss, loss_options, model(torch.tensor(X)), y)
     if l2:
         expected = expected + 0.5 * l2 * sum((t**2).sum() for t, decay in tensors.values() if decay)
     expected.backward()

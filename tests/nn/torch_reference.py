@@ -1,0 +1,28 @@
+"""PyTorch's losses as the oracle for bpnn's (imported by tests that skip without torch)."""
+
+from __future__ import annotations
+
+
+def torch_loss(name: str, options: dict, z, y):
+    """The PyTorch loss matching bpnn's ``name`` with ``options``, on logits ``z`` (a tensor)."""
+    import torch
+    import torch.nn.functional as nnf
+
+    if name == "cross_entropy":
+        weights = options.get("class_weights")
+        return nnf.cross_entropy(
+            z,
+            torch.tensor(y),
+            weight=None if weights is None else torch.tensor(weights, dtype=torch.float64),
+            label_smoothing=options.get("label_smoothing", 0.0),
+        )
+    if name == "binary_cross_entropy":
+        return nnf.binary_cross_entropy_with_logits(
+            z, torch.tensor(y, dtype=torch.float64)[:, None]
+        )
+    target = torch.tensor(y)
+    if name == "mse":
+        return nnf.mse_loss(z, target)
+    if name == "mae":
+        return nnf.l1_loss(z, target)
+    return nnf.huber_loss(z, target, delta=options.get("delta", 1.0))
