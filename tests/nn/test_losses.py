@@ -15,10 +15,10 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import torch_loss
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from torch_reference import torch_loss
 
 from bpnn.nn.losses import (
     LOSSES,

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from torch_reference import torch_loss
+from helpers import torch_loss
 
 from bpnn.nn.activations import ACTIVATIONS, make_activation
 from bpnn.nn.initializers import xavier_normal

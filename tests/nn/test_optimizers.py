@@ -7,13 +7,13 @@ trips, dtypes, validation, no allocation in the hot loop).
 
 from __future__ import annotations
 
-import io
 import math
 import tracemalloc
 from collections.abc import Callable
 
 import numpy as np
 import pytest
+from helpers import through_npz
 
 from bpnn.nn.optimizers import (
     OPTIMIZERS,
@@ -339,15 +339,6 @@ def test_adamw_decay_slice_matches_torch_with_a_no_decay_param_group(amsgrad: bo
 
 
 # --- state, dtypes, buffers ----------------------------------------------------------------------
-
-
-def through_npz(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Save and reload through .npz without pickle, as a checkpoint does."""
-    buffer = io.BytesIO()
-    np.savez(buffer, **state)
-    buffer.seek(0)
-    with np.load(buffer, allow_pickle=False) as loaded:
-        return {key: loaded[key] for key in loaded.files}
 
 
 @pytest.mark.parametrize(("name", "options"), CONFIGS, ids=CONFIG_IDS)

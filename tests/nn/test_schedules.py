@@ -6,13 +6,13 @@ torch), the warmup rule for every schedule, and the state of reduce_on_plateau a
 
 from __future__ import annotations
 
-import io
 import itertools
 import math
 from collections.abc import Callable
 
 import numpy as np
 import pytest
+from helpers import through_npz
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -270,14 +270,6 @@ def test_reduce_on_plateau_matches_torch_on_a_fixed_metric_sequence(
 
 
 # --- state ---------------------------------------------------------------------------------------
-
-
-def through_npz(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    buffer = io.BytesIO()
-    np.savez(buffer, **state)
-    buffer.seek(0)
-    with np.load(buffer, allow_pickle=False) as loaded:
-        return {key: loaded[key] for key in loaded.files}
 
 
 @pytest.mark.parametrize("stop_after", [3, 6, 11, 20])

@@ -1,6 +1,19 @@
-"""PyTorch's losses as the oracle for bpnn's (imported by tests that skip without torch)."""
+"""Shared helpers of the engine tests: PyTorch's losses as an oracle, the .npz round trip."""
 
 from __future__ import annotations
+
+import io
+
+import numpy as np
+
+
+def through_npz(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Save and reload through .npz without pickle, as a checkpoint does."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **state)
+    buffer.seek(0)
+    with np.load(buffer, allow_pickle=False) as loaded:
+        return {key: loaded[key] for key in loaded.files}
 
 
 def torch_loss(name: str, options: dict, z, y):
