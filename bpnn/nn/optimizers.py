@@ -396,13 +396,14 @@ class Adam(Optimizer):
         v += step
         if self.amsgrad:
             v = np.maximum(self.state["v_max"], v, out=self.state["v_max"])
-        # lr * m_hat / (sqrt(v_hat) + eps), with the corrections folded into two scalars
-        step_size = float(learning_rate) / (1.0 - self.beta1**t)
+        # lr * m_hat / (sqrt(v_hat) + eps) with c1 = 1 - beta1^t, c2 = 1 - beta2^t is
+        # (lr sqrt(c2) / c1) * m / (sqrt(v) + eps sqrt(c2)): the corrections become two scalars
+        # and the step takes five passes over the buffer
+        root_c2 = math.sqrt(1.0 - self.beta2**t)
         np.sqrt(v, out=step)
-        step /= math.sqrt(1.0 - self.beta2**t)
-        step += self.eps
+        step += self.eps * root_c2
         np.divide(m, step, out=step)
-        step *= step_size
+        step *= float(learning_rate) * root_c2 / (1.0 - self.beta1**t)
         variable -= step
 
 
