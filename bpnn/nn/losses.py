@@ -109,13 +109,6 @@ class CrossEntropy(Loss):
             )
         return n_classes
 
-    def _targets(self, y: np.ndarray, k: int, dtype: np.dtype) -> np.ndarray:
-        t = np.zeros((len(y), k), dtype=dtype)
-        t[np.arange(len(y)), y] = 1
-        if self.label_smoothing:
-            t = t * (1 - self.label_smoothing) + self.label_smoothing / k
-        return t
-
     def _sample_weights(self, y: np.ndarray, dtype: np.dtype) -> np.ndarray | None:
         if self.class_weights is None:
             return None
@@ -130,14 +123,22 @@ class CrossEntropy(Loss):
         return float(np.asarray(self.class_weights)[y].sum())
 
     def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
-        per_sample = -(self._targets(y, z.shape[1], z.dtype) * log_softmax(z)).sum(axis=1)
+        # -sum_k t_ik log a_ik, with the one-hot part picked out instead of multiplied in
+        log_a = log_softmax(z)
+        eps = self.label_smoothing
+        per_sample = -(1 - eps) * log_a[np.arange(len(y)), y]
+        if eps:
+            per_sample -= eps / z.shape[1] * log_a.sum(axis=1)
         s = self._sample_weights(y, z.dtype)
         if s is None:
             return float(per_sample.mean())
         return float((s * per_sample).sum() / s.sum())
 
     def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        delta = a - self._targets(y, z.shape[1], z.dtype)
+        # a - t, with t = (1 - eps) onehot(y) + eps / K subtracted in two parts
+        eps = self.label_smoothing
+        delta = a - eps / z.shape[1] if eps else a.copy()
+        delta[np.arange(len(y)), y] -= 1 - eps
         s = self._sample_weights(y, z.dtype)
         if s is None:
             delta /= len(y)
