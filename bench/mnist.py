@@ -1,24 +1,26 @@
-"""MNIST benchmark: bpnn against scikit-learn's MLPClassifier and PyTorch (CPU, eager).
+"""MNIST benchmark: bpnn against scikit-learn's MLPClassifier, PyTorch (CPU, eager) and a
+hand-fused NumPy loop (the yardstick for what the NumPy calls of a training step cost alone).
 
 Run from the repository root::
 
-    python bench/mnist.py              # full run, plain-text tables (about a minute on 2 cores)
+    python bench/mnist.py              # full run, plain-text tables (1.5 minutes on 2 cores)
     python bench/mnist.py --quick      # smoke run: 1 epoch each, a small batch-size sweep
     python bench/mnist.py --markdown   # Markdown tables with a header (date, CPU, versions, BLAS)
 
 Every framework trains the same set-up: MNIST 60,000 train / 10,000 test images loaded once
 through ``bpnn.data.load_dataset`` (float32 pixels scaled to [0, 1], no validation split), a
 784-256-128-10 ReLU network, softmax cross-entropy, Adam (lr 1e-3, betas 0.9/0.999, eps 1e-8,
-constant rate), batch 128, shuffled each epoch, float32. The frameworks take turns epoch by
-epoch, so a background load that comes and goes slows them alike; medians and best-of-N
-do the rest. The report, on stdout:
+constant rate), batch 128, shuffled each epoch, float32, no dropout. The frameworks take
+turns epoch by epoch, so a background load that comes and goes slows them alike; medians and
+best-of-N do the rest. The report, on stdout:
 
 - the float32 matrix-product ceiling: NumPy GEMM GFLOP/s of square products and of the products
   of one training step of this MLP at batch 512 (best of N, measured before and after
   training); the best of them all is the "ceiling";
 - table 1, batch 128: median seconds per epoch, time ratio to bpnn, test accuracy after the
   epochs, GFLOP/s and % of the ceiling;
-- table 2, a batch-size sweep (32, 128, 512) of bpnn and torch (sklearn with --sweep-sklearn);
+- table 2, a batch-size sweep (32, 128, 512) of bpnn, torch and the numpy loop (sklearn with
+  --sweep-sklearn);
 - table 3, prediction throughput on the 10,000 test images (best of N);
 - peak memory of ``bpnn train configs/mnist.yaml`` for one epoch against the size of the float32
   training data plus the model, and the RSS of a bare ``python -c "import numpy, sklearn"``.
