@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 
 class Callback:
-    """Hooks called by ``Trainer.fit``; ``self.trainer`` is set before ``on_train_begin``."""
+    """Hooks called by ``Trainer.fit``; ``self.trainer`` is the trainer while ``fit`` runs (set
+    before ``on_train_begin``, gone after ``on_train_end``)."""
 
     trainer: Trainer
 

@@ -188,8 +188,6 @@ class Trainer:
         self.start_epoch = start_epoch
         self.stop_reason: str | None = None
         self.batches_per_epoch = math.ceil(len(data.X_train) / batch_size)
-        for callback in self.callbacks:
-            callback.trainer = self
 
     def stop(self, reason: str) -> None:
         """Ask the loop to end after the current epoch (used by early stopping)."""
@@ -238,7 +236,20 @@ class Trainer:
         return logs
 
     def fit(self) -> dict[str, Any]:
-        """Train from ``start_epoch`` to ``epochs`` (or until stopped); returns the final logs."""
+        """Train from ``start_epoch`` to ``epochs`` (or until stopped); returns the final logs.
+
+        The callbacks reach the trainer as ``callback.trainer`` while ``fit`` runs; when it
+        ends they let go of it, so that the training data can be freed with the trainer.
+        """
+        for callback in self.callbacks:
+            callback.trainer = self
+        try:
+            return self._fit()
+        finally:
+            for callback in self.callbacks:
+                del callback.trainer
+
+    def _fit(self) -> dict[str, Any]:
         logs: dict[str, Any] = {}
         self._call("on_train_begin", logs)
         try:
@@ -396,18 +407,22 @@ def _callbacks(
 
 def _finish(
     run_dir: Path,
-    data: Any,
+    test: tuple[np.ndarray, np.ndarray],
+    samples: tuple[int, int, int],
     model: Model,
     checkpointer: Checkpointer,
     end: dict[str, Any],
     seconds: float,
 ) -> dict[str, Any]:
-    """Evaluate best.npz on the test split, write summary.json and the plots."""
+    """Evaluate best.npz on the test split ``(X_test, y_test)``, write summary.json and the
+    plots. It is given the test split alone: the caller lets go of the training and validation
+    arrays first, so the peak memory of a run stays that of its training."""
     from bpnn.model import load_model
     from bpnn.plots import plot_run
 
     best = load_model(run_dir / "checkpoints" / "best.npz")
-    summary: dict[str, Any] = evaluate(best, data.X_test, data.y_test, prefix="test_")
+    summary: dict[str, Any] = evaluate(best, *test, prefix="test_")
+    n_train, n_val, n_test = samples
     summary.update(
         {
             "best_epoch": checkpointer.best_epoch,
@@ -415,9 +430,9 @@ def _finish(
             "epochs_run": model.epoch,
             "stop_reason": end["stop_reason"],
             "total_seconds": seconds,
-            "train_samples": len(data.X_train),
-            "val_samples": len(data.X_val),
-            "test_samples": len(data.X_test),
+            "train_samples": n_train,
+            "val_samples": n_val,
+            "test_samples": n_test,
         }
     )
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -456,8 +471,10 @@ def run_training(
     model = build_model(config, data, init_rng)
     checkpointer, _, callbacks = _callbacks(config, run_dir, data, progress)
     end = make_trainer(config, model, data, shuffle_rng, callbacks).fit()
-    summary = _finish(run_dir, data, model, checkpointer, end, time.perf_counter() - started)
-    return run_dir, summary
+    seconds = time.perf_counter() - started
+    test, samples = (data.X_test, data.y_test), data.n_samples
+    del data  # the trainer is gone, so this frees the training and validation arrays
+    return run_dir, _finish(run_dir, test, samples, model, checkpointer, end, seconds)
 
 
 def _read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -552,6 +569,7 @@ def resume_training(
     previous = 0.0
     if (run_dir / "summary.json").is_file():
         previous = json.loads((run_dir / "summary.json").read_text()).get("total_seconds", 0.0)
-    return _finish(
-        run_dir, data, model, checkpointer, end, previous + time.perf_counter() - started
-    )
+    seconds = previous + time.perf_counter() - started
+    test, samples = (data.X_test, data.y_test), data.n_samples
+    del data, trainer  # frees the training and validation arrays
+    return _finish(run_dir, test, samples, model, checkpointer, end, seconds)

@@ -138,6 +138,55 @@ def test_run_writes_config_metrics_checkpoints_summary_and_plots(tmp_path: Path)
     assert 0 <= summary["test_accuracy"] <= 1 and summary["test_loss"] > 0
 
 
+def test_callbacks_hold_the_trainer_only_while_fit_runs() -> None:
+    seen: list[Trainer] = []
+
+    class Watcher(Callback):
+        def on_train_begin(self, logs: dict[str, Any]) -> None:
+            seen.append(self.trainer)
+
+    watcher = Watcher()
+    trainer = trainer_for(tiny(train={"epochs": 1}), [watcher])
+    assert not hasattr(watcher, "trainer")
+    trainer.fit()
+    assert seen == [trainer]
+    assert not hasattr(watcher, "trainer")  # nothing keeps a finished trainer (and its data)
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_the_training_arrays_are_freed_before_testing_and_plotting(
+    resume: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's peak memory is its training: the test evaluation and matplotlib come after the
+    training and validation arrays are gone."""
+    import gc
+    import weakref
+
+    import bpnn.train as train_module
+
+    loaded: list[weakref.ref] = []
+    real_load, real_finish = train_module._load_data, train_module._finish
+
+    def load(*args: Any, **kwargs: Any) -> Any:
+        data = real_load(*args, **kwargs)
+        loaded.extend([weakref.ref(data.X_train), weakref.ref(data.X_val)])
+        return data
+
+    def finish(*args: Any, **kwargs: Any) -> Any:
+        gc.collect()
+        assert loaded and all(ref() is None for ref in loaded)
+        return real_finish(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "_load_data", load)
+    monkeypatch.setattr(train_module, "_finish", finish)
+    progress = PlainProgress(Console(file=io.StringIO()))  # held by the caller, as the CLI does
+    run_training(tiny(), tmp_path / "run", progress=progress)
+    if resume:
+        loaded.clear()
+        train_module.resume_training(tmp_path / "run", epochs=5, progress=progress)
+    assert (tmp_path / "run" / "plots" / "loss.png").is_file()
+
+
 def test_best_checkpoint_is_the_epoch_with_the_lowest_validation_loss(tmp_path: Path) -> None:
     _, summary = run_training(tiny(optimizer={"lr": 0.5}, train={"epochs": 5}), tmp_path)
     rows = read_metrics(tmp_path)

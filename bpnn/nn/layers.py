@@ -121,7 +121,9 @@ class Dense(Layer):
         self.db = grads.get("bias")
 
     def forward(self, x: np.ndarray, mode: Mode) -> np.ndarray:
-        self.x = x
+        # the input is kept for the backward pass; an evaluation pass has none and keeps
+        # nothing, so evaluating a data set does not keep the data set alive
+        self.x = x if mode.training else None
         z = x @ self.W
         if self.b is not None:
             z += self.b
