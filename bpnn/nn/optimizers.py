@@ -16,7 +16,9 @@ the test oracle. Notation in the docstrings: ``w`` parameters, ``g`` gradient, `
 
 Speed: ``update_step`` is the hot loop of training, so each rule is written as a few in-place NumPy
 operations (``out=``, ``*=``, ``+=``) through one scratch buffer allocated in ``build``; a step
-allocates no array the size of ``w``. ``gradient`` is only read, never written.
+allocates no array the size of ``w``. ``gradient`` is only read, never written. Adam (and AdamW)
+hand their arithmetic to a fused kernel where one can run (``bpnn.nn.kernels``): the same
+operations in one compiled pass instead of twelve, with the same results bit for bit.
 
 The learning rate is not an option of the optimizer: it arrives with every step, from the schedule.
 L2 weight decay is not the optimizer's job either (the network adds it to the loss and gradient);
@@ -30,6 +32,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from bpnn.nn.kernels import adam_kernel
 from bpnn.nn.options import (
     check_bool,
     check_number,
@@ -387,6 +390,15 @@ class Adam(Optimizer):
         step = self._begin_step()
         t = self.iterations
         m, v = self.state["m"], self.state["v"]
+        # lr * m_hat / (sqrt(v_hat) + eps) with c1 = 1 - beta1^t, c2 = 1 - beta2^t is
+        # step_size * m / (sqrt(v) + eps_t): the corrections fold into two scalars
+        root_c2 = math.sqrt(1.0 - self.beta2**t)
+        eps_t = self.eps * root_c2
+        step_size = float(learning_rate) * root_c2 / (1.0 - self.beta1**t)
+        fused = None if self.amsgrad else adam_kernel(variable, gradient, m, v)
+        if fused is not None:  # the same arithmetic in one compiled pass (bpnn.nn.kernels)
+            fused(variable, gradient, m, v, self.beta1, self.beta2, eps_t, step_size)
+            return
         m *= self.beta1
         np.multiply(gradient, 1.0 - self.beta1, out=step)
         m += step
@@ -396,14 +408,10 @@ class Adam(Optimizer):
         v += step
         if self.amsgrad:
             v = np.maximum(self.state["v_max"], v, out=self.state["v_max"])
-        # lr * m_hat / (sqrt(v_hat) + eps) with c1 = 1 - beta1^t, c2 = 1 - beta2^t is
-        # (lr sqrt(c2) / c1) * m / (sqrt(v) + eps sqrt(c2)): the corrections become two scalars
-        # and the step takes five passes over the buffer
-        root_c2 = math.sqrt(1.0 - self.beta2**t)
         np.sqrt(v, out=step)
-        step += self.eps * root_c2
+        step += eps_t
         np.divide(m, step, out=step)
-        step *= float(learning_rate) * root_c2 / (1.0 - self.beta1**t)
+        step *= step_size
         variable -= step
 
 
