@@ -33,12 +33,6 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e
 
 
-def log_softmax(z: np.ndarray) -> np.ndarray:
-    """Row-wise ``log softmax(z) = z - logsumexp(z)``, stable for any ``z``."""
-    shifted = z - z.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-
-
 class Loss:
     """A loss and its output activation. Sets set ``name``, ``task``, ``output_activation``."""
 
@@ -52,6 +46,11 @@ class Loss:
 
     def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
         raise NotImplementedError
+
+    def output_and_value(self, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+        """``output(z)`` and ``value(z, a, y)`` together (a loss may share work between them)."""
+        a = self.output(z)
+        return a, self.value(z, a, y)
 
     def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -123,13 +122,26 @@ class CrossEntropy(Loss):
         return float(np.asarray(self.class_weights)[y].sum())
 
     def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
-        # -sum_k t_ik log a_ik, with the one-hot part picked out instead of multiplied in
-        log_a = log_softmax(z)
+        shifted = z - z.max(axis=1, keepdims=True)
+        return self._mean(shifted, np.log(np.exp(shifted).sum(axis=1)), y)
+
+    def output_and_value(self, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+        # the softmax's exponentials and their sums serve the loss too
+        shifted = z - z.max(axis=1, keepdims=True)
+        a = np.exp(shifted)
+        sums = a.sum(axis=1)
+        a /= sums[:, None]
+        return a, self._mean(shifted, np.log(sums), y)
+
+    def _mean(self, shifted: np.ndarray, log_sums: np.ndarray, y: np.ndarray) -> float:
+        """The loss from ``shifted = z - max(z)`` and ``log_sums = log sum_k exp(shifted_k)``:
+        with ``log a_ik = shifted_ik - log_sums_i``, ``-sum_k t_ik log a_ik`` is
+        ``log_sums_i - (1 - eps) shifted_{i,y_i} - eps / K sum_k shifted_ik``."""
         eps = self.label_smoothing
-        per_sample = -(1 - eps) * log_a[np.arange(len(y)), y]
+        per_sample = log_sums - (1 - eps) * shifted[np.arange(len(y)), y]
         if eps:
-            per_sample -= eps / z.shape[1] * log_a.sum(axis=1)
-        s = self._sample_weights(y, z.dtype)
+            per_sample -= eps / shifted.shape[1] * shifted.sum(axis=1)
+        s = self._sample_weights(y, shifted.dtype)
         if s is None:
             return float(per_sample.mean())
         return float((s * per_sample).sum() / s.sum())

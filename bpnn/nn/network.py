@@ -177,9 +177,8 @@ class Network:
         ``mode`` defaults to ``CHECK``: training-mode batch norm, no dropout, no side effects.
         """
         z = self.forward(X, mode)
-        a = self.loss.output(z)
+        a, loss = self.loss.output_and_value(z, y)
         self.last_output = a
-        loss = self.loss.value(z, a, y)
         self.backward(self.loss.gradient(z, a, y))
         if l2:
             weights = self.params[self.weight_slice]
@@ -214,10 +213,10 @@ class Network:
         total, weight, outputs = 0.0, 0.0, []
         for i in range(0, len(X), batch_size):
             z = self.forward(X[i : i + batch_size], EVAL)
-            a = self.loss.output(z)
             chunk_y = y[i : i + batch_size]
+            a, chunk_loss = self.loss.output_and_value(z, chunk_y)
             chunk_weight = self.loss.batch_weight(chunk_y)
-            total += self.loss.value(z, a, chunk_y) * chunk_weight
+            total += chunk_loss * chunk_weight
             weight += chunk_weight
             outputs.append(a)
         if not outputs:

@@ -193,11 +193,10 @@ CASES = [
     *TORCH_CASES,
     ("cross_entropy", {"label_smoothing": 0.1, "class_weights": [1.0, 2.0, 0.5, 1.5]}),
 ]
+CASE_IDS = [*TORCH_IDS, "cross_entropy-smoothing-and-weights"]
 
 
-@pytest.mark.parametrize(
-    ("name", "options"), CASES, ids=[*TORCH_IDS, "cross_entropy-smoothing-and-weights"]
-)
+@pytest.mark.parametrize(("name", "options"), CASES, ids=CASE_IDS)
 def test_gradient_matches_central_difference_of_value(name: str, options: dict) -> None:
     loss = make_loss(name, **options)
     z, y = _random_batch(name, np.random.default_rng(5))
@@ -321,3 +320,19 @@ def test_registry_holds_every_loss_class_under_its_own_name() -> None:
     for name, cls in LOSSES.items():
         assert cls.name == name
         assert cls.output_activation in {"softmax", "sigmoid", "identity"}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("name", "options"), CASES, ids=CASE_IDS)
+def test_output_and_value_together_equal_output_and_value_apart(
+    name: str, options: dict, dtype: type
+) -> None:
+    """The training step asks for both at once (cross-entropy shares its exponentials)."""
+    z, y = _random_batch(name, np.random.default_rng(11))
+    z = (z * 30).astype(dtype)  # some rows saturate the softmax
+    loss = make_loss(name, **options)
+    a, value = loss.output_and_value(z, y)
+    np.testing.assert_array_equal(a, loss.output(z))
+    assert a.dtype == dtype
+    assert value == pytest.approx(loss.value(z, loss.output(z), y), rel=1e-6)
+    assert math.isfinite(value)
