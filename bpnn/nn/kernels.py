@@ -10,14 +10,14 @@ used a kernel or not never changes its metrics.
 
 A kernel is used only where it pays and can run (``adam_kernel`` returns None otherwise):
 
-- the buffer holds at least ``MIN_FUSED_SIZE`` parameters. numba and its compiled code take
-  about 0.4 s to load in each process (the code is compiled once per machine and cached on
-  disk). Measured on 2 cores, an Adam step over 235,146 float32 parameters (configs/mnist.yaml)
-  takes 74 µs fused against 280 µs in NumPy, which repays the load in about 2,000 steps (four
-  epochs); at 65,536 parameters, 26 against 88 µs, in about 6,500 steps. Smaller networks stay
-  with NumPy and never import numba;
-- numba is installed and not disabled (``NUMBA_DISABLE_JIT=1`` would run the loop as slow
-  Python), and the environment variable ``BPNN_FUSED`` is not ``0``;
+- the buffer holds at least ``MIN_FUSED_SIZE`` parameters. Importing numba and compiling the
+  loop take about 0.55 s in each process (nothing is cached on disk: the engine writes no
+  files). Measured on 2 cores, an Adam step over 235,146 float32 parameters (configs/mnist.yaml)
+  takes 74 µs fused against 280 µs in NumPy, which repays the start-up in about 2,700 steps
+  (six epochs); at 65,536 parameters, 26 against 88 µs, in about 9,000 steps. Smaller networks
+  stay with NumPy and never import numba;
+- numba is installed, loads and compiles, and is not disabled (``NUMBA_DISABLE_JIT=1`` would
+  run the loop as slow Python), and the environment variable ``BPNN_FUSED`` is not ``0``;
 - the buffers are 1-D, contiguous and float32 or float64.
 """
 
@@ -66,36 +66,6 @@ def _adam_loop(
         w[i] -= step_size * (mi / (np.sqrt(vi) + eps_t))
 
 
-@cache
-def _compiled_adam_loop(dtype: np.dtype) -> Callable[..., None] | None:
-    """``_adam_loop`` compiled by numba for ``dtype``, or None if that cannot be done here.
-
-    numba is imported only now (it takes 0.15 s). Compiling, or loading numba's on-disk cache,
-    happens in a first call on one-element buffers; any failure there (no numba, a numba that
-    cannot compile or cache) leaves the NumPy reference in charge, and numba's warnings are not
-    shown (the engine never prints).
-    """
-    try:
-        import numba
-    except ImportError:
-        return None
-    if numba.config.DISABLE_JIT:
-        return None
-    one = [np.ones(1, dtype) for _ in range(4)]
-    scalars = [dtype.type(0.5)] * 6
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # error_model="numpy": dividing by zero gives inf, as in NumPy, instead of raising,
-            # which also lets the loop vectorize; no fastmath, so every operation rounds as
-            # NumPy's does
-            loop = numba.njit(cache=True, nogil=True, error_model="numpy")(_adam_loop)
-            loop(*one, *scalars)
-    except Exception:  # any failure of numba means: use the reference
-        return None
-    return loop
-
-
 def adam_kernel(*buffers: np.ndarray) -> AdamKernel | None:
     """The fused Adam update for these buffers (w, g, m, v, ...), or None where it does not pay
     or cannot run."""
@@ -106,10 +76,34 @@ def adam_kernel(*buffers: np.ndarray) -> AdamKernel | None:
         return None
     if any(b.ndim != 1 or b.dtype != dtype or not b.flags.c_contiguous for b in buffers):
         return None
-    loop = _compiled_adam_loop(dtype)
-    if loop is None:
-        return None
+    return _fused_adam(dtype)
+
+
+@cache
+def _fused_adam(dtype: np.dtype) -> AdamKernel | None:
+    """``_adam_loop`` compiled by numba for ``dtype``, or None if that cannot be done here.
+
+    numba is imported only now (it takes 0.15 s) and compiles in a first call on one-element
+    buffers. Any failure on the way (no numba, an llvmlite that does not load, a compile error)
+    leaves the NumPy reference in charge, and numba's warnings are not shown (the engine never
+    prints).
+    """
+    one = [np.ones(1, dtype) for _ in range(4)]
     scalar = dtype.type
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import numba
+
+            if numba.config.DISABLE_JIT:
+                return None
+            # error_model="numpy": dividing by zero gives inf, as in NumPy, instead of raising,
+            # which also lets the loop vectorize; no fastmath, so every operation rounds as
+            # NumPy's does
+            loop = numba.njit(nogil=True, error_model="numpy")(_adam_loop)
+            loop(*one, *[scalar(0.5)] * 6)
+    except Exception:  # any failure of numba means: use the reference
+        return None
 
     def adam(
         w: np.ndarray,

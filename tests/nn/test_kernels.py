@@ -4,6 +4,7 @@ where they cannot run or do not pay."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -72,7 +73,8 @@ def test_the_fused_path_really_runs_where_it_can() -> None:
     assert kernels.adam_kernel(w, w.copy(), w.copy(), w.copy()) is not None
 
 
-def test_small_buffers_stay_with_numpy() -> None:
+def test_small_buffers_stay_with_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BPNN_FUSED", raising=False)
     small = np.zeros(kernels.MIN_FUSED_SIZE - 1, np.float32)
     big = np.zeros(kernels.MIN_FUSED_SIZE, np.float32)
     assert kernels.adam_kernel(small, small, small, small) is None
@@ -108,17 +110,26 @@ def test_bpnn_fused_0_turns_the_kernels_off(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.mark.usefixtures("small_buffers_fused")
-@pytest.mark.parametrize("problem", ["missing", "disabled"])
+@pytest.mark.parametrize("problem", ["missing", "broken", "disabled", "failing"])
 def test_without_a_working_numba_adam_runs_the_reference(
     problem: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import numba
+
     if problem == "missing":
         monkeypatch.setitem(sys.modules, "numba", None)  # import numba raises ImportError
-    else:
-        import numba
-
+    elif problem == "broken":  # llvmlite's library does not load: import numba raises OSError
+        monkeypatch.delitem(sys.modules, "numba")
+        monkeypatch.setattr("builtins.__import__", refusing_numba(OSError("libllvmlite.so")))
+    elif problem == "disabled":
         monkeypatch.setattr(numba.config, "DISABLE_JIT", True)
-    kernels._compiled_adam_loop.cache_clear()
+    else:
+
+        def failing_njit(**options: object) -> object:
+            raise RuntimeError("cannot compile")
+
+        monkeypatch.setattr(numba, "njit", failing_njit)
+    kernels._fused_adam.cache_clear()
     try:
         w = np.ones(10, np.float32)
         assert kernels.adam_kernel(w, w.copy(), w.copy(), w.copy()) is None
@@ -128,7 +139,21 @@ def test_without_a_working_numba_adam_runs_the_reference(
         np.testing.assert_allclose(w, 0.9, rtol=1e-6)  # the first Adam step is lr * sign(g)
     finally:
         monkeypatch.undo()
-        kernels._compiled_adam_loop.cache_clear()
+        kernels._fused_adam.cache_clear()
+
+
+def refusing_numba(error: Exception) -> Callable[..., object]:
+    """An ``__import__`` that raises ``error`` for numba and imports everything else."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def importer(name: str, *args: object, **kwargs: object) -> object:
+        if name == "numba" or name.startswith("numba."):
+            raise error
+        return real_import(name, *args, **kwargs)
+
+    return importer
 
 
 def test_training_a_big_network_gives_the_same_bits_with_and_without_the_kernel(
