@@ -173,18 +173,35 @@ def test_the_training_arrays_are_freed_before_testing_and_plotting(
         return data
 
     def finish(*args: Any, **kwargs: Any) -> Any:
-        gc.collect()
+        # freed at once, by reference counting, not by a later garbage collection
         assert loaded and all(ref() is None for ref in loaded)
         return real_finish(*args, **kwargs)
 
     monkeypatch.setattr(train_module, "_load_data", load)
     monkeypatch.setattr(train_module, "_finish", finish)
     progress = PlainProgress(Console(file=io.StringIO()))  # held by the caller, as the CLI does
-    run_training(tiny(), tmp_path / "run", progress=progress)
-    if resume:
-        loaded.clear()
-        train_module.resume_training(tmp_path / "run", epochs=5, progress=progress)
+    gc.disable()
+    try:
+        run_training(tiny(), tmp_path / "run", progress=progress)
+        if resume:
+            loaded.clear()
+            train_module.resume_training(tmp_path / "run", epochs=5, progress=progress)
+    finally:
+        gc.enable()
     assert (tmp_path / "run" / "plots" / "loss.png").is_file()
+
+
+def test_callbacks_let_go_of_the_trainer_when_fit_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    watcher = Callback()
+    trainer = trainer_for(tiny(train={"epochs": 2}), [watcher])
+
+    def failing_epoch(epoch: int, lr: float) -> dict[str, float]:
+        raise TrainingError("the loss became nan")
+
+    monkeypatch.setattr(trainer, "train_epoch", failing_epoch)
+    with pytest.raises(TrainingError):
+        trainer.fit()
+    assert not hasattr(watcher, "trainer")
 
 
 def test_best_checkpoint_is_the_epoch_with_the_lowest_validation_loss(tmp_path: Path) -> None:
