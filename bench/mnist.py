@@ -139,8 +139,8 @@ class BpnnRunner:
         self.model = build_model(self.config, data, init_rng)
         self.trainer = make_trainer(self.config, self.model, data, shuffle_rng, callbacks=[])
         self.epoch = 0
-        # load numba and the fused Adam loop now, once per process, as the peers' imports are
-        # done before their timing starts (about 0.4 s; see bpnn/nn/kernels.py)
+        # import numba and compile the fused Adam loop now, once per process, as the peers'
+        # imports are done before their timing starts (about 0.55 s; see bpnn/nn/kernels.py)
         from bpnn.nn.kernels import adam_kernel
 
         params = self.model.network.params
@@ -309,7 +309,8 @@ class NumpyLoopRunner:
             index = order[start : start + self.batch_size]
             loss, hits = self.train_step(X[index], y[index])
             total += loss * len(index)
-            correct += hits
+            correct += hits  # the running training accuracy, as bpnn's epoch counts it
+        self.train_accuracy = correct / len(X)
         return total / len(X)
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
@@ -426,7 +427,8 @@ class CoreCheck:
         self.speedups.append(one_thread / all_threads)
 
     def summary(self) -> str:
-        """``"2-thread BLAS speed-up 1.79x (worst 1.03x)"``, or empty if nothing was measured."""
+        """``"multi-thread BLAS speed-up 1.79x (worst 1.03x)"``, or empty if nothing was
+        measured."""
         if not self.speedups:
             return ""
         median, worst = statistics.median(self.speedups), min(self.speedups)
