@@ -122,8 +122,7 @@ class CrossEntropy(Loss):
         return float(np.asarray(self.class_weights)[y].sum())
 
     def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
-        shifted = z - z.max(axis=1, keepdims=True)
-        return self._mean(shifted, np.log(np.exp(shifted).sum(axis=1)), y)
+        return self.output_and_value(z, y)[1]
 
     def output_and_value(self, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
         # the softmax's exponentials and their sums serve the loss too
