@@ -132,7 +132,7 @@ class BpnnRunner:
 
     def __init__(self, data: Any, batch_size: int) -> None:
         from bpnn.model import make_seeds
-        from bpnn.train import build_model, make_trainer
+        from bpnn.run import build_model, make_trainer
 
         self.data, self.config = data, bpnn_config(batch_size, 1)
         init_rng, shuffle_rng = make_seeds(self.config.seed)

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from bpnn.errors import CheckpointError
+from bpnn.faults import crash_point
 
 FORMAT = "bpnn-checkpoint"
 FORMAT_VERSION = 1
@@ -106,7 +107,9 @@ def save(path: str | Path, contents: CheckpointContents) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         readable_by_umask(tmp)
+        crash_point(f"{path.stem}:written")
         os.replace(tmp, path)
+        crash_point(f"{path.stem}:renamed")
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

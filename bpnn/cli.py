@@ -116,7 +116,7 @@ def train(
     """Train the network a config describes and write a run directory."""
     from bpnn.config import load_config
     from bpnn.progress import make_progress
-    from bpnn.train import run_training
+    from bpnn.run import run_training
 
     err = _stderr()
     with reported_errors():
@@ -136,7 +136,7 @@ def resume(
 ) -> None:
     """Continue a run from its last checkpoint, exactly where it stopped (metrics are appended)."""
     from bpnn.progress import make_progress
-    from bpnn.train import resume_training
+    from bpnn.run import resume_training
 
     err = _stderr()
     with reported_errors():
@@ -147,10 +147,12 @@ def resume(
 
 
 def _print_summary(summary: dict[str, Any], run_dir: Path) -> None:
+    from bpnn.metrics import format_value, metric_names
+
     metrics = "  ".join(
-        f"{key} {summary[key]:.4f}"
-        for key in ("test_accuracy", "test_loss", "test_mae", "test_r2")
-        if key in summary
+        f"{key} {format_value(key, summary[key])}"
+        for key in metric_names(splits=("test",))
+        if summary.get(key) is not None
     )
     print(
         f"{metrics}  (best epoch {summary['best_epoch']} of {summary['epochs_run']}, "
@@ -177,7 +179,7 @@ def evaluate(
     ] = False,
 ) -> None:
     """Evaluate a checkpoint on the test split of the data it was trained on (or on --data)."""
-    from bpnn.evaluation import evaluate_checkpoint, evaluate_file
+    from bpnn.run import evaluate_checkpoint, evaluate_file
 
     with reported_errors():
         if data is None:
@@ -355,10 +357,11 @@ def plot(
 ) -> None:
     """(Re)draw the training curves of a run directory into RUN/plots/."""
     from bpnn.errors import DataError
-    from bpnn.plots import plot_run
+    from bpnn.run import RunDirectory
 
     with reported_errors():
-        if not (run_dir / "metrics.jsonl").is_file():
+        run = RunDirectory(run_dir)
+        if not run.metrics_path.is_file():
             raise DataError(f"{run_dir}: no metrics.jsonl (not a run directory)")
-        for path in plot_run(run_dir):
+        for path in run.plot():
             print(path)

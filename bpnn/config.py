@@ -35,7 +35,9 @@ from pydantic import (
     model_validator,
 )
 
+from bpnn.data import SOURCES
 from bpnn.errors import ConfigError
+from bpnn.metrics import epoch_metric_names
 
 # --- YAML -------------------------------------------------------------------------------------
 
@@ -118,21 +120,8 @@ class Component(_Section):
 
 # --- sections ---------------------------------------------------------------------------------
 
-BUILTIN_SOURCES = ("digits", "iris", "wine", "breast_cancer", "diabetes")
-SYNTHETIC_SOURCES = ("xor", "moons", "circles", "blobs", "classification", "regression")
-FILE_SOURCES = ("csv", "npz", "idx")
-SOURCES = (*BUILTIN_SOURCES, *SYNTHETIC_SOURCES, "mnist", *FILE_SOURCES)
-
-_SPLIT_KEYS = {"source", "scale", "scale_target", "test_fraction", "val_fraction"}
-#: the keys of ``data`` each source understands; any other key set for it is an error
-SOURCE_KEYS: dict[str, set[str]] = {
-    **{s: _SPLIT_KEYS for s in BUILTIN_SOURCES},
-    **{s: _SPLIT_KEYS | {"options"} for s in SYNTHETIC_SOURCES},
-    "mnist": {"source", "scale", "val_fraction", "path", "mirrors"},
-    "csv": _SPLIT_KEYS | {"path", "test_path", "target", "features"},
-    "npz": _SPLIT_KEYS | {"path", "test_path", "x_key", "y_key"},
-    "idx": _SPLIT_KEYS | {"path", "labels_path", "test_path", "test_labels_path"},
-}
+#: the data sources by name, with the keys each takes (see ``bpnn.data.sources``)
+SOURCE_NAMES = tuple(SOURCES)
 #: keys that name files; relative paths are resolved against the config file's folder
 PATH_KEYS = ("path", "labels_path", "test_path", "test_labels_path")
 
@@ -140,7 +129,7 @@ PATH_KEYS = ("path", "labels_path", "test_path", "test_labels_path")
 class DataConfig(_Section):
     """Where the samples come from and how they are split and scaled (see ``bpnn.data``)."""
 
-    source: Literal[SOURCES] = "digits"  # type: ignore[valid-type]
+    source: Literal[SOURCE_NAMES] = "digits"  # type: ignore[valid-type]
     path: str | None = None
     labels_path: str | None = None
     test_path: str | None = None
@@ -158,30 +147,34 @@ class DataConfig(_Section):
 
     @model_validator(mode="after")
     def _keys_fit_the_source(self) -> DataConfig:
-        allowed = SOURCE_KEYS[self.source]
-        extra = sorted(k for k in self.model_fields_set if k not in allowed)
+        source = SOURCES[self.source]
+        extra = sorted(k for k in self.model_fields_set if k not in source.keys)
         if extra:
             raise ValueError(
                 f"data.{extra[0]}: does not apply to source '{self.source}' "
-                f"(it takes: {', '.join(sorted(allowed))})"
+                f"(it takes: {', '.join(sorted(source.keys))})"
             )
         if self.test_path is not None and "test_fraction" in self.model_fields_set:
             raise ValueError(
                 "data.test_fraction: does not apply with data.test_path (the test set is given)"
             )
-        if self.source in FILE_SOURCES and self.path is None:
-            raise ValueError(f"data.path: required for source '{self.source}'")
-        if self.source == "idx" and (self.test_path is None) != (self.test_labels_path is None):
-            raise ValueError(
-                "data.test_path: goes with data.test_labels_path (idx), set both or neither"
-            )
-        if self.source == "idx" and self.labels_path is None:
-            raise ValueError("data.labels_path: required for source 'idx' (the labels file)")
+        for key in source.required:
+            if getattr(self, key) is None:
+                raise ValueError(f"data.{key}: required for source '{self.source}'")
+        source.check(self)
         return self
 
     @property
     def has_test_file(self) -> bool:
-        return self.source == "mnist" or self.test_path is not None
+        """The test set is given (MNIST's t10k, ``data.test_path``): no ``test_fraction``."""
+        return SOURCES[self.source].has_test_set or self.test_path is not None
+
+    def applicable_keys(self) -> set[str]:
+        """The keys of this section that apply to its source (what ``resolved`` writes)."""
+        keys = set(SOURCES[self.source].keys)
+        if self.has_test_file:
+            keys.discard("test_fraction")
+        return keys
 
 
 class ModelConfig(_Section):
@@ -327,7 +320,8 @@ class Config(_Section):
             "weight_decay": self.optimizer.weight_decay,
             **self.optimizer.options,
         }
-        out["data"] = {k: v for k, v in out["data"].items() if k in SOURCE_KEYS[self.data.source]}
+        keys = self.data.applicable_keys()
+        out["data"] = {k: v for k, v in out["data"].items() if k in keys}
         return out
 
     def decoupled_weight_decay(self) -> bool:
@@ -355,13 +349,20 @@ class Config(_Section):
 # --- components: names from the registries, options from the signatures -------------------------
 
 
+#: parameters of a component that bpnn passes itself and that are therefore not user options
+NOT_OPTIONS: dict[str, tuple[str, ...]] = {
+    "initializer": ("rng", "shape", "fan_in", "fan_out"),
+    "schedule": ("base_lr", "epochs"),
+}
+
+
 @cache
-def _options_model(target: Callable[..., Any], skip: int) -> type[BaseModel]:
-    """A pydantic model of the keyword options of ``target`` (minus its first ``skip`` params)."""
-    params = list(inspect.signature(target, eval_str=True).parameters.values())[skip:]
+def _options_model(target: Callable[..., Any], not_options: tuple[str, ...]) -> type[BaseModel]:
+    """A pydantic model of the keyword options of ``target``, without ``not_options``."""
+    params = inspect.signature(target, eval_str=True).parameters.values()
     fields: dict[str, Any] = {}
     for p in params:
-        if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+        if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or p.name in not_options:
             continue
         annotation = Any if p.annotation is p.empty else p.annotation
         fields[p.name] = (annotation, ... if p.default is p.empty else p.default)
@@ -377,7 +378,6 @@ def _check_component(
     name: str,
     options: dict[str, Any],
     registry: dict[str, Any],
-    skip: int = 0,
     kind: str = "name",
     section_keys: Sequence[str] = ("name",),
 ) -> dict[str, Any]:
@@ -388,7 +388,7 @@ def _check_component(
             f"{where}: unknown {kind} '{name}'{_did_you_mean(name, registry)}; "
             f"choose from: {', '.join(registry)}"
         )
-    model = _options_model(registry[name], skip)
+    model = _options_model(registry[name], NOT_OPTIONS.get(kind, ()))
     unknown = [key for key in options if key not in model.model_fields]
     if unknown:
         known = [*section_keys, *model.model_fields]
@@ -399,7 +399,7 @@ def _check_component(
     try:
         return model.model_validate(options).model_dump()
     except ValidationError as error:
-        raise ConfigError(_describe(error, prefix=f"{where}.")) from None
+        raise ConfigError(_describe(error, model, prefix=f"{where}.")) from None
 
 
 def _did_you_mean(word: str, choices: Sequence[str] | dict[str, Any]) -> str:
@@ -407,16 +407,22 @@ def _did_you_mean(word: str, choices: Sequence[str] | dict[str, Any]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _instantiate(where: str, factory: Callable[..., Any], **kwargs: Any) -> Any:
-    """Build a component to let it check its own values; its error names the option."""
+def _instantiate(
+    where: str, factory: Callable[..., Any], fixed: dict[str, Any], **options: Any
+) -> Any:
+    """Build a component to let it check its own values. When it refuses them, the option it
+    refuses alone (built with that one option and the defaults) is the one the error names."""
     try:
-        return factory(**kwargs)
+        return factory(**fixed, **options)
     except (ValueError, TypeError) as error:
-        message = str(error)
-        option = message.split(" ", 1)[0]
-        if option in kwargs:  # "beta1 must be in [0, 1)" -> "optimizer.beta1: must be in [0, 1)"
-            raise ConfigError(f"{where}.{option}: {message.split(' ', 1)[1]}") from None
-        raise ConfigError(f"{where}: {message}") from None
+        message = " ".join(str(error).split())
+    for option, value in options.items():
+        try:
+            factory(**fixed, **{option: value})
+        except (ValueError, TypeError):
+            message = message.removeprefix(f"{option} ")  # "beta1 must be ..." -> "must be ..."
+            raise ConfigError(f"{where}.{option}: {message}") from None
+    raise ConfigError(f"{where}: {message}") from None
 
 
 def decouples_weight_decay(optimizer: type) -> bool:
@@ -433,14 +439,12 @@ def _resolve_components(config: Config) -> Config:
     from bpnn.nn.schedules import SCHEDULES
 
     def component(where: str, c: Component, registry: dict[str, Any], kind: str) -> Component:
-        skip = {"initializer": 4, "schedule": 2}.get(kind, 0)  # (rng, shape, fans), (lr, epochs)
-        options = _check_component(where, c.name, c.options, registry, skip, kind)
+        options = _check_component(where, c.name, c.options, registry, kind)
         if kind == "schedule":
-            _instantiate(
-                where, registry[c.name], base_lr=1.0, epochs=config.train.epochs, **options
-            )
+            fixed = {"base_lr": 1.0, "epochs": config.train.epochs}
+            _instantiate(where, registry[c.name], fixed, **options)
         elif kind != "initializer":  # let the class check the values (ranges) itself
-            _instantiate(where, registry[c.name], **options)
+            _instantiate(where, registry[c.name], {}, **options)
         return type(c)(name=c.name, options=options)
 
     model = config.model
@@ -454,11 +458,11 @@ def _resolve_components(config: Config) -> Config:
     init = component("model.init", model.init, INITIALIZERS, "initializer")
     loss = component("loss", config.loss, LOSSES, "loss")
     schedule = component("schedule", config.schedule, SCHEDULES, "schedule")
-    regression = LOSSES[loss.name].task == "regression"
-    _check_monitors(config, schedule, regression)
+    task = LOSSES[loss.name].task
+    _check_monitors(config, schedule, task)
     return config.model_copy(
         update={
-            "data": _resolve_data(config.data, loss.name, regression),
+            "data": _resolve_data(config.data, loss.name, task),
             "model": model.model_copy(
                 update={"activation": activation, "activations": activations, "init": init}
             ),
@@ -483,35 +487,39 @@ def _resolve_optimizer(optimizer: OptimizerConfig) -> OptimizerConfig:
         optimizer.name,
         options,
         OPTIMIZERS,
-        0,
         "optimizer",
         ("name", "lr", "weight_decay"),
     )
-    _instantiate("optimizer", OPTIMIZERS[optimizer.name], **options)
+    _instantiate("optimizer", OPTIMIZERS[optimizer.name], {}, **options)
     weight_decay = options.pop("weight_decay") if decoupled else (optimizer.weight_decay or 0.0)
     return optimizer.model_copy(update={"options": options, "weight_decay": weight_decay})
 
 
-def _resolve_data(data: DataConfig, loss: str, regression: bool) -> DataConfig:
-    """Fill in ``scale`` (pixels for image sources, else standard) and ``scale_target``
-    (on for regression losses)."""
+def _resolve_data(data: DataConfig, loss: str, task: str) -> DataConfig:
+    """Check that the source serves the loss's task; fill in ``scale`` (the source's default)
+    and ``scale_target`` (on for regression losses)."""
+    source = SOURCES[data.source]
+    if task not in source.tasks:
+        kind = "class labels" if "regression" not in source.tasks else "real-valued targets"
+        raise ConfigError(
+            f"loss: '{loss}' is a {task} loss, but data.source '{data.source}' has {kind} "
+            f"(it serves: {', '.join(source.tasks)})"
+        )
+    regression = task == "regression"
     if data.scale_target and not regression:
         raise ConfigError(f"data.scale_target: only applies to regression losses, not '{loss}'")
     defaults: dict[str, Any] = {}
     if data.scale is None:
-        defaults["scale"] = "pixels" if data.source in ("mnist", "idx") else "standard"
+        defaults["scale"] = source.default_scale
     if data.scale_target is None:
         defaults["scale_target"] = regression
     return data.model_copy(update=defaults)
 
 
-def _check_monitors(config: Config, schedule: Component, regression: bool) -> None:
+def _check_monitors(config: Config, schedule: Component, task: str) -> None:
     """The metrics that early stopping and reduce_on_plateau watch must be metrics of the run."""
-    metrics = ["train_loss", "val_loss"]
-    metrics += ["val_mae", "val_r2"] if regression else ["train_accuracy", "val_accuracy"]
     has_validation = config.data.val_fraction > 0
-    if not has_validation:
-        metrics = [m for m in metrics if not m.startswith("val_")]
+    metrics = epoch_metric_names(task, has_validation)
     monitors = {"schedule.monitor": schedule.options.get("monitor")}
     if config.train.early_stopping is not None:
         monitors["train.early_stopping.monitor"] = config.train.early_stopping.monitor
@@ -527,24 +535,34 @@ def _check_monitors(config: Config, schedule: Component, regression: bool) -> No
 # --- errors -----------------------------------------------------------------------------------
 
 
-#: names pydantic puts in an error's location for the branch of a union or a validator wrapper
-_BRANCH_NAMES = ("list[...]", "float", "int", "str", "bool", "dict[str,any]")
+def _section_model(annotation: Any) -> type[BaseModel] | None:
+    """The config section (a pydantic model) an annotation holds, directly or in a union."""
+    for candidate in (annotation, *getattr(annotation, "__args__", ())):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
 
 
-def _location(loc: Sequence[str | int]) -> str:
-    """``("model", "hidden", 1)`` -> ``model.hidden[1]``, without pydantic's branch names."""
-    out = ""
+def _location(loc: Sequence[str | int], root: type[BaseModel]) -> str:
+    """``("model", "hidden", 1)`` -> ``model.hidden[1]``: the parts of pydantic's location that
+    are fields of our own sections (walked from ``root``), list indexes, or keys of a mapping
+    field; anything else in it (the branch of a union, a validator) is not a key."""
+    out, section, in_mapping = "", root, False
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif "[" in part or part in _BRANCH_NAMES:
-            continue  # e.g. "function-after[_positive_int(), int]", "list[...]"
-        else:
+        elif section is not None and part in section.model_fields:
             out += f".{part}" if out else part
+            annotation = section.model_fields[part].annotation
+            in_mapping = getattr(annotation, "__origin__", None) is dict
+            section = _section_model(annotation)
+        elif in_mapping:
+            out += f".{part}"
+            in_mapping = False
     return out
 
 
-def _describe(error: ValidationError, prefix: str = "") -> str:
+def _describe(error: ValidationError, root: type[BaseModel], prefix: str = "") -> str:
     """One line for the first problem pydantic found: ``key: what is wrong, got VALUE``."""
     problems = error.errors(include_url=False)
 
@@ -555,9 +573,14 @@ def _describe(error: ValidationError, prefix: str = "") -> str:
         return (not wrong_type, len(problem["loc"]))
 
     first = max(problems, key=specificity)
-    loc = (prefix + _location(first["loc"])).rstrip(".")
-    if first["type"] == "extra_forbidden":
-        return f"{loc}: unknown key"
+    loc = (prefix + _location(first["loc"], root)).rstrip(".")
+    if first["type"] == "extra_forbidden":  # the unknown key is the location's last part
+        where = (prefix + _location(first["loc"][:-1], root)).rstrip(".")
+        return (
+            f"{where}.{first['loc'][-1]}: unknown key"
+            if where
+            else f"{first['loc'][-1]}: unknown key"
+        )
     if first["type"] == "missing":
         return f"{loc}: required"
     message = first["msg"].replace("Value error, ", "").replace("Input should be", "must be")
@@ -663,7 +686,7 @@ def validate(raw: Any, source: str = "config") -> Config:
         config = Config.model_validate(raw)
     except ValidationError as error:
         hint = _suggest_unknown(error) or ""
-        raise ConfigError(f"{source}: {_describe(error)}{hint}") from None
+        raise ConfigError(f"{source}: {_describe(error, Config)}{hint}") from None
     try:
         return _resolve_components(config)
     except ConfigError as error:

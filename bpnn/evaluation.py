@@ -1,4 +1,4 @@
-"""Metrics of a model on data, ``bpnn eval`` and ``bpnn predict``.
+"""Metrics of a model on arrays, and the prediction table of ``bpnn predict``.
 
 The same ``evaluate`` serves validation during training, the test metrics in ``summary.json``
 and ``bpnn eval``, so the three always agree.
@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -41,77 +39,6 @@ def evaluate(model: Model, X: np.ndarray, y: np.ndarray, prefix: str = "") -> di
         metrics[f"{prefix}r2"] = float(r2.mean())
     else:
         metrics[f"{prefix}accuracy"] = correct_count(model.task, output, y) / max(len(y), 1)
-    return metrics
-
-
-def evaluate_checkpoint(
-    path: Path, log: Callable[[str], None] = lambda message: None
-) -> dict[str, Any]:
-    """Test metrics of a checkpoint on the test split of the data it was trained on, rebuilt from
-    its config and seed: the keys and numbers of ``summary.json``."""
-    from bpnn.data import load_dataset
-    from bpnn.errors import DataError
-    from bpnn.model import load_model
-
-    model = load_model(path)
-    config = model.config
-    data = load_dataset(
-        config.data, task=config.task, seed=config.seed, dtype=model.network.dtype, log=log
-    )
-    if data.n_features != model.n_features:
-        raise DataError(
-            f"{data.source}: has {data.n_features} features, "
-            f"the checkpoint {path} expects {model.n_features}"
-        )
-    if model.classes is not None and (
-        data.classes is None or list(data.classes) != list(model.classes)
-    ):
-        raise DataError(
-            f"{data.source}: classes {data.classes} differ from the checkpoint's {model.classes}"
-        )
-    X_test = data.X_test
-    same_scaling = np.array_equal(
-        data.input_scaling.offset, model.input_scaling.offset
-    ) and np.array_equal(data.input_scaling.factor, model.input_scaling.factor)
-    if not same_scaling:
-        log(
-            f"warning: the data of {path} changed since training; "
-            "scaling with the checkpoint's own scaling"
-        )
-        X_test = model.input_scaling.apply(data.input_scaling.invert(X_test), model.network.dtype)
-    metrics: dict[str, Any] = evaluate(model, X_test, data.y_test, prefix="test_")
-    metrics["epoch"] = model.epoch
-    metrics["test_samples"] = len(X_test)
-    return metrics
-
-
-def evaluate_file(path: Path, data_file: Path) -> dict[str, Any]:
-    """Metrics of a checkpoint on a new labelled file (CSV with the target column, or NPZ with
-    ``X`` and ``y``): its features are checked against the model's and its labels against the
-    model's classes; the checkpoint's own scaling is applied."""
-    from bpnn.data import encode_labels, read_labelled
-    from bpnn.model import load_model
-
-    model = load_model(path)
-    X, labels = read_labelled(
-        data_file, feature_names=model.feature_names, target=model.target_name
-    )
-    if model.classes is not None:
-        y = encode_labels(labels, model.classes, str(data_file))
-    else:
-        y = np.asarray(labels, dtype=np.float64).reshape(len(labels), -1)
-        if y.shape[1] != model.network.sizes[-1]:
-            from bpnn.errors import DataError
-
-            raise DataError(
-                f"{data_file}: has {y.shape[1]} target columns, the model predicts "
-                f"{model.network.sizes[-1]}"
-            )
-    metrics: dict[str, Any] = evaluate(
-        model, model.input_scaling.apply(X, model.network.dtype), model.targets(y), prefix="test_"
-    )
-    metrics["epoch"] = model.epoch
-    metrics["test_samples"] = len(X)
     return metrics
 
 

@@ -12,15 +12,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bpnn.callbacks import Callback
+from bpnn.metrics import format_value, metric_names
 
 
 def format_logs(logs: dict[str, Any]) -> str:
     """``train_loss 0.1234  val_accuracy 0.9700 ...`` for the metrics of one epoch."""
-    parts = []
-    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_mae", "lr"):
-        if key in logs and logs[key] is not None:
-            value = logs[key]
-            parts.append(f"{key} {value:.3g}" if key == "lr" else f"{key} {value:.4f}")
+    parts = [
+        f"{key} {format_value(key, logs[key])}"
+        for key in metric_names(splits=("train", "val"))
+        if logs.get(key) is not None
+    ]
+    if logs.get("lr") is not None:
+        parts.append(f"lr {logs['lr']:.3g}")
     if "epoch_seconds" in logs:
         seconds = logs["epoch_seconds"]
         parts.append(f"{seconds:.2f}s" if seconds >= 0.1 else f"{seconds * 1000:.1f}ms")

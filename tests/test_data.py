@@ -24,7 +24,6 @@ from bpnn.config import DataConfig, load_config
 from bpnn.data import (
     MNIST_FILES,
     Dataset,
-    Scaling,
     default_mnist_dir,
     download_mnist,
     encode_labels,
@@ -35,6 +34,7 @@ from bpnn.data import (
     read_inputs,
 )
 from bpnn.errors import DataError
+from bpnn.scaling import Scaling
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"

@@ -17,7 +17,7 @@ from sklearn import datasets
 import bpnn
 from bpnn.config import validate
 from bpnn.errors import CheckpointError
-from bpnn.train import run_training
+from bpnn.run import run_training
 
 
 def train(folder: Path, raw: dict[str, Any]) -> Path:

@@ -19,7 +19,7 @@ from bpnn.nn.initializers import INITIALIZERS
 from bpnn.nn.losses import LOSSES
 from bpnn.nn.optimizers import OPTIMIZERS
 from bpnn.nn.schedules import SCHEDULES
-from bpnn.train import run_training
+from bpnn.run import run_training
 
 CLASSIFICATION = (
     "data: {source: iris}\nmodel: {hidden: [8, 6]}\noptimizer: {lr: 0.01}\n"

@@ -16,25 +16,17 @@ import pytest
 from rich.console import Console
 
 from bpnn import checkpoint
-from bpnn.callbacks import Callback
+from bpnn.callbacks import Callback, Checkpointer, EarlyStopping, MetricsWriter
 from bpnn.config import Config, validate
 from bpnn.data import load_dataset
 from bpnn.errors import OutputError, TrainingError
+from bpnn.metrics import is_improvement
+from bpnn.metrics import mode_of as monitor_mode
 from bpnn.model import make_seeds
 from bpnn.nn.network import Network
 from bpnn.progress import LiveProgress, PlainProgress, make_progress
-from bpnn.train import (
-    Checkpointer,
-    EarlyStopping,
-    MetricsWriter,
-    Trainer,
-    build_model,
-    is_improvement,
-    make_trainer,
-    monitor_mode,
-    prepare_run_dir,
-    run_training,
-)
+from bpnn.run import RunDirectory, build_model, make_trainer, run_training
+from bpnn.train import Trainer
 
 TINY: dict[str, Any] = {
     "name": "tiny",
@@ -162,10 +154,10 @@ def test_the_training_arrays_are_freed_before_testing_and_plotting(
     import gc
     import weakref
 
-    import bpnn.train as train_module
+    import bpnn.run as run_module
 
     loaded: list[weakref.ref] = []
-    real_load, real_finish = train_module._load_data, train_module._finish
+    real_load, real_finish = run_module.load_data, run_module._finish
 
     def load(*args: Any, **kwargs: Any) -> Any:
         data = real_load(*args, **kwargs)
@@ -177,15 +169,15 @@ def test_the_training_arrays_are_freed_before_testing_and_plotting(
         assert loaded and all(ref() is None for ref in loaded)
         return real_finish(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "_load_data", load)
-    monkeypatch.setattr(train_module, "_finish", finish)
+    monkeypatch.setattr(run_module, "load_data", load)
+    monkeypatch.setattr(run_module, "_finish", finish)
     progress = PlainProgress(Console(file=io.StringIO()))  # held by the caller, as the CLI does
     gc.disable()
     try:
         run_training(tiny(), tmp_path / "run", progress=progress)
         if resume:
             loaded.clear()
-            train_module.resume_training(tmp_path / "run", epochs=5, progress=progress)
+            run_module.resume_training(tmp_path / "run", epochs=5, progress=progress)
     finally:
         gc.enable()
     assert (tmp_path / "run" / "plots" / "loss.png").is_file()
@@ -277,7 +269,7 @@ def test_nan_loss_stops_training_at_once_with_a_training_error(tmp_path: Path) -
     path = tmp_path / "metrics.jsonl"
     recorder = Recorder()
     trainer = trainer_for(
-        tiny(train={"epochs": 5}), [MetricsWriter(path), PoisonAfter(2), recorder]
+        tiny(train={"epochs": 5}), [MetricsWriter(RunDirectory(tmp_path)), PoisonAfter(2), recorder]
     )
     with pytest.raises(TrainingError, match="became nan at epoch 3, batch 1") as caught:
         trainer.fit()
@@ -303,7 +295,9 @@ def test_nan_loss_in_a_run_keeps_the_metrics_and_checkpoints_of_the_good_epochs(
         run_training(tiny(train={"epochs": 5}), tmp_path)
     assert [row["epoch"] for row in read_metrics(tmp_path)] == [1, 2]
     assert checkpoint.load(tmp_path / "checkpoints" / "last.npz").epoch == 2
-    assert not (tmp_path / "summary.json").exists()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["stop_reason"] == "error" and "became inf" in summary["error"]
+    assert summary["epochs_run"] == 2
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -337,9 +331,8 @@ def test_early_stopping_restores_the_best_weights(
     recorder = Recorder()
     stopping = EarlyStopping(monitor="val_loss", patience=2, restore_best=True)
     folder = tmp_path / "checkpoints"
-    trainer = trainer_for(
-        tiny(train={"epochs": 6}), [Checkpointer(folder, "val_loss"), recorder, stopping]
-    )
+    checkpointer = Checkpointer(RunDirectory(tmp_path), "val_loss")
+    trainer = trainer_for(tiny(train={"epochs": 6}), [checkpointer, recorder, stopping])
     end = trainer.fit()
 
     assert [row["epoch"] for row in recorder.logs] == [1, 2, 3, 4]
@@ -571,7 +564,7 @@ def test_learning_rate_of_each_epoch_follows_the_step_schedule(
         schedule={"name": "step", "step_size": 2, "gamma": 0.5},
         train={"epochs": 5},
     )
-    trainer = trainer_for(config, [MetricsWriter(tmp_path / "metrics.jsonl")])
+    trainer = trainer_for(config, [MetricsWriter(RunDirectory(tmp_path))])
     used = []
     real_update = trainer.optimizer.update_step
 
@@ -603,7 +596,7 @@ def test_metrics_file_gains_one_line_per_epoch_and_is_never_rewritten(tmp_path: 
     path = tmp_path / "metrics.jsonl"
     path.write_text('{"note": "earlier line"}\n', encoding="utf-8")
     watcher = FileWatcher(path)
-    trainer_for(tiny(train={"epochs": 4}), [MetricsWriter(path), watcher]).fit()
+    trainer_for(tiny(train={"epochs": 4}), [MetricsWriter(RunDirectory(tmp_path)), watcher]).fit()
 
     snapshots = watcher.snapshots
     assert [len(s.splitlines()) for s in snapshots] == [2, 3, 4, 5]
@@ -685,29 +678,36 @@ def test_callback_hooks_are_called_in_order() -> None:
 # --- the run directory ------------------------------------------------------------------------
 
 
+def create(out: Path | None, root: Path | None = None) -> Path:
+    run = RunDirectory.create(out, "tiny", root or Path("runs"))
+    run.unlock()
+    return run.path
+
+
 def test_run_dir_is_refused_when_it_holds_anything(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("keep me")
-    with pytest.raises(OutputError, match="already exists and is not empty"):
-        prepare_run_dir("tiny", tmp_path)
+    with pytest.raises(OutputError, match="not empty"):
+        create(tmp_path)
     assert (tmp_path / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
 def test_run_dir_may_be_an_existing_empty_folder_or_a_new_one(tmp_path: Path) -> None:
-    assert prepare_run_dir("tiny", tmp_path) == tmp_path
+    assert create(tmp_path) == tmp_path
     nested = tmp_path / "a" / "b"
-    assert prepare_run_dir("tiny", nested) == nested and nested.is_dir()
+    assert create(nested) == nested and nested.is_dir()
 
 
 def test_run_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "file"
     path.write_text("x")
     with pytest.raises(OutputError):
-        prepare_run_dir("tiny", path)
+        create(path)
 
 
 def test_default_run_dirs_are_named_after_the_run_and_never_reused(tmp_path: Path) -> None:
-    first = prepare_run_dir("tiny", None, root=tmp_path)
-    second = prepare_run_dir("tiny", None, root=tmp_path)
+    first = create(None, root=tmp_path)
+    second = create(None, root=tmp_path)
     assert first != second
     assert first.parent == tmp_path and first.name.startswith("tiny-")
     assert second.name.startswith("tiny-")

@@ -1,0 +1,39 @@
+"""Data: one ``Source`` per kind of data in the ``SOURCES`` registry, and ``load_dataset``.
+
+Sources, by the name written in ``data.source``:
+
+- built-in scikit-learn sets: ``digits``, ``iris``, ``wine``, ``breast_cancer``, ``diabetes``
+  (``builtin.py``);
+- synthetic generators: ``xor``, ``moons``, ``circles``, ``blobs``, ``classification``,
+  ``regression`` (``builtin.py``);
+- ``mnist``: the four IDX files, downloaded and verified when missing (``mnist.py``);
+- files: ``csv``, ``npz``, ``idx`` (``files.py``).
+
+Splits, labels and checks are in ``splits.py``; ``dataset.py`` puts them together.
+"""
+
+from bpnn.data import builtin, files, mnist  # noqa: F401  (each registers its sources)
+from bpnn.data.builtin import generator_options, make_xor
+from bpnn.data.dataset import Dataset, load_dataset
+from bpnn.data.files import read_idx, read_inputs, read_labelled
+from bpnn.data.mnist import MNIST_FILES, MNIST_MIRRORS, default_mnist_dir, download_mnist
+from bpnn.data.sources import SOURCES, Raw, Source
+from bpnn.data.splits import encode_labels
+
+__all__ = [
+    "MNIST_FILES",
+    "MNIST_MIRRORS",
+    "SOURCES",
+    "Dataset",
+    "Raw",
+    "Source",
+    "default_mnist_dir",
+    "download_mnist",
+    "encode_labels",
+    "generator_options",
+    "load_dataset",
+    "make_xor",
+    "read_idx",
+    "read_inputs",
+    "read_labelled",
+]

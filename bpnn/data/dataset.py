@@ -1,0 +1,182 @@
+"""From a config's ``data`` section to scaled train / validation / test arrays.
+
+``load_dataset(config.data, task=..., seed=...)`` is the one entry point for training::
+
+    raw samples  --(split: test, then validation; stratified for classes)-->  train / val / test
+    train split  --(fit)-->  input Scaling (and a target Scaling for regression)
+    every split  --(apply)-->  float32 arrays the network reads
+
+Every randomness comes from ``np.random.default_rng(seed)``: the same config and seed give the
+same arrays, bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bpnn.data.sources import SOURCES, Log, listing
+from bpnn.data.splits import (
+    check_features,
+    class_labels,
+    encode_labels,
+    regression_targets,
+    split,
+)
+from bpnn.errors import DataError
+from bpnn.metrics import TASKS
+from bpnn.scaling import Scaling
+
+if TYPE_CHECKING:
+    from bpnn.config import DataConfig
+
+
+def _no_log(message: str) -> None:
+    """The default ``log``: say nothing."""
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """The three splits, ready for the network, and what is needed to read new data the same way.
+
+    ``X_*``: scaled features, shape (n, features). ``y_*``: int64 class indices, shape (n,), for
+    ``multiclass`` and ``binary``; scaled float targets, shape (n, targets), for ``regression``.
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    task: str
+    classes: np.ndarray | None  # original labels; classes[i] is class index i; None for regression
+    feature_names: list[str]
+    input_scaling: Scaling  # fitted on the training split only
+    target_scaling: Scaling | None  # regression targets with scale_target, else None
+    source: str  # for messages: "digits", or the path of the data file
+    target_name: str | None = None  # the CSV's label column (read_inputs ignores it), else None
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X_train.shape[1])
+
+    @property
+    def n_classes(self) -> int | None:
+        return None if self.classes is None else len(self.classes)
+
+    @property
+    def n_targets(self) -> int:
+        """Regression targets per sample (1 for classification)."""
+        return int(self.y_train.shape[1]) if self.task == "regression" else 1
+
+    @property
+    def n_samples(self) -> tuple[int, int, int]:
+        return len(self.X_train), len(self.X_val), len(self.X_test)
+
+
+def load_dataset(
+    config: DataConfig,
+    *,
+    task: str,
+    seed: int,
+    dtype: Any = np.float32,
+    log: Log | None = None,
+) -> Dataset:
+    """Load ``config.source``, split it, fit the scalings on the training split, apply them.
+
+    ``task`` follows from the loss: ``multiclass`` (cross_entropy), ``binary``
+    (binary_cross_entropy) or ``regression`` (mse, mae, huber). ``log`` receives the messages
+    meant for the user (downloads); nothing is printed.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    log = log or _no_log
+    rng = np.random.default_rng(seed)
+    generator_seed, test_seed, val_seed = (int(s) for s in rng.integers(0, 2**31 - 1, size=3))
+
+    source = SOURCES[config.source]
+    raw = source.load(config, seed=generator_seed, log=log)
+    check_features(raw.X, raw.feature_names, raw.name)
+    if raw.X_test is not None:
+        check_features(raw.X_test, raw.feature_names, raw.test_name or raw.name)
+
+    # targets: class indices (and the class list), or float columns
+    if task == "regression":
+        classes = None
+        y = regression_targets(raw.y, raw.name)
+        y_test = (
+            None
+            if raw.y_test is None
+            else regression_targets(raw.y_test, raw.test_name or raw.name)
+        )
+        strata = None
+    else:
+        labels = class_labels(raw.y, raw.name, raw.continuous)
+        classes = np.unique(labels)
+        if task == "binary" and len(classes) != 2:
+            raise DataError(
+                f"binary_cross_entropy needs exactly 2 classes, but data '{raw.name}' has "
+                f"{len(classes)}: {listing(classes)}"
+            )
+        if len(classes) < 2:
+            raise DataError(
+                f"data '{raw.name}' has a single class ({listing(classes)}); nothing to learn"
+            )
+        y = encode_labels(labels, classes, raw.name)
+        y_test = None
+        if raw.y_test is not None:
+            test_labels = class_labels(raw.y_test, raw.test_name or raw.name, raw.continuous)
+            y_test = encode_labels(test_labels, classes, raw.test_name or raw.name)
+        strata = y
+
+    # splits: the explicit test set as given, else test_fraction; then val_fraction of the rest
+    everything = np.arange(len(raw.X))
+    if raw.X_test is not None:
+        trainval, X_test = everything, raw.X_test
+    else:
+        trainval, test = split(
+            everything, strata, classes, config.test_fraction, test_seed, raw.name, "test"
+        )
+        X_test, y_test = raw.X[test], y[test]
+    train, val = split(
+        trainval,
+        None if strata is None else strata[trainval],
+        classes,
+        config.val_fraction,
+        val_seed,
+        raw.name,
+        "validation",
+    )
+    X_train, X_val = raw.X[train], raw.X[val]
+
+    method = config.scale or source.default_scale
+    input_scaling = Scaling.fit(X_train, method)
+    target_scaling = None
+    y_train, y_val = y[train], y[val]
+    if task == "regression":
+        if config.scale_target is not False:
+            target_scaling = Scaling.fit(y_train, "standard")
+            y_train, y_val, y_test = (
+                target_scaling.apply(t, dtype) for t in (y_train, y_val, y_test)
+            )
+        else:
+            y_train, y_val, y_test = (np.asarray(t, dtype=dtype) for t in (y_train, y_val, y_test))
+
+    return Dataset(
+        X_train=input_scaling.apply(X_train, dtype),
+        y_train=y_train,
+        X_val=input_scaling.apply(X_val, dtype),
+        y_val=y_val,
+        X_test=input_scaling.apply(X_test, dtype),
+        y_test=y_test,
+        task=task,
+        classes=classes,
+        feature_names=list(raw.feature_names),
+        input_scaling=input_scaling,
+        target_scaling=target_scaling,
+        source=raw.name,
+        target_name=raw.target_name,
+    )

@@ -1,0 +1,140 @@
+"""MNIST: the four IDX ``.gz`` files, downloaded from ``data.mirrors`` when missing and kept only
+when the SHA-256 of their decompressed content matches."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bpnn.checkpoint import readable_by_umask
+from bpnn.data.files import idx_pair
+from bpnn.data.sources import Log, Raw, Source, one_line, pixel_names, register
+from bpnn.errors import DataError
+
+if TYPE_CHECKING:
+    from bpnn.config import DataConfig
+
+#: the four MNIST files and the SHA-256 of each file's *decompressed* content
+MNIST_FILES = {
+    "train-images-idx3-ubyte.gz": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",  # noqa: E501
+    "train-labels-idx1-ubyte.gz": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",  # noqa: E501
+    "t10k-images-idx3-ubyte.gz": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+#: public MNIST mirrors, tried in order (base URLs; the file name is appended)
+MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+
+
+def default_mnist_dir() -> Path:
+    """``$BPNN_DATA_DIR/mnist`` when the variable is set, else ``~/.cache/bpnn/mnist``."""
+    base = os.environ.get("BPNN_DATA_DIR")
+    return Path(base).expanduser() / "mnist" if base else Path.home() / ".cache" / "bpnn" / "mnist"
+
+
+class MnistSource(Source):
+    """MNIST's 60,000 training and 10,000 test images from ``data.path`` (default
+    ``default_mnist_dir()``), downloaded there first when missing."""
+
+    name = "mnist"
+    keys = frozenset({"source", "scale", "val_fraction", "path", "mirrors"})
+    default_scale = "pixels"
+    tasks = ("multiclass",)
+    has_test_set = True
+
+    def load(self, config: DataConfig, *, seed: int, log: Log) -> Raw:
+        folder = Path(config.path) if config.path else default_mnist_dir()
+        missing = [name for name in MNIST_FILES if not (folder / name).is_file()]
+        if missing:
+            log(f"MNIST: {len(missing)} of 4 files missing in {folder}; downloading")
+            download_mnist(
+                folder, missing, MNIST_MIRRORS if config.mirrors is None else config.mirrors, log
+            )
+        X, y = idx_pair(
+            folder / "train-images-idx3-ubyte.gz", folder / "train-labels-idx1-ubyte.gz"
+        )
+        X_test, y_test = idx_pair(
+            folder / "t10k-images-idx3-ubyte.gz", folder / "t10k-labels-idx1-ubyte.gz"
+        )
+        return Raw(X, y, pixel_names(X.shape[1]), "mnist", X_test, y_test, "mnist (t10k)")
+
+
+register(MnistSource())
+
+
+def download_mnist(
+    folder: Path, names: list[str], mirrors: tuple[str, ...] | list[str], log: Log
+) -> None:
+    """Download each of ``names`` into ``folder`` from the first mirror that serves it intact.
+
+    Each download is written to a temporary file in ``folder`` while its decompressed bytes are
+    hashed; it is renamed to its final name only when the SHA-256 matches ``MNIST_FILES``, and
+    deleted otherwise, so a bad file is never kept. All mirrors failing is a ``DataError``.
+    """
+    if not mirrors:
+        raise DataError(f"mnist: {', '.join(names)} missing in {folder}, and data.mirrors is empty")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataError(f"mnist: cannot create {folder}: {error.strerror or error}") from None
+    for name in names:
+        tried = []
+        for base in mirrors:
+            url = base.rstrip("/") + "/" + name
+            log(f"downloading {name} from {url}")
+            problem = _download_verified(url, folder / name, MNIST_FILES[name])
+            if problem is None:
+                log(f"saved {folder / name} (SHA-256 verified)")
+                break
+            log(f"{url}: {problem}")
+            tried.append(f"{url} ({problem})")
+        else:
+            raise DataError(f"mnist: could not download {name}; tried: {'; '.join(tried)}")
+
+
+def _download_verified(url: str, target: Path, sha256: str) -> str | None:
+    """Download ``url`` (a gzip file) to ``target`` if its decompressed SHA-256 is ``sha256``.
+    Returns None on success, else what went wrong (and nothing is left on disk)."""
+    try:
+        handle, temporary = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
+        )
+    except OSError as error:
+        raise DataError(
+            f"mnist: cannot write in {target.parent}: {error.strerror or error}"
+        ) from None
+    try:
+        digest = hashlib.sha256()
+        inflate = zlib.decompressobj(wbits=31)  # 31: expect a gzip header
+        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                digest.update(inflate.decompress(chunk))
+        if not inflate.eof:
+            return "truncated gzip stream"
+        if digest.hexdigest() != sha256:
+            got = digest.hexdigest()
+            return f"checksum mismatch (SHA-256 {got[:12]}..., expected {sha256[:12]}...)"
+        readable_by_umask(temporary)
+        os.replace(temporary, target)
+        return None
+    except urllib.error.HTTPError as error:
+        return f"HTTP {error.code} {error.reason}"
+    except urllib.error.URLError as error:
+        return one_line(error.reason)
+    except zlib.error as error:
+        return f"not a valid gzip file ({one_line(error)})"
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        return one_line(error) or type(error).__name__
+    finally:
+        Path(temporary).unlink(missing_ok=True)

@@ -1,0 +1,111 @@
+"""The data-source registry: one small ``Source`` object per kind of data.
+
+A source says which ``data.*`` config keys it takes, which scaling suits it by default, which
+tasks its targets serve, and how to load its raw samples. ``bpnn.config`` derives the list of
+source names and the keys each one accepts from ``SOURCES``, so a source registered here is
+known everywhere at once (``config check``, ``train``, the docs test).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from bpnn.config import DataConfig
+
+Log = Callable[[str], None]
+
+#: the keys every source takes: where the samples go and how they are scaled
+SPLIT_KEYS = frozenset({"source", "scale", "scale_target", "test_fraction", "val_fraction"})
+ALL_TASKS = ("multiclass", "binary", "regression")
+CLASSIFICATION = ("multiclass", "binary")
+
+
+@dataclass
+class Raw:
+    """What a source loads: unscaled features and original labels, before any split."""
+
+    X: np.ndarray
+    y: np.ndarray
+    feature_names: list[str]
+    name: str  # for messages: the source name or the data file's path
+    X_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    test_name: str | None = None
+    continuous: bool = False  # targets are real values by nature (regression sources)
+    target_name: str | None = None  # the CSV's label column (predict ignores it)
+
+
+class Source:
+    """A kind of data. Subclasses set the class attributes and implement ``load``."""
+
+    name: ClassVar[str]
+    #: the ``data.*`` keys this source takes; any other key set for it is a config error
+    keys: ClassVar[frozenset[str]] = SPLIT_KEYS
+    #: the ``data.scale`` used when the config does not set one
+    default_scale: ClassVar[str] = "standard"
+    #: the tasks its targets serve (a regression set cannot train a classifier)
+    tasks: ClassVar[tuple[str, ...]] = ALL_TASKS
+    #: keys that must be set for this source
+    required: ClassVar[tuple[str, ...]] = ()
+    #: the source brings its own test set (no test_fraction)
+    has_test_set: ClassVar[bool] = False
+
+    def load(self, config: DataConfig, *, seed: int, log: Log) -> Raw:
+        """The raw samples of this source; ``seed`` drives any randomness (generators)."""
+        raise NotImplementedError
+
+    def check(self, config: DataConfig) -> None:
+        """Extra checks of the config's keys (raise ``ValueError`` naming the key)."""
+
+
+#: every data source by the name written in ``data.source``
+SOURCES: dict[str, Source] = {}
+
+
+def register(source: Source) -> Source:
+    """Add ``source`` to ``SOURCES`` under its name (each name once)."""
+    if source.name in SOURCES:
+        raise ValueError(f"data source {source.name!r} is registered twice")
+    SOURCES[source.name] = source
+    return source
+
+
+# --- message helpers shared by the sources ----------------------------------------------------
+
+
+def generic_names(n: int) -> list[str]:
+    return [f"x{i}" for i in range(n)]
+
+
+def pixel_names(n: int) -> list[str]:
+    return [f"pixel{i}" for i in range(n)]
+
+
+def is_number(text: Any) -> bool:
+    try:
+        float(text)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def scalar(value: Any) -> Any:
+    """A NumPy scalar as the plain Python value (so messages show 3, not np.int64(3))."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def listing(values: Any, limit: int = 10) -> str:
+    """``a, b, c`` (at most ``limit`` items, then ``... (N in all)``)."""
+    items = [str(scalar(v)) for v in values]
+    shown = ", ".join(items[:limit])
+    return shown if len(items) <= limit else f"{shown}, ... ({len(items)} in all)"
+
+
+def one_line(error: Any) -> str:
+    """An exception (or any object) as one line of text."""
+    return " ".join(str(error).split())

@@ -1,0 +1,91 @@
+"""The one definition of every metric a run reports.
+
+A metric has a base name (``loss``, ``accuracy``, ``mae``, ``r2``), the tasks it applies to, the
+splits it is measured on, whether lower or higher is better, and how it is shown. The names a run
+writes to ``metrics.jsonl`` and ``summary.json`` are ``{split}_{base}``: ``train_loss``,
+``val_accuracy``, ``test_r2``... Config checks (early-stopping and plateau monitors), the
+progress lines, the CLI summary and the plots all read this table, so a metric is added here
+and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TASKS = ("multiclass", "binary", "regression")
+CLASSIFICATION = ("multiclass", "binary")
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One base metric: ``name`` is what follows the split prefix (``val_`` + ``accuracy``)."""
+
+    name: str
+    mode: str  # "min" when lower is better, "max" when higher is better
+    tasks: tuple[str, ...]
+    splits: tuple[str, ...]
+    label: str  # axis label of its plot
+    short: str  # its name in narrow progress lines
+    decimals: int = 4
+    log_scale: bool = False  # plotted on a log axis when every value is positive
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("loss", "min", TASKS, SPLITS, "loss", "loss", log_scale=True),
+        Metric("accuracy", "max", CLASSIFICATION, SPLITS, "accuracy", "acc"),
+        Metric("mae", "min", ("regression",), ("val", "test"), "mean absolute error", "mae"),
+        Metric("r2", "max", ("regression",), ("val", "test"), "R²", "r2"),
+    )
+}
+
+#: values every epoch's logs carry besides the metrics
+EPOCH_FIELDS = ("epoch", "lr", "epoch_seconds")
+
+
+def split_and_base(name: str) -> tuple[str, Metric] | None:
+    """``"val_accuracy"`` -> ``("val", METRICS["accuracy"])``; None for any other name."""
+    split, _, base = name.partition("_")
+    metric = METRICS.get(base)
+    if split in SPLITS and metric is not None and split in metric.splits:
+        return split, metric
+    return None
+
+
+def metric_names(task: str | None = None, splits: tuple[str, ...] = SPLITS) -> list[str]:
+    """Every metric name a run of ``task`` (any task: None) reports on ``splits``, in table
+    order."""
+    return [
+        f"{split}_{m.name}"
+        for split in splits
+        for m in METRICS.values()
+        if (task is None or task in m.tasks) and split in m.splits
+    ]
+
+
+def epoch_metric_names(task: str, has_validation: bool) -> list[str]:
+    """The metrics each epoch's logs hold (what early stopping and schedules may monitor)."""
+    return metric_names(task, ("train", "val") if has_validation else ("train",))
+
+
+def mode_of(name: str, mode: str = "auto") -> str:
+    """``min`` or ``max``: how ``name`` improves (``auto``), or ``mode`` when it is given."""
+    if mode != "auto":
+        return mode
+    found = split_and_base(name)
+    return found[1].mode if found else "min"
+
+
+def is_improvement(value: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
+    """Whether ``value`` beats ``best`` by more than ``min_delta`` in direction ``mode``."""
+    if best is None:
+        return True
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+def format_value(name: str, value: float) -> str:
+    """A metric's value as progress lines and summaries show it."""
+    found = split_and_base(name)
+    return f"{value:.{found[1].decimals if found else 4}f}"
