@@ -1,14 +1,15 @@
 """The ``bpnn`` command line: parses arguments, calls one function per command, formats output.
 
 No math and no file formats live here. Heavy libraries (NumPy, scikit-learn, matplotlib) are
-imported inside the commands that need them, so ``bpnn --help`` stays fast. Every ``BpnnError``
-becomes one line on stderr and exit code 2 (bad input: config, data, checkpoint) or 1 (a run
-that failed: training diverged, a gradient check failed).
+imported inside the commands that need them, so ``bpnn --help`` stays fast. Every failure
+becomes one line on stderr and an exit code of ``bpnn.errors.EXIT_CODES`` (``reported_errors``).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,20 +64,57 @@ def _stdout() -> Any:
     return Console(highlight=False, soft_wrap=True)
 
 
+def describe_os_error(error: OSError) -> str:
+    """``PATH: no space left on device``: the path and the reason, in one line."""
+    reason = (error.strerror or str(error) or type(error).__name__).lower()
+    paths = [str(p) for p in (error.filename, error.filename2) if p is not None]
+    return f"{' -> '.join(paths)}: {reason}" if paths else reason
+
+
+def _debug() -> bool:
+    return os.environ.get("BPNN_DEBUG", "") not in ("", "0")
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    from bpnn.errors import Terminated
+
+    raise Terminated()
+
+
 @contextmanager
 def reported_errors() -> Iterator[None]:
-    """Turn bpnn's own errors into one line on stderr and a non-zero exit code, no traceback."""
-    from bpnn.errors import BpnnError, TrainingError
+    """The one place that turns every failure into one line on stderr and its exit code (the
+    table is ``bpnn.errors.EXIT_CODES``): bpnn's own errors, the operating system's (naming the
+    path and the reason), running out of memory, SIGINT and SIGTERM. A traceback only with
+    ``--debug`` or ``BPNN_DEBUG=1``."""
+    from bpnn.errors import BpnnError, Terminated
 
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         yield
-    except BpnnError as error:
-        code = 1 if isinstance(error, TrainingError) else 2
-        print(f"error: {error}", file=sys.stderr)
+    except KeyboardInterrupt as error:
+        terminated = isinstance(error, Terminated)
+        hint = getattr(error, "resume_hint", None)
+        print(
+            ("terminated" if terminated else "interrupted") + (f"; {hint}" if hint else ""),
+            file=sys.stderr,
+        )
+        raise typer.Exit(143 if terminated else 130) from None
+    except Exception as error:
+        if _debug():
+            raise
+        if isinstance(error, BpnnError):
+            message, code = str(error), error.exit_code
+        elif isinstance(error, MemoryError):
+            message, code = "not enough memory for this run (MemoryError)", 4
+        elif isinstance(error, OSError):
+            message, code = describe_os_error(error), 3
+        else:
+            raise
+        print(f"error: {' '.join(message.split())}", file=sys.stderr)
         raise typer.Exit(code) from None
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        raise typer.Exit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _version(value: bool) -> None:
@@ -95,8 +133,14 @@ def main(
             "--version", callback=_version, is_eager=True, help="Show the version and exit."
         ),
     ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="Show the traceback of an error (or set BPNN_DEBUG=1)."),
+    ] = False,
 ) -> None:
     """Train multilayer perceptrons with backpropagation written from scratch in NumPy."""
+    if debug:
+        os.environ["BPNN_DEBUG"] = "1"
 
 
 @app.command()

@@ -36,7 +36,7 @@ from pydantic import (
 )
 
 from bpnn.data import SOURCES
-from bpnn.errors import ConfigError
+from bpnn.errors import ConfigError, MemoryLimitError
 from bpnn.metrics import epoch_metric_names
 
 # --- YAML -------------------------------------------------------------------------------------
@@ -93,7 +93,10 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """A config section: unknown keys are errors, types are strict (no ``"0.01"`` where a number
+    is meant, no ``"true"`` for a flag) and numbers are finite."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Component(_Section):
@@ -265,6 +268,7 @@ class TrainConfig(_Section):
     grad_clip: PositiveFloat | None = None
     early_stopping: EarlyStoppingConfig | None = None
     dtype: Literal["float32", "float64"] = "float32"
+    max_memory: PositiveInt | str | None = None  # bytes, or "512MiB", "4GiB"; None: available
 
     @field_validator("early_stopping", mode="before")
     @classmethod
@@ -368,7 +372,7 @@ def _options_model(target: Callable[..., Any], not_options: tuple[str, ...]) -> 
         fields[p.name] = (annotation, ... if p.default is p.empty else p.default)
     return create_model(
         f"{getattr(target, '__name__', 'component')}_options",
-        __config__=ConfigDict(extra="forbid"),
+        __config__=ConfigDict(extra="forbid", strict=True, allow_inf_nan=False),
         **fields,
     )
 
@@ -460,6 +464,7 @@ def _resolve_components(config: Config) -> Config:
     schedule = component("schedule", config.schedule, SCHEDULES, "schedule")
     task = LOSSES[loss.name].task
     _check_monitors(config, schedule, task)
+    _check_memory(config)
     return config.model_copy(
         update={
             "data": _resolve_data(config.data, loss.name, task),
@@ -514,6 +519,31 @@ def _resolve_data(data: DataConfig, loss: str, task: str) -> DataConfig:
     if data.scale_target is None:
         defaults["scale_target"] = regression
     return data.model_copy(update=defaults)
+
+
+def memory_limit(config: Config) -> int | None:
+    """``train.max_memory`` in bytes (None: the memory available is the limit)."""
+    from bpnn.memory import parse_size
+
+    limit = config.train.max_memory
+    return None if limit is None else parse_size(limit)
+
+
+def _check_memory(config: Config) -> None:
+    """What can be known without the data: the hidden layers alone, and a generated data set,
+    must fit in memory (the run checks the whole network again once the data is loaded)."""
+    from bpnn.memory import check_fits, training_bytes
+
+    limit = memory_limit(config)
+    itemsize = 8 if config.train.dtype == "float64" else 4
+    hidden = [1, *config.model.hidden, 1]
+    needed = training_bytes(hidden, config.train.batch_size, itemsize, 1, config.model.batch_norm)
+    shown = str(config.model.hidden)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    check_fits(needed, f"model.hidden {shown}", limit, "make model.hidden smaller")
+    data_bytes = SOURCES[config.data.source].estimated_bytes(config.data)
+    if data_bytes is not None:
+        check_fits(data_bytes, f"data '{config.data.source}'", limit, "generate fewer samples")
 
 
 def _check_monitors(config: Config, schedule: Component, task: str) -> None:
@@ -689,8 +719,8 @@ def validate(raw: Any, source: str = "config") -> Config:
         raise ConfigError(f"{source}: {_describe(error, Config)}{hint}") from None
     try:
         return _resolve_components(config)
-    except ConfigError as error:
-        raise ConfigError(f"{source}: {error}") from None
+    except (ConfigError, MemoryLimitError) as error:
+        raise type(error)(f"{source}: {error}") from None
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:

@@ -1,12 +1,32 @@
-"""The exception types of bpnn, one per kind of problem.
+"""The exception types of bpnn, one per kind of problem, and the exit code of each.
 
 Each is raised where the problem is found, with a message that names the file, the key or the
-value; the CLI turns them into one line on stderr and a non-zero exit code.
+value; the CLI turns them (and the operating system's errors) into one line on stderr and the
+exit code below. ``EXIT_CODES`` is the table the docs print and the tests check.
 """
+
+from __future__ import annotations
+
+#: every exit code of ``bpnn``, with its meaning
+EXIT_CODES: dict[int, str] = {
+    0: "success",
+    1: "the run failed: training diverged (the loss became NaN or infinite), or a gradient "
+    "check failed",
+    2: "bad input: a config, data file, checkpoint, command-line value or output path is "
+    "wrong, or a run directory cannot be used (locked by another process, not resumable)",
+    3: "the operating system refused a file operation: disk full, file too large, permission "
+    "denied, not a directory, read-only file system, ...",
+    4: "not enough memory: the run needs more than is available (estimated before allocating) "
+    "or than train.max_memory allows",
+    130: "interrupted by Ctrl-C (SIGINT); the last checkpoint is kept and `bpnn resume` continues",
+    143: "terminated by SIGTERM; the last checkpoint is kept and `bpnn resume` continues",
+}
 
 
 class BpnnError(Exception):
     """Base class of every error bpnn reports to the user as one line."""
+
+    exit_code = 2
 
 
 class ConfigError(BpnnError):
@@ -22,8 +42,27 @@ class CheckpointError(BpnnError):
 
 
 class OutputError(BpnnError):
-    """An output path is taken (a run directory that holds files, an existing --out file)."""
+    """An output path is taken (a run directory that holds files, an existing --out file) or a
+    run directory is locked by another process."""
+
+
+class ResumeError(BpnnError):
+    """A run directory cannot be resumed as it is (no checkpoint, an edited config.yaml, files
+    that disagree, nothing left to train)."""
 
 
 class TrainingError(BpnnError):
-    """Training cannot go on (the loss became NaN or infinite) or cannot resume."""
+    """Training cannot go on: the loss became NaN or infinite."""
+
+    exit_code = 1
+
+
+class MemoryLimitError(BpnnError):
+    """The run would need more memory than there is (or than ``train.max_memory`` allows)."""
+
+    exit_code = 4
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception in the main thread so that a run unwinds exactly as it
+    does on Ctrl-C: temporary files removed, the last checkpoint kept."""

@@ -163,6 +163,22 @@ def model_contents(model: Model, **extra: Any) -> Any:
     )
 
 
+def _check_scaling(path: Any, name: str, offset: Any, factor: Any, width: int) -> None:
+    """A stored scaling must be two finite float vectors of the layer's width, factor non-zero."""
+    from bpnn.errors import CheckpointError
+
+    for part, array in (("offset", offset), ("factor", factor)):
+        if array.shape != (width,) or array.dtype.kind != "f":
+            raise CheckpointError(
+                f"{path}: scaling/{name}_{part} has shape {array.shape} and dtype {array.dtype}, "
+                f"expected ({width},) floats"
+            )
+        if not np.all(np.isfinite(array)):
+            raise CheckpointError(f"{path}: scaling/{name}_{part} holds NaN or infinite values")
+    if np.any(factor == 0):
+        raise CheckpointError(f"{path}: scaling/{name}_factor holds zeros")
+
+
 def load_model(path: Any) -> Model:
     """Rebuild the ``Model`` saved in a checkpoint file."""
     from bpnn import checkpoint
@@ -200,11 +216,18 @@ def load_model(path: Any) -> Model:
         raise CheckpointError(f"{path}: {error}") from None
     if contents.input_offset is None or contents.input_factor is None:
         raise CheckpointError(f"{path}: input scaling missing")
-    target = (
-        None
-        if contents.target_offset is None or contents.target_factor is None
-        else Scaling(contents.target_offset, contents.target_factor)
-    )
+    _check_scaling(path, "input", contents.input_offset, contents.input_factor, n_inputs)
+    target = None
+    if contents.target_offset is not None and contents.target_factor is not None:
+        _check_scaling(path, "target", contents.target_offset, contents.target_factor, n_outputs)
+        target = Scaling(contents.target_offset, contents.target_factor)
+    if contents.classes is not None and (
+        contents.classes.ndim != 1 or network.sizes[-1] not in (len(contents.classes), 1)
+    ):
+        raise CheckpointError(
+            f"{path}: classes has shape {contents.classes.shape}, the network has "
+            f"{network.sizes[-1]} outputs"
+        )
     return Model(
         network,
         config,

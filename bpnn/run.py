@@ -345,6 +345,43 @@ def load_data(config: Config, log: Log = _no_log) -> Dataset:
     )
 
 
+def check_network(config: Config, data: Dataset) -> None:
+    """Refuse, before building it, a network that does not fit the data (class weights) or
+    whose training would not fit in memory."""
+    from bpnn.config import memory_limit
+    from bpnn.memory import check_fits, optimizer_buffers, training_bytes
+    from bpnn.nn.losses import make_loss
+
+    loss = make_loss(config.loss.name, **config.loss.options)
+    weights = config.loss.options.get("class_weights")
+    if weights is not None and data.n_classes is not None and len(weights) != data.n_classes:
+        classes = ", ".join(str(c) for c in data.classes[:10])  # type: ignore[index]
+        raise ConfigError(
+            f"loss.class_weights: has {len(weights)} entries, but data '{data.source}' has "
+            f"{data.n_classes} classes ({classes})"
+        )
+    sizes = [
+        data.n_features,
+        *config.model.hidden,
+        loss.output_size(data.n_classes, data.n_targets),
+    ]
+    needed = training_bytes(
+        sizes,
+        config.train.batch_size,
+        np.dtype(config.train.dtype).itemsize,
+        optimizer_buffers(config.optimizer.name, config.optimizer_options()),
+        config.model.batch_norm,
+    )
+    arrow = " -> ".join(map(str, sizes))
+    shown = arrow if len(arrow) <= 60 else arrow[:57] + "..."
+    check_fits(
+        needed,
+        f"training the network {shown}",
+        memory_limit(config),
+        "make model.hidden or train.batch_size smaller",
+    )
+
+
 def build_model(config: Config, data: Dataset, rng: np.random.Generator) -> Model:
     """A fresh model for ``data`` as the config describes, initialized from ``rng``."""
     network = build_network(config, data.n_features, data.n_classes, data.n_targets, rng)
@@ -453,6 +490,15 @@ def _finish(
     return summary
 
 
+def _resume_hint(run: RunDirectory) -> str:
+    """What to tell a user whose run was interrupted: where it stands and how to go on."""
+    try:
+        epoch = checkpoint.load(run.checkpoint_path("last")).epoch
+    except Exception:  # only a hint: a broken checkpoint is reported by the resume itself
+        return f"continue with: bpnn resume {run.path}"
+    return f"last.npz holds epoch {epoch}; continue with: bpnn resume {run.path}"
+
+
 def _record_failure(run: RunDirectory, error: BaseException, epochs_run: int) -> None:
     """Say in summary.json that the run failed (its checkpoints stay resumable)."""
     with contextlib.suppress(OSError):
@@ -484,6 +530,7 @@ def run_training(
         run.claim()
         run.remove_stale_temporaries()
         data = load_data(config, log)
+        check_network(config, data)
         log(f"run directory: {run.path}")
         run.write_config(config)
         init_rng, shuffle_rng = make_seeds(config.seed)
@@ -502,9 +549,11 @@ def run_training(
         best = (checkpointer.monitor, checkpointer.best, checkpointer.best_epoch)
         summary = _finish(run, test, samples, model.epoch, best, end["stop_reason"], seconds)
         return run.path, summary
-    except BaseException:
+    except BaseException as error:
         if not run.holds_run():
             run.remove_unfinished(created)
+        elif isinstance(error, KeyboardInterrupt):
+            error.resume_hint = _resume_hint(run)  # type: ignore[attr-defined]
         raise
     finally:
         run.unlock()
@@ -678,7 +727,9 @@ def resume_training(
         try:
             end = trainer.fit()
         except BaseException as error:
-            if not isinstance(error, KeyboardInterrupt):
+            if isinstance(error, KeyboardInterrupt):
+                error.resume_hint = _resume_hint(run)  # type: ignore[attr-defined]
+            else:
                 _record_failure(run, error, model.epoch)
             raise
         seconds = previous + time.perf_counter() - started

@@ -155,17 +155,18 @@ def test_generator_options_reach_the_generator():
     )
 
 
-def test_unknown_generator_option_names_the_key_and_lists_the_valid_ones():
-    data_error(
-        lambda: load("binary", source="moons", options={"n_sample": 10}),
-        "data.options.n_sample",
-        "n_samples, shuffle, noise",
-    )
-    data_error(
-        lambda: load("binary", source="moons", options={"random_state": 1}),
-        "data.options.random_state",
-        "seed",
-    )
+def test_unknown_generator_option_is_a_config_error_naming_the_key_and_the_valid_ones():
+    from bpnn.config import validate
+    from bpnn.errors import ConfigError
+
+    # checked with the config (so `config check` finds it), before any data is generated
+    for options, fragments in (
+        ({"n_sample": 10}, ("data.options.n_sample", "n_samples, shuffle, noise")),
+        ({"random_state": 1}, ("data.options.random_state", "seed")),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            validate({"data": {"source": "moons", "options": options}})
+        assert all(fragment in str(caught.value) for fragment in fragments)
     data_error(lambda: load("binary", source="xor", options={"noise": -1}), "xor", "noise")
 
 

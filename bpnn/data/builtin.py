@@ -92,19 +92,36 @@ class SyntheticSource(Source):
         parameters = inspect.signature(self.generator()).parameters
         return [p for p in parameters if p not in NOT_OPTIONS]
 
-    def load(self, config: DataConfig, *, seed: int, log: Log) -> Raw:
+    def check(self, config: DataConfig) -> None:
+        """The options must be the generator's (``random_state`` comes from the seed)."""
         valid = self.options()
         for option in config.options:
             if option == "random_state":
-                raise DataError(
+                raise ValueError(
                     f"data.options.random_state: not an option of '{self.name}'; "
                     "it comes from the seed"
                 )
             if option not in valid:
-                raise DataError(
+                raise ValueError(
                     f"data.options.{option}: unknown option of '{self.name}'; "
                     f"valid: {', '.join(valid)}"
                 )
+
+    def estimated_bytes(self, config: DataConfig) -> int | None:
+        """``n_samples x n_features`` float64 values (their defaults where not set), twice:
+        the generator's arrays and the split copies."""
+        defaults = inspect.signature(self.generator()).parameters
+        sizes = []
+        for key in ("n_samples", "n_features"):
+            value = config.options.get(key, defaults[key].default if key in defaults else 2)
+            if isinstance(value, list | tuple) and all(isinstance(v, int) for v in value):
+                value = sum(value)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                return None  # the generator itself refuses it, with its own message
+            sizes.append(value)
+        return 2 * 8 * sizes[0] * sizes[1]
+
+    def load(self, config: DataConfig, *, seed: int, log: Log) -> Raw:
         try:
             X, y = self.generator()(**config.options, random_state=seed)[:2]
         except (ValueError, TypeError) as error:

@@ -99,9 +99,9 @@ def load_dataset(
 
     source = SOURCES[config.source]
     raw = source.load(config, seed=generator_seed, log=log)
-    check_features(raw.X, raw.feature_names, raw.name)
+    check_features(raw.X, raw.feature_names, raw.name, dtype)
     if raw.X_test is not None:
-        check_features(raw.X_test, raw.feature_names, raw.test_name or raw.name)
+        check_features(raw.X_test, raw.feature_names, raw.test_name or raw.name, dtype)
 
     # targets: class indices (and the class list), or float columns
     if task == "regression":
@@ -165,12 +165,22 @@ def load_dataset(
         else:
             y_train, y_val, y_test = (np.asarray(t, dtype=dtype) for t in (y_train, y_val, y_test))
 
+    if not (
+        np.all(np.isfinite(input_scaling.offset)) and np.all(np.isfinite(input_scaling.factor))
+    ):
+        bad = ~(np.isfinite(input_scaling.offset) & np.isfinite(input_scaling.factor))
+        columns = [raw.feature_names[j] for j in np.flatnonzero(bad)]
+        raise DataError(
+            f"{raw.name}: the {method} scaling of column(s) {listing(columns)} is not finite "
+            "(values too large to square); rescale them"
+        )
+    scaled = [input_scaling.apply(part, dtype) for part in (X_train, X_val, X_test)]
     return Dataset(
-        X_train=input_scaling.apply(X_train, dtype),
+        X_train=scaled[0],
         y_train=y_train,
-        X_val=input_scaling.apply(X_val, dtype),
+        X_val=scaled[1],
         y_val=y_val,
-        X_test=input_scaling.apply(X_test, dtype),
+        X_test=scaled[2],
         y_test=y_test,
         task=task,
         classes=classes,

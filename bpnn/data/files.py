@@ -30,7 +30,7 @@ from bpnn.data.sources import (
     pixel_names,
     register,
 )
-from bpnn.data.splits import check_features
+from bpnn.data.splits import check_features, flat_rows
 from bpnn.errors import DataError
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ def _npz_pair(path: Path, x_key: str, y_key: str) -> tuple[np.ndarray, np.ndarra
         )
     if len(X) != len(y):
         raise DataError(f"{path}: '{x_key}' has {len(X)} rows but '{y_key}' has {len(y)}")
-    return X.reshape(len(X), -1), y
+    return flat_rows(X), y
 
 
 def idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -169,7 +169,7 @@ def idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarr
         raise DataError(
             f"{images_path}: {len(images)} images, but {labels_path} has {len(labels)} labels"
         )
-    return images.reshape(len(images), -1), labels
+    return flat_rows(images), labels
 
 
 _IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -351,14 +351,14 @@ def read_inputs(
             X = arrays[candidates[0]]
         if X.ndim < 2:
             raise DataError(f"{path}: inputs must have a row per sample (2-D), got shape {X.shape}")
-        X = X.reshape(len(X), -1)
+        X = flat_rows(X)
     elif name.endswith((".gz", ".idx", "-ubyte", ".ubyte")) or re.search(r"\.idx\d$", name):
         X = read_idx(path)
         if X.ndim < 2:
             raise DataError(
                 f"{path}: expected IDX images (3-D), got a {X.ndim}-D file of shape {X.shape}"
             )
-        X = X.reshape(len(X), -1)
+        X = flat_rows(X)
     else:
         raise DataError(
             f"{path}: unknown input file type; use .csv, .npz or IDX (.gz, .idx, -ubyte)"
@@ -389,7 +389,7 @@ def read_labelled(
         X, y = _csv_columns(path, header, cells, lines, feature_names, target)
     elif name.endswith(".npz"):
         X, y = _npz_pair(path, "X", "y")
-        X = X.reshape(len(X), -1)
+        X = flat_rows(X)
     else:
         raise DataError(f"{path}: labelled data must be a .csv (with the target column) or .npz")
     X = _same_width(X, len(feature_names), str(path))

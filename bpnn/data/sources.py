@@ -62,6 +62,10 @@ class Source:
     def check(self, config: DataConfig) -> None:
         """Extra checks of the config's keys (raise ``ValueError`` naming the key)."""
 
+    def estimated_bytes(self, config: DataConfig) -> int | None:
+        """The memory its samples will take, when it is known before loading (generators)."""
+        return None
+
 
 #: every data source by the name written in ``data.source``
 SOURCES: dict[str, Source] = {}

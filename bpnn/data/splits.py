@@ -46,12 +46,21 @@ def split(
     return kept, taken
 
 
-def check_features(X: np.ndarray, names: list[str], name: str) -> None:
-    """Features must be numbers, and finite."""
+def flat_rows(X: np.ndarray) -> np.ndarray:
+    """``X`` as (samples, features): every axis after the first flattened (images -> pixels);
+    also for zero samples, where ``reshape(0, -1)`` is undefined."""
+    return X.reshape(len(X), int(np.prod(X.shape[1:], dtype=np.int64)))
+
+
+def check_features(X: np.ndarray, names: list[str], name: str, dtype: object = None) -> None:
+    """Features must be numbers, at least one row and one column, finite, and (``dtype``, the
+    training dtype) within its range: 1e300 is finite in float64 but infinite in float32."""
     if X.dtype.kind not in "biuf":
         raise DataError(f"{name}: features must be numbers, got dtype {X.dtype}")
     if len(X) == 0:
-        raise DataError(f"{name}: no samples")
+        raise DataError(f"{name}: no samples (0 rows)")
+    if X.ndim != 2 or X.shape[1] == 0:
+        raise DataError(f"{name}: no feature columns (shape {X.shape})")
     if X.dtype.kind == "f":
         bad = ~np.isfinite(X)
         if bad.any():
@@ -60,6 +69,16 @@ def check_features(X: np.ndarray, names: list[str], name: str) -> None:
                 f"{name}: {int(bad.sum())} NaN/inf feature value(s), in column(s) "
                 f"{listing(columns)}"
             )
+        if dtype is not None and np.dtype(dtype).itemsize < X.dtype.itemsize:
+            limit = float(np.finfo(np.dtype(dtype)).max)
+            huge = np.abs(X) > limit
+            if huge.any():
+                columns = [names[j] for j in np.flatnonzero(huge.any(axis=0))]
+                raise DataError(
+                    f"{name}: {int(huge.sum())} value(s) beyond the {np.dtype(dtype).name} range "
+                    f"(|x| > {limit:.3g}) in column(s) {listing(columns)}; rescale them or set "
+                    "train.dtype: float64"
+                )
 
 
 def class_labels(y: np.ndarray, name: str, continuous: bool) -> np.ndarray:
