@@ -60,10 +60,51 @@ _Loader.add_implicit_resolver(
 )
 
 
+#: a config is small: larger text, or aliases that expand to more values, is refused unread
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_VALUES = 1_000_000
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: messages never carry unbounded input."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values ``node`` becomes once every alias is expanded (shared nodes counted
+    once per use), computed over the node graph without expanding it."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    sizes[id(node)] = 1  # a recursive alias counts once here; construction refuses it
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        total += sum(_expanded_size(child, sizes) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        total += sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    sizes[id(node)] = min(total, MAX_CONFIG_VALUES + 1)
+    return sizes[id(node)]
+
+
 def parse_yaml(text: str, source: str) -> Any:
-    """Parse YAML text; a syntax error becomes a one-line ``ConfigError`` naming ``source``."""
+    """Parse YAML text; a syntax error becomes a one-line ``ConfigError`` naming ``source``.
+    Text over ``MAX_CONFIG_BYTES`` or aliases expanding beyond ``MAX_CONFIG_VALUES`` values (a
+    "billion laughs" document) are refused before anything is built from them."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{source}: {len(text)} characters; a config is at most {MAX_CONFIG_BYTES} "
+            "(put large data in a file)"
+        )
     try:
+        node = yaml.compose(text, Loader=_Loader)
+        if node is not None and _expanded_size(node, {}) > MAX_CONFIG_VALUES:
+            raise ConfigError(
+                f"{source}: its aliases expand to more than {MAX_CONFIG_VALUES} values; "
+                "a config cannot be that large"
+            )
         return yaml.load(text, Loader=_Loader)
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -143,6 +184,7 @@ class DataConfig(_Section):
     y_key: str = "y"
     options: dict[str, Any] = {}
     mirrors: list[str] | None = None
+    download_timeout: PositiveFloat = 120.0  # seconds for each downloaded file
     test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
     val_fraction: Fraction = 0.1
     scale: Literal["standard", "minmax", "pixels", "none"] | None = None
@@ -622,7 +664,7 @@ def _describe(error: ValidationError, root: type[BaseModel], prefix: str = "") -
             if loc and not message.startswith(("data.", "model.", "set "))
             else message
         )
-    suffix = "" if isinstance(got, dict | list) else f", got {got!r}"
+    suffix = "" if isinstance(got, dict | list) else f", got {short(got)}"
     return f"{loc}: {message}{suffix}" if loc else f"{message}{suffix}"
 
 
@@ -660,7 +702,7 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
     key, sep, text = assignment.partition("=")
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. optimizer.lr=0.01")
+        raise ConfigError(f"--set {short(assignment)}: expected KEY=VALUE, e.g. optimizer.lr=0.01")
     value = parse_yaml(text, f"--set {key}") if text.strip() else None
     parts = key.split(".")
     node = raw
@@ -677,7 +719,7 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
             child = {}
         if not isinstance(child, dict):
             raise ConfigError(
-                f"--set {key}: {'.'.join(parts[: depth + 1])} is {child!r}, not a section"
+                f"--set {key}: {'.'.join(parts[: depth + 1])} is {short(child)}, not a section"
             )
         node[part] = child
         node = child

@@ -8,11 +8,11 @@ line and the column.
 from __future__ import annotations
 
 import csv
-import gzip
 import math
 import re
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -175,25 +175,31 @@ def idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarr
 _IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+def _idx_header(head: bytes, path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Shape, dtype and header length of an IDX file from its first bytes."""
+    if len(head) < 4 or head[0] or head[1] or head[2] not in _IDX_TYPES or head[3] == 0:
+        raise DataError(
+            f"{path}: bad IDX magic number 0x{head[:4].hex()} "
+            "(expected 0x0000, a type byte 08-0E and the number of dimensions)"
+        )
+    ndim = head[3]
+    start = 4 + 4 * ndim
+    if len(head) < start:
+        raise DataError(f"{path}: truncated IDX file: the header of {ndim} dimensions is cut short")
+    shape = tuple(int(d) for d in np.frombuffer(head, ">u4", ndim, offset=4))
+    return shape, np.dtype(_IDX_TYPES[head[2]]), start
+
+
 def read_idx(path: Path) -> np.ndarray:
     """An IDX file (gzipped or not) as an array of its header's shape, without a Python loop.
 
     The format: two zero bytes, a type byte (0x08 uint8 ... 0x0E float64), the number of
-    dimensions, each dimension as a big-endian uint32, then the values, big-endian.
+    dimensions, each dimension as a big-endian uint32, then the values, big-endian. A gzipped
+    file is decompressed only up to the size its header announces.
     """
     path = Path(path)
-    data = _read_bytes(path)
-    if len(data) < 4 or data[0] or data[1] or data[2] not in _IDX_TYPES or data[3] == 0:
-        raise DataError(
-            f"{path}: bad IDX magic number 0x{data[:4].hex()} "
-            "(expected 0x0000, a type byte 08-0E and the number of dimensions)"
-        )
-    ndim = data[3]
-    start = 4 + 4 * ndim
-    if len(data) < start:
-        raise DataError(f"{path}: truncated IDX file: the header of {ndim} dimensions is cut short")
-    shape = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, offset=4))
-    dtype = np.dtype(_IDX_TYPES[data[2]])
+    data = _read_bytes(path, header_size=lambda head: _idx_size(head, path))
+    shape, dtype, start = _idx_header(data[:1024], path)
     expected = math.prod(shape) * dtype.itemsize
     if len(data) - start != expected:
         what = (
@@ -209,20 +215,61 @@ def read_idx(path: Path) -> np.ndarray:
     return array if dtype.isnative else array.astype(dtype.newbyteorder("="))
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, decompressed when it is gzip (recognised by its magic bytes)."""
+def _idx_size(head: bytes, path: Path) -> int:
+    """The whole size of an IDX file, from its header."""
+    shape, dtype, start = _idx_header(head, path)
+    return start + math.prod(shape) * dtype.itemsize
+
+
+def _gunzip(data: bytes, path: Path, limit: int) -> bytes:
+    """Decompress gzip ``data`` (every member); output beyond ``limit`` bytes is refused."""
+    parts, size = [], 0
+    while data:
+        inflate = zlib.decompressobj(wbits=31)  # 31: a gzip header
+        part = inflate.decompress(data, limit + 1 - size)
+        size += len(part)
+        if size > limit or inflate.unconsumed_tail:
+            raise DataError(f"{path}: decompresses to more than {limit} bytes")
+        if not inflate.eof:
+            raise DataError(f"{path}: truncated gzip file")
+        parts.append(part)
+        data = inflate.unused_data
+    return b"".join(parts)
+
+
+def _read_bytes(path: Path, header_size: Callable[[bytes], int] | None = None) -> bytes:
+    """The file's bytes, decompressed when it is gzip (recognised by its magic bytes).
+
+    A gzip file inflates at most to the size its header announces (``header_size`` of the first
+    decompressed kilobyte) and never to more than half the memory available: a "gzip bomb" of a
+    few kilobytes could otherwise claim terabytes."""
+    from bpnn.memory import available_bytes, format_size
+
     check_file(path)
     try:
         data = path.read_bytes()
     except OSError as error:
         raise DataError(f"{path}: cannot read: {error.strerror or error}") from None
     if data[:2] == b"\x1f\x8b":
+        memory = (available_bytes() or 8 << 30) // 2
         try:
-            return gzip.decompress(data)
-        except EOFError:
-            raise DataError(f"{path}: truncated gzip file") from None
-        except (OSError, zlib.error) as error:
+            limit = memory
+            if header_size is not None:
+                head = zlib.decompressobj(wbits=31).decompress(data, 1024)
+                limit = min(memory, header_size(head))
+            inflated = _gunzip(data, path, limit)
+        except zlib.error as error:
             raise DataError(f"{path}: not a valid gzip file ({one_line(error)})") from None
+        except DataError as error:
+            if limit == memory and "decompresses to more" in str(error):
+                raise DataError(
+                    f"{path}: decompresses to more than {format_size(memory)}, half the "
+                    "memory available"
+                ) from None
+            if "decompresses to more" in str(error):
+                raise DataError(f"{path}: IDX file larger than its header says") from None
+            raise
+        return inflated
     if path.suffix == ".gz":
         raise DataError(f"{path}: not a gzip file, though its name ends in .gz")
     return data

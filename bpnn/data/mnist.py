@@ -7,6 +7,7 @@ import hashlib
 import http.client
 import os
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -47,7 +48,7 @@ class MnistSource(Source):
     ``default_mnist_dir()``), downloaded there first when missing."""
 
     name = "mnist"
-    keys = frozenset({"source", "scale", "val_fraction", "path", "mirrors"})
+    keys = frozenset({"source", "scale", "val_fraction", "path", "mirrors", "download_timeout"})
     default_scale = "pixels"
     tasks = ("multiclass",)
     has_test_set = True
@@ -57,9 +58,8 @@ class MnistSource(Source):
         missing = [name for name in MNIST_FILES if not (folder / name).is_file()]
         if missing:
             log(f"MNIST: {len(missing)} of 4 files missing in {folder}; downloading")
-            download_mnist(
-                folder, missing, MNIST_MIRRORS if config.mirrors is None else config.mirrors, log
-            )
+            mirrors = MNIST_MIRRORS if config.mirrors is None else config.mirrors
+            download_mnist(folder, missing, mirrors, log, config.download_timeout)
         X, y = idx_pair(
             folder / "train-images-idx3-ubyte.gz", folder / "train-labels-idx1-ubyte.gz"
         )
@@ -73,7 +73,11 @@ register(MnistSource())
 
 
 def download_mnist(
-    folder: Path, names: list[str], mirrors: tuple[str, ...] | list[str], log: Log
+    folder: Path,
+    names: list[str],
+    mirrors: tuple[str, ...] | list[str],
+    log: Log,
+    timeout: float = 120.0,
 ) -> None:
     """Download each of ``names`` into ``folder`` from the first mirror that serves it intact.
 
@@ -92,7 +96,7 @@ def download_mnist(
         for base in mirrors:
             url = base.rstrip("/") + "/" + name
             log(f"downloading {name} from {url}")
-            problem = _download_verified(url, folder / name, MNIST_FILES[name])
+            problem = _download_verified(url, folder / name, MNIST_FILES[name], timeout)
             if problem is None:
                 log(f"saved {folder / name} (SHA-256 verified)")
                 break
@@ -102,9 +106,22 @@ def download_mnist(
             raise DataError(f"mnist: could not download {name}; tried: {'; '.join(tried)}")
 
 
-def _download_verified(url: str, target: Path, sha256: str) -> str | None:
+#: the largest decompressed MNIST file is 47,040,016 bytes; a stream inflating past this is refused
+MAX_INFLATED_BYTES = 64 << 20
+#: a download slower than this on average, after its first 30 seconds, is given up
+MIN_BYTES_PER_SECOND = 1024
+#: the longest a single read from the server may block
+READ_TIMEOUT = 10.0
+
+
+def _download_verified(url: str, target: Path, sha256: str, timeout: float = 120.0) -> str | None:
     """Download ``url`` (a gzip file) to ``target`` if its decompressed SHA-256 is ``sha256``.
-    Returns None on success, else what went wrong (and nothing is left on disk)."""
+    Returns None on success, else what went wrong (and nothing is left on disk: the ``.part``
+    file goes on every exit, SIGTERM and Ctrl-C included).
+
+    A download must finish within ``timeout`` seconds (``data.download_timeout``), no read may
+    block longer than ``READ_TIMEOUT``, and after 30 seconds it must average at least
+    ``MIN_BYTES_PER_SECOND``: a mirror that sends a byte now and then is given up."""
     try:
         handle, temporary = tempfile.mkstemp(
             dir=target.parent, prefix=f".{target.name}.", suffix=".part"
@@ -113,13 +130,29 @@ def _download_verified(url: str, target: Path, sha256: str) -> str | None:
         raise DataError(
             f"mnist: cannot write in {target.parent}: {error.strerror or error}"
         ) from None
+    started = time.monotonic()
     try:
         digest = hashlib.sha256()
         inflate = zlib.decompressobj(wbits=31)  # 31: expect a gzip header
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            while chunk := response.read(1 << 20):
+        received = inflated = 0
+        read_timeout = min(READ_TIMEOUT, timeout)
+        with (
+            os.fdopen(handle, "wb") as out,
+            urllib.request.urlopen(url, timeout=read_timeout) as response,
+        ):
+            while chunk := response.read1(1 << 20):
                 out.write(chunk)
-                digest.update(inflate.decompress(chunk))
+                received += len(chunk)
+                data = inflate.decompress(chunk, MAX_INFLATED_BYTES + 1 - inflated)
+                inflated += len(data)
+                if inflated > MAX_INFLATED_BYTES or inflate.unconsumed_tail:
+                    return f"decompresses to more than {MAX_INFLATED_BYTES >> 20} MiB"
+                digest.update(data)
+                elapsed = time.monotonic() - started
+                if elapsed > timeout:
+                    return f"took longer than {timeout:g} s (data.download_timeout)"
+                if elapsed > 30 and received / elapsed < MIN_BYTES_PER_SECOND:
+                    return f"too slow ({received / elapsed:.0f} bytes/s after {elapsed:.0f} s)"
         if not inflate.eof:
             return "truncated gzip stream"
         if digest.hexdigest() != sha256:
@@ -128,6 +161,8 @@ def _download_verified(url: str, target: Path, sha256: str) -> str | None:
         readable_by_umask(temporary)
         os.replace(temporary, target)
         return None
+    except TimeoutError:
+        return f"no data for {min(READ_TIMEOUT, timeout):g} s (timed out)"
     except urllib.error.HTTPError as error:
         return f"HTTP {error.code} {error.reason}"
     except urllib.error.URLError as error:
