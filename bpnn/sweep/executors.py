@@ -78,13 +78,13 @@ class DaskExecutor:
     directory is written by the worker, at the same absolute path: the sweep folder must be on
     a filesystem every worker and this process share."""
 
-    def __init__(self, address: str, connect_timeout: float = 10.0) -> None:
+    def __init__(self, address: str, connect_timeout: float = 5.0) -> None:
         try:
             from distributed import Client
         except ImportError:
             raise ConfigError("--dask needs the dask extra: pip install 'bpnn[dask]'") from None
         try:
-            self.client = Client(address, timeout=connect_timeout, set_as_default=False)
+            self.client = Client(address, timeout=connect_timeout)
         except (OSError, TimeoutError) as error:
             raise ConfigError(f"--dask {address}: cannot connect: {error}") from None
         threads = self.client.nthreads()

@@ -9,7 +9,8 @@ a worker (``executors``), and when the result comes back it appends the trial's 
 - a trial left RUNNING whose line is in sweep.jsonl had finished: its result is told again;
 - any other RUNNING trial is adopted: the same number and values run again, resuming its run
   directory from ``checkpoints/last.npz`` or restarting it, so none stays RUNNING and no grid
-  point is lost.
+  point is lost (a trial killed inside ``study.ask``, before all its values were written, gets
+  the missing ones from the sampler first).
 
 The samplers are Optuna's (``GridSampler``, ``RandomSampler``, ``TPESampler``). Each trial is
 asked with a sampler seeded from ``(seed, trial number)``, so a random sweep's values are
@@ -280,7 +281,11 @@ def _recover(
             record = records[frozen.number]
             _tell(study, trial, TrialResult(**record), report=False)
         else:
-            overrides = overrides_of(spec, frozen)
+            if set(frozen.params) != set(spec.space):  # killed inside study.ask
+                from bpnn.sweep.samplers import finish_asking
+
+                trial = finish_asking(study, spec, frozen)
+            overrides = overrides_of(spec, trial)
             adopted.append((trial, _task(spec, sweep_dir, study, frozen.number, overrides, True)))
     return adopted
 

@@ -54,3 +54,24 @@ def make_sampler(spec: SweepSpec, number: int) -> optuna.samplers.BaseSampler:
     # Optuna's default of 10 random start-up trials, but at most half of a small budget
     startup = min(10, max(1, spec.total_trials() // 2))
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
+
+
+def finish_asking(study: optuna.Study, spec: SweepSpec, frozen: Any) -> optuna.trial.Trial:
+    """The trial a killed sweep had created but not yet given all its values (``study.ask``
+    writes the trial first and its values one by one): ask the sampler for the missing ones
+    through the public ``suggest_*`` calls, as ``ask`` would have."""
+    sampler = make_sampler(spec, frozen.number)
+    study.sampler = sampler
+    if isinstance(sampler, optuna.samplers.GridSampler) and "grid_id" not in frozen.system_attrs:
+        sampler.before_trial(study, frozen)  # picks the trial's grid point
+    trial = optuna.trial.Trial(study, frozen._trial_id)
+    for name, distribution in distributions(spec).items():
+        if name in frozen.params:
+            continue
+        if isinstance(distribution, CategoricalDistribution):
+            trial.suggest_categorical(name, distribution.choices)
+        elif isinstance(distribution, IntDistribution):
+            trial.suggest_int(name, distribution.low, distribution.high)
+        else:
+            trial.suggest_float(name, distribution.low, distribution.high, log=distribution.log)
+    return trial
