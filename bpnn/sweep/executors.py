@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bpnn.errors import ConfigError
-from bpnn.sweep.trial import TrialTask, run_trial
+
+if TYPE_CHECKING:  # a worker unpickles _one_blas_thread from here before it may load NumPy
+    from bpnn.sweep.trial import TrialTask
 
 #: BLAS libraries read these when they load: one thread each, the workers are the parallelism
 ONE_THREAD_ENV = {
@@ -61,6 +63,8 @@ class LocalExecutor:
         )
 
     def submit(self, task: TrialTask) -> Any:
+        from bpnn.sweep.trial import run_trial
+
         return self.pool.submit(run_trial, task)
 
     def wait_first(self, futures: Collection[Any]) -> set[Any]:
@@ -92,6 +96,8 @@ class DaskExecutor:
 
     def submit(self, task: TrialTask) -> Any:
         import uuid
+
+        from bpnn.sweep.trial import run_trial
 
         # a fresh key: a resumed trial is a new task, never a result the cluster still holds
         key = f"bpnn-trial-{task.number}-{uuid.uuid4().hex[:8]}"

@@ -118,10 +118,6 @@ class SweepSpec(BaseModel):
         return parsed
 
     @property
-    def dimensions(self) -> dict[str, Dimension]:
-        return self.space
-
-    @property
     def direction(self) -> str:
         """``maximize`` or ``minimize``, by the metric's name (the rule early stopping uses)."""
         from bpnn.train import monitor_mode
