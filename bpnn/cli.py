@@ -397,15 +397,88 @@ def config_check(config: ConfigPath, overrides: Overrides = None) -> None:
 
 @app.command()
 def plot(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory.", file_okay=False)],
+    run_dir: Annotated[
+        Path, typer.Argument(help="A run directory or a sweep folder.", file_okay=False)
+    ],
 ) -> None:
-    """(Re)draw the training curves of a run directory into RUN/plots/."""
+    """(Re)draw the training curves of a run directory into RUN/plots/ (for a sweep folder: the
+    metric against each searched key)."""
     from bpnn.errors import DataError
     from bpnn.run import RunDirectory
 
     with reported_errors():
+        from bpnn.sweep.plots import is_sweep_dir, plot_sweep
+
+        if is_sweep_dir(run_dir):  # a sweep folder: the metric against each searched key
+            for path in plot_sweep(run_dir):
+                print(path)
+            return
         run = RunDirectory(run_dir)
         if not run.metrics_path.is_file():
             raise DataError(f"{run_dir}: no metrics.jsonl (not a run directory)")
         for path in run.plot():
             print(path)
+
+
+@app.command()
+def sweep(
+    sweep_file: Annotated[
+        Path,
+        typer.Argument(
+            help="The sweep file (YAML): base config, metric, method, space.", dir_okay=False
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Sweep folder; an existing one is resumed (only missing trials run). "
+            "Default: sweeps/NAME-TIME.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Local worker processes, one BLAS thread each. Default: the cores."
+        ),
+    ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            metavar="tcp://HOST:PORT",
+            help="Run the trials on this Dask cluster (pip install 'bpnn[dask]'); the sweep "
+            "folder must be on a filesystem its workers share.",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the ranked trials as JSON on stdout.")
+    ] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Search many configs at once (grid, random or tpe search with Optuna); each trial is a run
+    directory under SWEEP_DIR/trials/, the best config goes to SWEEP_DIR/best.yaml."""
+    from bpnn.sweep.report import ranking_json, ranking_table
+    from bpnn.sweep.runner import default_sweep_dir, run_sweep
+    from bpnn.sweep.spec import load_sweep
+
+    err = _stderr()
+    with reported_errors():
+        spec = load_sweep(sweep_file)
+        outcome = run_sweep(
+            spec,
+            out or default_sweep_dir(sweep_file),
+            workers=workers,
+            dask_address=dask,
+            log=(lambda message: None) if quiet else (lambda m: err.print(m, markup=False)),
+        )
+    if as_json:
+        print(ranking_json(outcome))
+        return
+    _stdout().print(ranking_table(outcome))
+    best = outcome.best
+    if best is not None:
+        print(f"best: trial {best['trial']} {spec.metric} {best['metric']:.4f}")
+        print(f"best config: {outcome.sweep_dir / 'best.yaml'}")
+    print(f"sweep folder: {outcome.sweep_dir}")

@@ -37,7 +37,13 @@ from pydantic import (
 
 from bpnn.data import SOURCES
 from bpnn.errors import ConfigError, MemoryLimitError
+from bpnn.memory import check_fits, parse_size, training_bytes
 from bpnn.metrics import epoch_metric_names
+from bpnn.nn.activations import ACTIVATIONS
+from bpnn.nn.initializers import INITIALIZERS
+from bpnn.nn.losses import LOSSES
+from bpnn.nn.optimizers import OPTIMIZERS
+from bpnn.nn.schedules import SCHEDULES
 
 # --- YAML -------------------------------------------------------------------------------------
 
@@ -344,7 +350,6 @@ class Config(_Section):
     @property
     def task(self) -> str:
         """``multiclass``, ``binary`` or ``regression``: it follows from the loss."""
-        from bpnn.nn.losses import LOSSES
 
         return LOSSES[self.loss.name].task
 
@@ -372,7 +377,6 @@ class Config(_Section):
 
     def decoupled_weight_decay(self) -> bool:
         """True when the optimizer applies weight decay itself (adamw)."""
-        from bpnn.nn.optimizers import OPTIMIZERS
 
         return decouples_weight_decay(OPTIMIZERS[self.optimizer.name])
 
@@ -479,10 +483,6 @@ def decouples_weight_decay(optimizer: type) -> bool:
 def _resolve_components(config: Config) -> Config:
     """Check every component name and option against the engine, fill in their defaults and
     the data defaults that depend on the source and the loss, and check the monitors."""
-    from bpnn.nn.activations import ACTIVATIONS
-    from bpnn.nn.initializers import INITIALIZERS
-    from bpnn.nn.losses import LOSSES
-    from bpnn.nn.schedules import SCHEDULES
 
     def component(where: str, c: Component, registry: dict[str, Any], kind: str) -> Component:
         options = _check_component(where, c.name, c.options, registry, kind)
@@ -523,7 +523,6 @@ def _resolve_components(config: Config) -> Config:
 def _resolve_optimizer(optimizer: OptimizerConfig) -> OptimizerConfig:
     """Check the optimizer's options; ``weight_decay`` is adamw's own option (decoupled) or the
     L2 coefficient every other optimizer's loss gets (0 by default)."""
-    from bpnn.nn.optimizers import OPTIMIZERS
 
     options = dict(optimizer.options)
     decoupled = optimizer.name in OPTIMIZERS and decouples_weight_decay(OPTIMIZERS[optimizer.name])
@@ -565,7 +564,6 @@ def _resolve_data(data: DataConfig, loss: str, task: str) -> DataConfig:
 
 def memory_limit(config: Config) -> int | None:
     """``train.max_memory`` in bytes (None: the memory available is the limit)."""
-    from bpnn.memory import parse_size
 
     limit = config.train.max_memory
     return None if limit is None else parse_size(limit)
@@ -574,7 +572,6 @@ def memory_limit(config: Config) -> int | None:
 def _check_memory(config: Config) -> None:
     """What can be known without the data: the hidden layers alone, and a generated data set,
     must fit in memory (the run checks the whole network again once the data is loaded)."""
-    from bpnn.memory import check_fits, training_bytes
 
     limit = memory_limit(config)
     itemsize = 8 if config.train.dtype == "float64" else 4

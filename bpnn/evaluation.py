@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bpnn.model import Model
+from bpnn.data import read_inputs
+from bpnn.model import Model, load_model
 
 
 def correct_count(task: str, output: np.ndarray, y: np.ndarray) -> int:
@@ -45,9 +46,6 @@ def evaluate(model: Model, X: np.ndarray, y: np.ndarray, prefix: str = "") -> di
 def prediction_table(checkpoint: Path, input_file: Path) -> str:
     """CSV text with one row per sample of ``input_file``: ``label`` and ``p_<class>`` columns for
     classification, ``value`` (or ``value_<i>``) columns for regression."""
-    from bpnn.data import read_inputs
-    from bpnn.model import load_model
-
     model = load_model(checkpoint)
     X = read_inputs(
         input_file,

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bpnn.data import load_dataset
+from bpnn.model import build_network, make_seeds
 from bpnn.nn.activations import ACTIVATIONS, make_activation
 from bpnn.nn.initializers import xavier_normal
 from bpnn.nn.layers import CHECK
@@ -211,9 +213,6 @@ def check_config(
     """Check the network of ``config`` at its initial weights (the ones training starts from),
     in float64, on the first ``samples`` samples of its training split. Weight decay of a
     non-decoupled optimizer is included as the L2 term it adds to loss and gradient."""
-    from bpnn.data import load_dataset
-    from bpnn.model import build_network, make_seeds
-
     data = load_dataset(config.data, task=config.task, seed=config.seed, dtype=np.float64, log=log)
     init_rng, _ = make_seeds(config.seed)
     n_classes = None if data.classes is None else len(data.classes)

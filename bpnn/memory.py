@@ -16,7 +16,10 @@ import os
 import re
 from collections.abc import Sequence
 
+import numpy as np
+
 from bpnn.errors import ConfigError, MemoryLimitError
+from bpnn.nn.optimizers import make_optimizer
 
 #: arrays of ``batch x width`` per layer while training: z, a, delta, dropout mask, temporary
 ACTIVATION_ARRAYS = 5
@@ -89,10 +92,6 @@ def training_bytes(
 
 def optimizer_buffers(name: str, options: dict) -> int:
     """How many parameter-sized buffers optimizer ``name`` keeps (its state and a scratch)."""
-    import numpy as np
-
-    from bpnn.nn.optimizers import make_optimizer
-
     optimizer = make_optimizer(name, **options)
     optimizer.build(np.zeros(1))
     return len(optimizer.state) + 1

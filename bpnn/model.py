@@ -11,7 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from bpnn.config import Config
+from bpnn import checkpoint
+from bpnn.checkpoint import CheckpointContents
+from bpnn.config import Config, validate
+from bpnn.errors import CheckpointError, ConfigError
 from bpnn.nn.activations import make_activation
 from bpnn.nn.initializers import INITIALIZERS
 from bpnn.nn.losses import make_loss
@@ -143,8 +146,6 @@ class Model:
 
 def model_contents(model: Model, **extra: Any) -> Any:
     """The ``CheckpointContents`` of a model (``extra``: optimizer, schedule, trainer, metrics)."""
-    from bpnn.checkpoint import CheckpointContents
-
     target = model.target_scaling
     return CheckpointContents(
         config=model.config.resolved(),
@@ -165,8 +166,6 @@ def model_contents(model: Model, **extra: Any) -> Any:
 
 def _check_scaling(path: Any, name: str, offset: Any, factor: Any, width: int) -> None:
     """A stored scaling must be two finite float vectors of the layer's width, factor non-zero."""
-    from bpnn.errors import CheckpointError
-
     for part, array in (("offset", offset), ("factor", factor)):
         if array.shape != (width,) or array.dtype.kind != "f":
             raise CheckpointError(
@@ -181,10 +180,6 @@ def _check_scaling(path: Any, name: str, offset: Any, factor: Any, width: int) -
 
 def load_model(path: Any) -> Model:
     """Rebuild the ``Model`` saved in a checkpoint file."""
-    from bpnn import checkpoint
-    from bpnn.config import validate
-    from bpnn.errors import CheckpointError, ConfigError
-
     contents = checkpoint.load(path)
     try:
         config = validate(contents.config, source=f"{path} (config)")

@@ -40,12 +40,14 @@ import numpy as np
 
 from bpnn import checkpoint
 from bpnn.callbacks import Callback, Checkpointer, EarlyStopping, MetricsWriter
-from bpnn.config import Config, load_config, validate
+from bpnn.config import Config, load_config, memory_limit, validate
 from bpnn.data import Dataset, encode_labels, load_dataset, read_labelled
 from bpnn.errors import CheckpointError, ConfigError, DataError, OutputError, TrainingError
 from bpnn.evaluation import evaluate
 from bpnn.faults import crash_point
+from bpnn.memory import check_fits, optimizer_buffers, training_bytes
 from bpnn.model import Model, build_network, load_model, make_seeds
+from bpnn.nn.losses import make_loss
 from bpnn.nn.optimizers import make_optimizer
 from bpnn.nn.schedules import make_schedule
 from bpnn.train import Trainer
@@ -348,10 +350,6 @@ def load_data(config: Config, log: Log = _no_log) -> Dataset:
 def check_network(config: Config, data: Dataset) -> None:
     """Refuse, before building it, a network that does not fit the data (class weights) or
     whose training would not fit in memory."""
-    from bpnn.config import memory_limit
-    from bpnn.memory import check_fits, optimizer_buffers, training_bytes
-    from bpnn.nn.losses import make_loss
-
     loss = make_loss(config.loss.name, **config.loss.options)
     weights = config.loss.options.get("class_weights")
     if weights is not None and data.n_classes is not None and len(weights) != data.n_classes:

@@ -15,6 +15,7 @@ import numpy as np
 
 from bpnn.data.sources import (
     CLASSIFICATION,
+    SOURCES,
     SPLIT_KEYS,
     Log,
     Raw,
@@ -144,8 +145,6 @@ register(SyntheticSource("regression", "make_regression", ("regression",)))
 
 def generator_options(source: str) -> list[str]:
     """The ``data.options`` synthetic source ``source`` accepts."""
-    from bpnn.data.sources import SOURCES
-
     found = SOURCES[source]
     if not isinstance(found, SyntheticSource):
         raise ValueError(f"{source!r} is not a synthetic source")

@@ -32,6 +32,7 @@ from bpnn.data.sources import (
 )
 from bpnn.data.splits import check_features, flat_rows
 from bpnn.errors import DataError
+from bpnn.memory import available_bytes, format_size
 
 if TYPE_CHECKING:
     from bpnn.config import DataConfig
@@ -243,8 +244,6 @@ def _read_bytes(path: Path, header_size: Callable[[bytes], int] | None = None) -
     A gzip file inflates at most to the size its header announces (``header_size`` of the first
     decompressed kilobyte) and never to more than half the memory available: a "gzip bomb" of a
     few kilobytes could otherwise claim terabytes."""
-    from bpnn.memory import available_bytes, format_size
-
     check_file(path)
     try:
         data = path.read_bytes()

@@ -1,0 +1,10 @@
+"""Hyperparameter sweeps: many configs searched at once with Optuna's samplers, each trial an
+ordinary run directory, on local worker processes or a Dask cluster, resumable from files.
+
+- ``spec``: the sweep file and the checks made before any trial runs
+- ``samplers``: Optuna's samplers and distributions for the search space
+- ``trial``: one trial, as a worker runs it (the only module that starts training)
+- ``executors``: local processes or Dask workers
+- ``runner``: the sweep folder, the study, the ask-dispatch-tell loop, best.yaml
+- ``report``: the ranked table;  ``plots``: the metric against each searched key
+"""

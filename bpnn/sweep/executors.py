@@ -1,0 +1,112 @@
+"""Where trials run: local worker processes, or the workers of a Dask distributed cluster.
+
+Both executors take a ``TrialTask``, run ``bpnn.sweep.trial.run_trial`` on it somewhere else,
+and hand back futures; ``wait_first`` blocks until at least one of them is done. Nothing else of
+the sweep knows which one is in use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bpnn.errors import ConfigError
+
+if TYPE_CHECKING:  # a worker unpickles _one_blas_thread from here before it may load NumPy
+    from bpnn.sweep.trial import TrialTask
+
+#: BLAS libraries read these when they load: one thread each, the workers are the parallelism
+ONE_THREAD_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMBA_NUM_THREADS": "1",
+}
+
+
+class Executor(Protocol):
+    workers: int
+
+    def submit(self, task: TrialTask) -> Any: ...
+
+    def wait_first(self, futures: Collection[Any]) -> set[Any]: ...
+
+    def close(self, wait: bool = True) -> None: ...
+
+
+def default_workers() -> int:
+    """The cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _one_blas_thread() -> None:
+    """Initializer of each local worker process, run before it imports NumPy."""
+    os.environ.update(ONE_THREAD_ENV)
+
+
+class LocalExecutor:
+    """``workers`` spawned processes (no fork: a clean interpreter, no inherited threads)."""
+
+    def __init__(self, workers: int) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.workers = workers
+        self.pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_one_blas_thread,
+        )
+
+    def submit(self, task: TrialTask) -> Any:
+        from bpnn.sweep.trial import run_trial
+
+        return self.pool.submit(run_trial, task)
+
+    def wait_first(self, futures: Collection[Any]) -> set[Any]:
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        return wait(futures, return_when=FIRST_COMPLETED).done
+
+    def close(self, wait: bool = True) -> None:
+        """Stop the workers; ``wait=False`` (an interrupted sweep) leaves running trials."""
+        self.pool.shutdown(wait=wait, cancel_futures=True)
+
+
+class DaskExecutor:
+    """The workers of the Dask cluster at ``address`` (``tcp://HOST:PORT``). The trial's run
+    directory is written by the worker, at the same absolute path: the sweep folder must be on
+    a filesystem every worker and this process share."""
+
+    def __init__(self, address: str, connect_timeout: float = 5.0) -> None:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ConfigError("--dask needs the dask extra: pip install 'bpnn[dask]'") from None
+        try:
+            self.client = Client(address, timeout=connect_timeout)
+        except (OSError, TimeoutError) as error:
+            raise ConfigError(f"--dask {address}: cannot connect: {error}") from None
+        threads = self.client.nthreads()
+        self.workers = max(sum(threads.values()), 1)
+
+    def submit(self, task: TrialTask) -> Any:
+        import uuid
+
+        from bpnn.sweep.trial import run_trial
+
+        # a fresh key: a resumed trial is a new task, never a result the cluster still holds
+        key = f"bpnn-trial-{task.number}-{uuid.uuid4().hex[:8]}"
+        return self.client.submit(run_trial, task, pure=False, key=key)
+
+    def wait_first(self, futures: Collection[Any]) -> set[Any]:
+        from distributed import wait
+
+        return set(wait(list(futures), return_when="FIRST_COMPLETED").done)
+
+    def close(self, wait: bool = True) -> None:
+        self.client.close()

@@ -1,0 +1,355 @@
+"""A whole sweep: the sweep folder, the Optuna study in it, and the ask-dispatch-tell loop.
+
+Only this process talks to the study. It asks Optuna for a trial's values, sends the trial to
+a worker (``executors``), and when the result comes back it appends the trial's line to
+``sweep.jsonl`` first and tells the study second. The study lives in ``optuna.journal`` (Optuna's
+``JournalStorage`` on a file, append-only), so after a crash, even ``kill -9``:
+
+- a trial the study holds as finished is never run again;
+- a trial left RUNNING whose line is in sweep.jsonl had finished: its result is told again;
+- any other RUNNING trial is adopted: the same number and values run again, resuming its run
+  directory from ``checkpoints/last.npz`` or restarting it, so none stays RUNNING and no grid
+  point is lost (a trial killed inside ``study.ask``, before all its values were written, gets
+  the missing ones from the sampler first).
+
+The samplers are Optuna's (``GridSampler``, ``RandomSampler``, ``TPESampler``). Each trial is
+asked with a sampler seeded from ``(seed, trial number)``, so a random sweep's values are
+reproducible from its seed whatever the number of workers and however often it is resumed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bpnn.errors import ConfigError, OutputError
+from bpnn.sweep.spec import Choices, SweepSpec, decode_value
+from bpnn.sweep.trial import PruningSnapshot, TrialResult, TrialTask
+
+STUDY_NAME = "bpnn-sweep"
+SPEC_FILE = "sweep.yaml"
+RESULTS_FILE = "sweep.jsonl"
+JOURNAL_FILE = "optuna.journal"
+BEST_FILE = "best.yaml"
+TRIALS_FOLDER = "trials"
+STATUS_ORDER = {"completed": 0, "pruned": 1, "failed": 2}
+
+
+@dataclass
+class SweepOutcome:
+    """The sweep folder, its spec, and every finished trial's record, best first."""
+
+    sweep_dir: Path
+    spec: SweepSpec
+    ranked: list[dict[str, Any]]
+    ran: int  # trials run by this call (the rest were finished before)
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        return self.ranked[0] if self.ranked and self.ranked[0]["status"] == "completed" else None
+
+
+def default_sweep_dir(sweep_file: Path, root: Path = Path("sweeps")) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return root / f"{sweep_file.stem}-{stamp}"
+
+
+def run_sweep(
+    spec: SweepSpec,
+    sweep_dir: Path,
+    *,
+    workers: int | None = None,
+    dask_address: str | None = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> SweepOutcome:
+    """Run every trial of ``spec`` not yet finished in ``sweep_dir`` (created, or resumed),
+    then write ``best.yaml``. ``workers`` local processes (default: the cores), or the workers
+    of the Dask cluster at ``dask_address``."""
+    from bpnn.sweep.executors import DaskExecutor, LocalExecutor, default_workers
+
+    sweep_dir = sweep_dir.resolve()
+    _prepare_sweep_dir(spec, sweep_dir)
+    study = _open_study(sweep_dir, spec.direction)
+    records = read_records(sweep_dir / RESULTS_FILE)
+    adopted = _recover(study, spec, sweep_dir, records)
+    total = spec.total_trials()
+    asked = len(study.get_trials(deepcopy=False))
+    remaining = len(adopted) + max(total - asked, 0)
+    if remaining == 0:
+        log(f"{sweep_dir}: all {total} trials are finished")
+        return _finish(spec, sweep_dir, 0, log)
+    if adopted:
+        log(f"resuming {len(adopted)} interrupted trial(s)")
+    if dask_address is not None:
+        executor: Any = DaskExecutor(dask_address)
+        log(f"dask: {executor.workers} worker thread(s) at {dask_address}")
+    else:
+        executor = LocalExecutor(min(workers or default_workers(), remaining))
+    finished = len(records)
+    ran = 0
+    pending: dict[Any, tuple[Any, TrialTask]] = {}
+    queue = list(adopted)
+    interrupted = True
+    try:
+        while True:
+            while len(pending) < executor.workers and (queue or asked < total):
+                if queue:
+                    trial, task = queue.pop(0)
+                else:
+                    trial = _ask(study, spec, asked)
+                    asked += 1
+                    task = _task(spec, sweep_dir, study, trial.number, overrides_of(spec, trial))
+                pending[executor.submit(task)] = (trial, task)
+            if not pending:
+                break
+            for future in executor.wait_first(list(pending)):
+                trial, task = pending.pop(future)
+                result = _result_of(future, task)
+                _append_record(sweep_dir / RESULTS_FILE, result.record())
+                _tell(study, trial, result, report=spec.prune)
+                finished += 1
+                ran += 1
+                log(_progress_line(result, finished, total, spec.metric))
+        interrupted = False
+    finally:
+        executor.close(wait=not interrupted)
+    return _finish(spec, sweep_dir, ran, log)
+
+
+# --- the sweep folder ------------------------------------------------------------------------
+
+
+def _prepare_sweep_dir(spec: SweepSpec, sweep_dir: Path) -> None:
+    """Create the folder, or check that it holds a sweep of the same file (``trials`` may
+    differ: a random or tpe sweep can be extended)."""
+    spec_path = sweep_dir / SPEC_FILE
+    record = spec.record()
+    if spec_path.is_file():
+        saved = yaml.safe_load(spec_path.read_text(encoding="utf-8")) or {}
+        for key in sorted(set(saved) | set(record)):
+            if key != "trials" and saved.get(key) != record.get(key):
+                raise ConfigError(
+                    f"{sweep_dir}: holds a sweep whose '{key}' differs from this sweep file's; "
+                    f"choose another --out"
+                )
+    elif sweep_dir.exists() and (not sweep_dir.is_dir() or any(sweep_dir.iterdir())):
+        raise OutputError(f"{sweep_dir}: exists and is not a sweep folder; choose another --out")
+    (sweep_dir / TRIALS_FOLDER).mkdir(parents=True, exist_ok=True)
+    spec_path.write_text(yaml.safe_dump(record, sort_keys=False), encoding="utf-8")
+
+
+def read_records(path: Path) -> dict[int, dict[str, Any]]:
+    """The lines of sweep.jsonl by trial number. A last line torn by a crash is cut off."""
+    if not path.is_file():
+        return {}
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        data = data[: data.rfind(b"\n") + 1]
+        with path.open("r+b") as handle:
+            handle.truncate(len(data))
+    records = {}
+    for line in data.decode("utf-8").splitlines():
+        if line.strip():
+            record = json.loads(line)
+            records[int(record["trial"])] = record
+    return records
+
+
+def _append_record(path: Path, record: dict[str, Any]) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def trial_dir_name(number: int, overrides: dict[str, Any]) -> str:
+    """``0003-lr=0.00123_hidden=64-32``: the number, then the values it tries (short)."""
+
+    def short(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.3g}"
+        if isinstance(value, list):
+            return "-".join(short(v) for v in value)
+        return str(value)
+
+    parts = [f"{key.rsplit('.', 1)[-1]}={short(value)}" for key, value in overrides.items()]
+    slug = re.sub(r"[^A-Za-z0-9.=_-]+", "", "_".join(parts))[:60].rstrip("._-")
+    return f"{number:04d}-{slug}" if slug else f"{number:04d}"
+
+
+# --- the study -------------------------------------------------------------------------------
+
+
+def _optuna() -> Any:
+    try:
+        import optuna
+    except ImportError:
+        raise ConfigError("bpnn sweep needs the sweep extra: pip install 'bpnn[sweep]'") from None
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def _open_study(sweep_dir: Path, direction: str) -> Any:
+    optuna = _optuna()
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(sweep_dir / JOURNAL_FILE)))
+    return optuna.create_study(
+        study_name=STUDY_NAME, storage=storage, direction=direction, load_if_exists=True
+    )
+
+
+def open_study(sweep_dir: Path) -> Any:
+    """The study of an existing sweep folder (for inspection: ``study.trials``)."""
+    spec = yaml.safe_load((sweep_dir / SPEC_FILE).read_text(encoding="utf-8"))
+    from bpnn.metrics import mode_of
+
+    direction = "maximize" if mode_of(spec["metric"]) == "max" else "minimize"
+    return _open_study(sweep_dir, direction)
+
+
+def overrides_of(spec: SweepSpec, trial: Any) -> dict[str, Any]:
+    """A trial's params as config overrides (choices decoded from their JSON strings)."""
+    return {
+        key: decode_value(trial.params[key])
+        if isinstance(dimension, Choices)
+        else trial.params[key]
+        for key, dimension in spec.space.items()
+    }
+
+
+def _ask(study: Any, spec: SweepSpec, number: int) -> Any:
+    from bpnn.sweep.samplers import distributions, make_sampler
+
+    study.sampler = make_sampler(spec, number)
+    return study.ask(distributions(spec))
+
+
+def _task(
+    spec: SweepSpec,
+    sweep_dir: Path,
+    study: Any,
+    number: int,
+    overrides: dict[str, Any],
+    resume: bool = False,
+) -> TrialTask:
+    pruning = None
+    if spec.prune:
+        from optuna.trial import TrialState
+
+        pruning = PruningSnapshot(
+            direction=spec.direction,
+            finished_trials=study.get_trials(deepcopy=True, states=(TrialState.COMPLETE,)),
+            warmup_epochs=spec.prune_warmup_epochs,
+            startup_trials=spec.prune_startup_trials,
+        )
+    run_dir = sweep_dir / TRIALS_FOLDER / trial_dir_name(number, overrides)
+    return TrialTask(
+        number=number,
+        overrides=overrides,
+        base=spec.base,
+        run_dir=str(run_dir),
+        metric=spec.metric,
+        direction=spec.direction,
+        resume=resume,
+        pruning=pruning,
+    )
+
+
+def _recover(
+    study: Any, spec: SweepSpec, sweep_dir: Path, records: dict[int, dict[str, Any]]
+) -> list[tuple[Any, TrialTask]]:
+    """Deal with the trials a killed sweep left RUNNING: tell those whose result was recorded,
+    and return the others, to run again (resuming their run directories)."""
+    optuna = _optuna()
+    from optuna.trial import TrialState
+
+    adopted = []
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        trial = optuna.trial.Trial(study, frozen._trial_id)
+        if frozen.number in records:
+            record = records[frozen.number]
+            _tell(study, trial, TrialResult(**record), report=False)
+        else:
+            if set(frozen.params) != set(spec.space):  # killed inside study.ask
+                from bpnn.sweep.samplers import finish_asking
+
+                trial = finish_asking(study, spec, frozen)
+            overrides = overrides_of(spec, trial)
+            adopted.append((trial, _task(spec, sweep_dir, study, frozen.number, overrides, True)))
+    return adopted
+
+
+def _result_of(future: Any, task: TrialTask) -> TrialResult:
+    """The future's result; a worker that died (or a lost Dask task) is a failed trial."""
+    try:
+        return future.result()
+    except Exception as error:
+        return TrialResult(
+            trial=task.number,
+            overrides=task.overrides,
+            status="failed",
+            metric=None,
+            seconds=0.0,
+            run_dir=task.run_dir,
+            error=f"the worker running it failed: {type(error).__name__}: {error}",
+        )
+
+
+def _tell(study: Any, trial: Any, result: TrialResult, report: bool) -> None:
+    from optuna.trial import TrialState
+
+    if report:  # the per-epoch values the median pruner of later trials compares with
+        for epoch, value in sorted(result.epoch_values.items()):
+            trial.report(value, epoch)
+    if result.status == "completed":
+        study.tell(trial, result.metric)
+    elif result.status == "pruned":
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        study.tell(trial, state=TrialState.FAIL)
+
+
+def _progress_line(result: TrialResult, finished: int, total: int, metric: str) -> str:
+    value = f" {metric} {result.metric:.4f}" if result.metric is not None else ""
+    error = f": {result.error}" if result.error else ""
+    return (
+        f"trial {finished}/{total} {result.status}{value} ({result.seconds:.1f}s) "
+        f"#{result.trial}{error}"
+    )
+
+
+# --- the end ---------------------------------------------------------------------------------
+
+
+def rank(records: list[dict[str, Any]], direction: str) -> list[dict[str, Any]]:
+    """Completed trials best first, then pruned, then failed."""
+    sign = -1.0 if direction == "maximize" else 1.0
+
+    def key(record: dict[str, Any]) -> tuple[int, float, int]:
+        metric = record["metric"]
+        score = sign * metric if metric is not None else float("inf")
+        return (STATUS_ORDER[record["status"]], score, record["trial"])
+
+    return sorted(records, key=key)
+
+
+def _finish(spec: SweepSpec, sweep_dir: Path, ran: int, log: Callable[[str], None]) -> SweepOutcome:
+    records = read_records(sweep_dir / RESULTS_FILE)
+    outcome = SweepOutcome(sweep_dir, spec, rank(list(records.values()), spec.direction), ran)
+    if outcome.best is not None:
+        config = spec.base_config(outcome.best["overrides"])
+        (sweep_dir / BEST_FILE).write_text(config.to_yaml(), encoding="utf-8")
+    else:
+        log("no trial completed: no best.yaml")
+    return outcome
