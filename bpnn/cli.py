@@ -67,7 +67,8 @@ def _stdout() -> Any:
 def describe_os_error(error: OSError) -> str:
     """``PATH: no space left on device``: the path and the reason, in one line."""
     reason = (error.strerror or str(error) or type(error).__name__).lower()
-    paths = [str(p) for p in (error.filename, error.filename2) if p is not None]
+    paths = [os.fsdecode(p) for p in (error.filename, error.filename2) if p is not None]
+    paths = [p if len(p) <= 120 else f"{p[:50]}...{p[-50:]}" for p in paths]
     return f"{' -> '.join(paths)}: {reason}" if paths else reason
 
 

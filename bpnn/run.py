@@ -145,6 +145,10 @@ class RunDirectory:
         try:
             run.path.mkdir(parents=True)
         except FileExistsError:
+            if run.path.is_symlink() and not run.path.exists():
+                raise OutputError(
+                    f"{out}: a symbolic link to a missing target; choose another --out"
+                ) from None
             if not run.path.is_dir():
                 raise OutputError(
                     f"{out}: exists and is not a directory; choose another --out"
