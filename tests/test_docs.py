@@ -77,20 +77,20 @@ def test_toolbox_table_lists_exactly_the_registered_names(kind: str) -> None:
 
 
 def test_every_data_source_is_documented() -> None:
-    from bpnn.data import SOURCES as sources
+    from bpnn.data import SOURCES
 
     data_md = (DOCS / "data.md").read_text(encoding="utf-8")
     config_md = section((DOCS / "config.md").read_text(encoding="utf-8"), "`data`")
-    for name in sources:
+    for name in SOURCES:
         assert f"`{name}`" in data_md, f"data source {name!r} is not in docs/data.md"
         assert f"`{name}`" in config_md, f"data source {name!r} is not in docs/config.md"
 
 
 def test_every_metric_is_documented() -> None:
-    from bpnn.metrics import METRICS as metrics
+    from bpnn.metrics import METRICS
 
     text = (DOCS / "run-directory.md").read_text(encoding="utf-8")
-    for name in metrics:
+    for name in METRICS:
         assert f"`{name}`" in text, f"metric {name!r} is not in docs/run-directory.md"
 
 
