@@ -27,3 +27,8 @@ class OutputError(BpnnError):
 
 class TrainingError(BpnnError):
     """Training cannot go on (the loss became NaN or infinite) or cannot resume."""
+
+
+class ExportError(BpnnError):
+    """A model cannot be exported: a format's optional package is missing, or a part of the
+    network has no counterpart in the target format."""
