@@ -10,7 +10,7 @@ The graph, for input ``input`` of shape ``(batch, features)`` in raw units::
 
 Every activation is the formula the engine uses: an ONNX operator where opset 17 has the same
 one (Relu, LeakyRelu, Elu, Sigmoid, Tanh, Softplus), else elementary operators (GELU's tanh
-form: ONNX's own Gelu arrives only in opset 20). Opset 17 runs on onnxruntime 1.11 and later.
+form: ONNX's own Gelu arrives only in opset 20). Opset 17 runs on onnxruntime 1.12 and later.
 """
 
 from __future__ import annotations
