@@ -49,10 +49,6 @@ def hidden_activation(plan: InferencePlan) -> str:
             f"model.activation: scikit-learn's MLP has no {names[0]} "
             f"(it has {', '.join(SKLEARN_ACTIVATIONS.values())}); export to onnx or torch instead"
         )
-    for layer in plan.layers:
-        options = layer.activation.options() if layer.activation else {}
-        if options:
-            raise ExportError(f"model.activation: scikit-learn's MLP has no options {options}")
     return SKLEARN_ACTIVATIONS[names[0]]
 
 
