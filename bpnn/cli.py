@@ -483,3 +483,31 @@ def sweep(
         print(f"best: trial {best['trial']} {spec.metric} {best['metric']:.4f}")
         print(f"best config: {outcome.sweep_dir / 'best.yaml'}")
     print(f"sweep folder: {outcome.sweep_dir}")
+
+
+@app.command()
+def export(
+    checkpoint: CheckpointPath,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            metavar="FORMAT",
+            help="onnx, torch (safetensors and the Python that loads them) or sklearn (skops).",
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="The file to write (must not exist).", dir_okay=False),
+    ],
+) -> None:
+    """Export a checkpoint to ONNX, PyTorch or scikit-learn; it takes the raw inputs of predict."""
+    from bpnn.export import export_checkpoint  # here, not at the top: keeps `bpnn --help` fast
+
+    with reported_errors():
+        result = export_checkpoint(checkpoint, fmt, out)
+    if result.source is not None:
+        sys.stdout.write(result.source)
+    for path in result.written:
+        print(f"wrote {path}", file=sys.stderr)

@@ -66,3 +66,8 @@ class MemoryLimitError(BpnnError):
 class Terminated(KeyboardInterrupt):
     """SIGTERM, turned into an exception in the main thread so that a run unwinds exactly as it
     does on Ctrl-C: temporary files removed, the last checkpoint kept."""
+
+
+class ExportError(BpnnError):
+    """A model cannot be exported: a format's optional package is missing, or a part of the
+    network has no counterpart in the target format."""

@@ -1,0 +1,132 @@
+"""Export a trained model to ONNX, PyTorch (safetensors) or scikit-learn (skops).
+
+Each exported model takes the raw inputs ``bpnn predict`` takes (the fitted input scaling
+travels with it) and answers what ``bpnn predict`` answers: class probabilities (binary:
+``[1 - p, p]``) or values in the data's own units. The Python API::
+
+    import bpnn
+    from bpnn.export import to_onnx, to_sklearn, to_torch_state_dict
+
+    model = bpnn.load_checkpoint("runs/digits/checkpoints/best.npz")
+    onnx_model = to_onnx(model)                 # onnx.ModelProto (needs bpnn[onnx])
+    state_dict = to_torch_state_dict(model)     # {"1.weight": array (out, in), ...}
+    pipeline = to_sklearn(model)                # fitted sklearn Pipeline (scaler + MLP)
+
+Every format starts from one ``InferencePlan`` (``bpnn/export/plan.py``): the layers
+``Network.predict`` runs, with batch norm folded into the dense layer before it and dropout left
+out. The format modules only write that plan down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bpnn.errors import ExportError, OutputError
+from bpnn.export.extras import EXTRAS
+from bpnn.export.onnx_format import OPSET, build_onnx
+from bpnn.export.plan import InferencePlan, inference_plan
+from bpnn.export.sklearn_format import build_sklearn, sklearn_bytes
+from bpnn.export.torch_format import torch_bytes, torch_source, torch_state_dict
+from bpnn.model import Model
+
+#: the formats of ``bpnn export --format`` (the names of their optional extras too)
+FORMATS: tuple[str, ...] = tuple(EXTRAS)
+
+__all__ = [
+    "FORMATS",
+    "OPSET",
+    "ExportResult",
+    "InferencePlan",
+    "export_checkpoint",
+    "inference_plan",
+    "to_onnx",
+    "to_sklearn",
+    "to_torch_source",
+    "to_torch_state_dict",
+]
+
+
+def to_onnx(model: Model) -> Any:
+    """``model`` as an ``onnx.ModelProto`` (opset ``OPSET``, float32, input ``input`` of shape
+    ``(batch, features)``), checked by ``onnx.checker``."""
+    return build_onnx(inference_plan(model))
+
+
+def to_torch_state_dict(model: Model) -> dict[str, np.ndarray]:
+    """The state dict (float32 NumPy arrays, Linear weights ``(out, in)``) of the
+    ``torch.nn.Sequential`` that ``to_torch_source`` builds."""
+    return torch_state_dict(inference_plan(model))
+
+
+def to_torch_source(model: Model, weights_path: str | Path) -> str:
+    """Python source that builds the ``torch.nn.Sequential`` of ``model`` and loads its weights
+    from the safetensors file ``weights_path``."""
+    return torch_source(inference_plan(model), str(weights_path))
+
+
+def to_sklearn(model: Model) -> Any:
+    """``model`` as a fitted scikit-learn ``Pipeline`` (input scaling, then ``MLPClassifier`` or
+    ``MLPRegressor``), or an ``ExportError`` naming the part scikit-learn's MLP cannot hold."""
+    return build_sklearn(inference_plan(model))
+
+
+@dataclass
+class ExportResult:
+    """What ``export_checkpoint`` wrote, and the Python to show the user (torch)."""
+
+    written: list[Path] = field(default_factory=list)
+    source: str | None = None
+
+
+def export_checkpoint(checkpoint: Path, fmt: str, out: Path) -> ExportResult:
+    """Export the checkpoint at ``checkpoint`` as ``fmt`` to ``out`` (torch: and the Python that
+    loads it to ``out`` with the suffix ``.py``). Nothing existing is overwritten."""
+    from bpnn import load_checkpoint
+
+    if fmt not in FORMATS:
+        raise ExportError(f"--format: unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    targets = [out]
+    if fmt == "torch":
+        if out.suffix == ".py":
+            raise OutputError(f"{out}: the weights need another name than the Python beside them")
+        targets.append(out.with_suffix(".py"))
+    for target in targets:
+        if target.exists():
+            raise OutputError(f"{target}: already exists; choose another --out")
+
+    plan = inference_plan(load_checkpoint(checkpoint))
+    result = ExportResult()
+    if fmt == "onnx":
+        _write_new(out, build_onnx(plan).SerializeToString())
+        result.written.append(out)
+    elif fmt == "torch":
+        data = torch_bytes(plan)
+        result.source = torch_source(plan, str(out))
+        _write_new(out, data)
+        result.written.append(out)
+        _write_new(targets[1], result.source.encode("utf-8"))
+        result.written.append(targets[1])
+    else:
+        _write_new(out, sklearn_bytes(plan))
+        result.written.append(out)
+    return result
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Write ``data`` to a file that must not exist yet (exclusive create); a failed write
+    leaves no partial file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        handle = path.open("xb")
+    except FileExistsError:
+        raise OutputError(f"{path}: already exists; choose another --out") from None
+    try:
+        with handle:
+            handle.write(data)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
