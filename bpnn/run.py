@@ -86,6 +86,8 @@ class RunDirectory:
     #: the files and folders bpnn writes in a run directory (nothing else is ever touched)
     OWN_FILES = (".lock", "config.yaml", "metrics.jsonl", "summary.json")
     OWN_FOLDERS = ("checkpoints", "plots")
+    #: what a kill in the middle of ``_write_atomically`` leaves beside them
+    OWN_TEMPORARIES = (".config.yaml.tmp", ".summary.json.tmp")
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -169,13 +171,13 @@ class RunDirectory:
         foreign = sorted(
             entry
             for entry in os.listdir(self.path)
-            if entry not in self.OWN_FILES + self.OWN_FOLDERS
+            if entry not in self.OWN_FILES + self.OWN_FOLDERS + self.OWN_TEMPORARIES
         )
         if foreign:
             raise OutputError(
                 f"{self.path}: directory is not empty ({foreign[0]}); choose another --out"
             )
-        for entry in self.OWN_FILES[1:]:
+        for entry in self.OWN_FILES[1:] + self.OWN_TEMPORARIES:
             (self.path / entry).unlink(missing_ok=True)
         for folder in self.OWN_FOLDERS:
             shutil.rmtree(self.path / folder, ignore_errors=True)
