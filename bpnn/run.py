@@ -92,6 +92,7 @@ class RunDirectory:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock_fd: int | None = None
+        self._owns_lock_file = False  # created or claimed by this process: unlock removes it
 
     # --- the files ---------------------------------------------------------------------------
     @property
@@ -185,10 +186,23 @@ class RunDirectory:
     def lock(self) -> None:
         """Take the directory's OS lock (``flock`` on ``.lock``; the OS releases it when the
         process ends, even by SIGKILL). Another process holding it is an ``OutputError`` naming
-        that process. The lock file is removed again by ``unlock``."""
+        that process. ``unlock`` removes the lock file again if this process created or claimed
+        it; a refused command leaves the one a killed process left (and with it the directory)
+        as it found it."""
         while True:
             try:
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+                created = True
+            except FileExistsError:
+                try:
+                    fd = os.open(self.lock_path, os.O_RDWR)
+                except FileNotFoundError:  # its holder removed it just now: try again
+                    continue
+                except OSError as error:
+                    raise OutputError(
+                        f"{self.path}: cannot lock: {error.strerror or error}"
+                    ) from None
+                created = False
             except OSError as error:
                 raise OutputError(f"{self.path}: cannot lock: {error.strerror or error}") from None
             try:
@@ -208,20 +222,23 @@ class RunDirectory:
                 same_file = False
             if same_file:  # not a file its last holder removed while we opened it
                 self._lock_fd = fd
+                self._owns_lock_file = created
                 return
             os.close(fd)
 
     def claim(self) -> None:
         """Write this process's id into the lock file (after every check has passed)."""
         assert self._lock_fd is not None
+        self._owns_lock_file = True
         os.ftruncate(self._lock_fd, 0)
         os.pwrite(self._lock_fd, f"{os.getpid()}\n".encode(), 0)
 
     def unlock(self) -> None:
-        """Remove the lock file and release the lock."""
+        """Release the lock, and remove the lock file if this process created or claimed it."""
         if self._lock_fd is None:
             return
-        self.lock_path.unlink(missing_ok=True)
+        if self._owns_lock_file:
+            self.lock_path.unlink(missing_ok=True)
         os.close(self._lock_fd)
         self._lock_fd = None
 
