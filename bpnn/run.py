@@ -307,14 +307,16 @@ class RunDirectory:
     def repair_metrics(self, epoch: int, row: dict[str, Any]) -> None:
         """Make ``metrics.jsonl`` hold exactly epochs 1..``epoch``: rows after ``epoch`` (torn or
         not) are cut off, and the row of ``epoch`` is added back from the checkpoint when a kill
-        came before it was written. Earlier rows are never rewritten."""
-        keep = 0  # bytes of the file that hold rows 1..epoch
+        came before it was written. Blank lines after the last kept row go too, so that the
+        rows appended next follow it directly. Earlier rows are never rewritten."""
+        read = 0  # bytes of the file read so far
+        keep = 0  # bytes of the file up to the end of row ``have``
         have = 0
         if self.metrics_path.is_file():
             with self.metrics_path.open("rb") as handle:
                 for raw in handle:
+                    read += len(raw)
                     if not raw.strip():
-                        keep += len(raw)
                         continue
                     try:
                         parsed = json.loads(raw)
@@ -322,7 +324,7 @@ class RunDirectory:
                         break
                     if not raw.endswith(b"\n") or parsed.get("epoch", 0) > epoch:
                         break
-                    keep += len(raw)
+                    keep = read
                     have = parsed["epoch"]
             os.truncate(self.metrics_path, keep)
         if have == epoch - 1:
