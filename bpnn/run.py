@@ -555,7 +555,7 @@ def _checked_config(run: RunDirectory, saved: Config, epochs: int | None) -> Non
     try:
         on_disk = load_config(run.config_path)
     except ConfigError as error:
-        raise TrainingError(f"{run.config_path}: {error}; not resuming") from None
+        raise TrainingError(f"{error}; not resuming") from None  # it names config.yaml
     differences = config_differences(on_disk.resolved(), saved.resolved())
     if epochs is not None and on_disk.train.epochs == epochs:
         differences = [k for k in differences if k != "train.epochs"]
