@@ -151,7 +151,9 @@ class RunDirectory:
                     f"{out}: exists and is not a directory; choose another --out"
                 ) from None
             entries = set(os.listdir(run.path))
-            if entries and ".lock" not in entries:  # not made by bpnn: never touch it
+            if entries and ".lock" not in entries:  # a finished run, or not made by bpnn
+                if run.holds_run():
+                    raise run._holds_a_run() from None
                 raise OutputError(f"{out}: directory is not empty; choose another --out") from None
         run.lock()
         try:
@@ -165,10 +167,7 @@ class RunDirectory:
         """Remove what a run that never checkpointed its first epoch left; refuse a directory
         that holds a run or anything bpnn did not write."""
         if self.holds_run():
-            raise OutputError(
-                f"{self.path}: already holds a run; continue it with 'bpnn resume {self.path}' "
-                "or choose another --out"
-            )
+            raise self._holds_a_run()
         foreign = sorted(
             entry
             for entry in os.listdir(self.path)
@@ -182,6 +181,12 @@ class RunDirectory:
             (self.path / entry).unlink(missing_ok=True)
         for folder in self.OWN_FOLDERS:
             shutil.rmtree(self.path / folder, ignore_errors=True)
+
+    def _holds_a_run(self) -> OutputError:
+        return OutputError(
+            f"{self.path}: already holds a run; continue it with 'bpnn resume {self.path}' "
+            "or choose another --out"
+        )
 
     def lock(self) -> None:
         """Take the directory's OS lock (``flock`` on ``.lock``; the OS releases it when the
