@@ -189,7 +189,9 @@ def test_resume_refuses_a_config_yaml_that_is_no_config_and_changes_nothing(shor
 
 def test_resume_accepts_a_config_yaml_that_says_the_same_in_other_words(short_run: Path):
     config = short_run / "config.yaml"
-    text = "# my notes\n" + config.read_text().replace("activation: relu", "activation: {name: relu}")
+    text = "# my notes\n" + config.read_text().replace(
+        "activation: relu", "activation: {name: relu}"
+    )
     config.write_text(text)
     assert runner.invoke(app, ["resume", str(short_run), "--epochs", "3", "-q"]).exit_code == 0
     assert [row["epoch"] for row in metrics(short_run)] == [1, 2, 3]
