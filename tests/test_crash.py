@@ -310,3 +310,23 @@ def test_assert_same_run_tells_another_run_apart(
     assert cli(args) == 0
     with pytest.raises(AssertionError):
         assert_same_run(other, reference)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "crash_at", ["last:renamed@3", "metrics:torn@3", "metrics:written@3", "summary:written"]
+)
+def test_a_run_killed_in_the_epoch_early_stopping_ends_it_resumes_bit_for_bit(
+    crash_at: str, config_file: Path, tmp_path: Path
+):
+    """val_accuracy does not improve at epochs 2 and 3: patience 2 stops the run at epoch 3."""
+    stopping = ["--set", "train.early_stopping.patience=2"]
+    reference = tmp_path / "reference"
+    assert cli(["train", str(config_file), "--out", str(reference), "--quiet", *stopping]) == 0
+    summary = json.loads((reference / "summary.json").read_text())
+    assert summary["epochs_run"] == 3 and summary["stop_reason"].startswith("early_stopping")
+    run = tmp_path / "run"
+    args = ["train", str(config_file), "--out", str(run), "--quiet", *stopping]
+    assert cli(args, crash_at) == -9
+    resume_until_done(run)
+    assert_same_run(run, reference)
