@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -80,23 +79,17 @@ def start(*args: str) -> subprocess.Popen[str]:
     )
 
 
-def wait_until_training(process: subprocess.Popen[str], run: Path, rows: int = 1) -> None:
-    """Until ``run`` is locked by ``process`` and its metrics.jsonl has ``rows`` more lines."""
-    metrics = run / "metrics.jsonl"
-    have = len(metrics.read_text().splitlines()) if metrics.is_file() else 0
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        lock = run / ".lock"
-        if (
-            lock.is_file()
-            and lock.read_text().strip() == str(process.pid)
-            and metrics.is_file()
-            and len(metrics.read_text().splitlines()) >= have + rows
-        ):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{run}: {process.pid} did not start training")
+def wait_until_training(process: subprocess.Popen[str], run: Path, epochs: int = 1) -> None:
+    """Until ``process`` has trained ``epochs`` more epochs into ``run`` (it prints a line per
+    epoch, after the epoch's metrics line is written): no sleeping, no polling."""
+    assert process.stderr is not None
+    done = 0
+    while done < epochs:
+        line = process.stderr.readline()
+        assert line, f"{process.args} ended: {process.communicate()}"
+        done += line.startswith("epoch ")
+    assert (run / ".lock").read_text().strip() == str(process.pid)
+    assert (run / "metrics.jsonl").read_text().count("\n") >= 1
 
 
 def stop(process: subprocess.Popen[str]) -> None:
@@ -114,7 +107,7 @@ def test_two_trains_and_two_resumes_of_one_run_directory_never_run_at_once(tmp_p
     config = tmp_path / "long.yaml"
     config.write_text(LONG)
     run = tmp_path / "run"
-    first = start("train", str(config), "--out", str(run), "--quiet")
+    first = start("train", str(config), "--out", str(run))
     try:
         wait_until_training(first, run)
         second = subprocess.run(
@@ -127,12 +120,12 @@ def test_two_trains_and_two_resumes_of_one_run_directory_never_run_at_once(tmp_p
         assert second.stdout == ""
         assert second.stderr.count("\n") == 1
         assert f"in use by another bpnn process (pid {first.pid})" in second.stderr
-        wait_until_training(first, run, rows=1)  # the first trains on, undisturbed
+        wait_until_training(first, run)  # the first trains on, undisturbed
     finally:
         stop(first)
     assert_consecutive_epochs(run)
 
-    resuming = start("resume", str(run), "--quiet")
+    resuming = start("resume", str(run))
     try:
         wait_until_training(resuming, run)
         other = subprocess.run(
@@ -144,7 +137,7 @@ def test_two_trains_and_two_resumes_of_one_run_directory_never_run_at_once(tmp_p
         assert other.returncode == 2
         assert other.stderr.count("\n") == 1
         assert f"in use by another bpnn process (pid {resuming.pid})" in other.stderr
-        wait_until_training(resuming, run, rows=1)
+        wait_until_training(resuming, run)
     finally:
         stop(resuming)
     assert_consecutive_epochs(run)
