@@ -88,10 +88,13 @@ class RunDirectory:
     #: the files and folders bpnn writes in a run directory (nothing else is ever touched)
     OWN_FILES = (".lock", "config.yaml", "metrics.jsonl", "summary.json")
     OWN_FOLDERS = ("checkpoints", "plots")
+    #: what a kill in the middle of ``_write_atomically`` leaves beside them
+    OWN_TEMPORARIES = (".config.yaml.tmp", ".summary.json.tmp")
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock_fd: int | None = None
+        self._owns_lock_file = False  # created or claimed by this process: unlock removes it
 
     # --- the files ---------------------------------------------------------------------------
     @property
@@ -154,7 +157,9 @@ class RunDirectory:
                     f"{out}: exists and is not a directory; choose another --out"
                 ) from None
             entries = set(os.listdir(run.path))
-            if entries and ".lock" not in entries:  # not made by bpnn: never touch it
+            if entries and ".lock" not in entries:  # a finished run, or not made by bpnn
+                if run.holds_run():
+                    raise run._holds_a_run() from None
                 raise OutputError(f"{out}: directory is not empty; choose another --out") from None
         run.lock()
         try:
@@ -168,31 +173,47 @@ class RunDirectory:
         """Remove what a run that never checkpointed its first epoch left; refuse a directory
         that holds a run or anything bpnn did not write."""
         if self.holds_run():
-            raise OutputError(
-                f"{self.path}: already holds a run; continue it with 'bpnn resume {self.path}' "
-                "or choose another --out"
-            )
+            raise self._holds_a_run()
         foreign = sorted(
             entry
             for entry in os.listdir(self.path)
-            if entry not in self.OWN_FILES + self.OWN_FOLDERS
+            if entry not in self.OWN_FILES + self.OWN_FOLDERS + self.OWN_TEMPORARIES
         )
         if foreign:
             raise OutputError(
                 f"{self.path}: directory is not empty ({foreign[0]}); choose another --out"
             )
-        for entry in self.OWN_FILES[1:]:
+        for entry in self.OWN_FILES[1:] + self.OWN_TEMPORARIES:
             (self.path / entry).unlink(missing_ok=True)
         for folder in self.OWN_FOLDERS:
             shutil.rmtree(self.path / folder, ignore_errors=True)
 
+    def _holds_a_run(self) -> OutputError:
+        return OutputError(
+            f"{self.path}: already holds a run; continue it with 'bpnn resume {self.path}' "
+            "or choose another --out"
+        )
+
     def lock(self) -> None:
         """Take the directory's OS lock (``flock`` on ``.lock``; the OS releases it when the
         process ends, even by SIGKILL). Another process holding it is an ``OutputError`` naming
-        that process. The lock file is removed again by ``unlock``."""
+        that process. ``unlock`` removes the lock file again if this process created or claimed
+        it; a refused command leaves the one a killed process left (and with it the directory)
+        as it found it."""
         while True:
             try:
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+                created = True
+            except FileExistsError:
+                try:
+                    fd = os.open(self.lock_path, os.O_RDWR)
+                except FileNotFoundError:  # its holder removed it just now: try again
+                    continue
+                except OSError as error:
+                    raise OutputError(
+                        f"{self.path}: cannot lock: {error.strerror or error}"
+                    ) from None
+                created = False
             except OSError as error:
                 raise OutputError(f"{self.path}: cannot lock: {error.strerror or error}") from None
             try:
@@ -212,20 +233,23 @@ class RunDirectory:
                 same_file = False
             if same_file:  # not a file its last holder removed while we opened it
                 self._lock_fd = fd
+                self._owns_lock_file = created
                 return
             os.close(fd)
 
     def claim(self) -> None:
         """Write this process's id into the lock file (after every check has passed)."""
         assert self._lock_fd is not None
+        self._owns_lock_file = True
         os.ftruncate(self._lock_fd, 0)
         os.pwrite(self._lock_fd, f"{os.getpid()}\n".encode(), 0)
 
     def unlock(self) -> None:
-        """Remove the lock file and release the lock."""
+        """Release the lock, and remove the lock file if this process created or claimed it."""
         if self._lock_fd is None:
             return
-        self.lock_path.unlink(missing_ok=True)
+        if self._owns_lock_file:
+            self.lock_path.unlink(missing_ok=True)
         os.close(self._lock_fd)
         self._lock_fd = None
 
@@ -294,14 +318,16 @@ class RunDirectory:
     def repair_metrics(self, epoch: int, row: dict[str, Any]) -> None:
         """Make ``metrics.jsonl`` hold exactly epochs 1..``epoch``: rows after ``epoch`` (torn or
         not) are cut off, and the row of ``epoch`` is added back from the checkpoint when a kill
-        came before it was written. Earlier rows are never rewritten."""
-        keep = 0  # bytes of the file that hold rows 1..epoch
+        came before it was written. Blank lines after the last kept row go too, so that the
+        rows appended next follow it directly. Earlier rows are never rewritten."""
+        read = 0  # bytes of the file read so far
+        keep = 0  # bytes of the file up to the end of row ``have``
         have = 0
         if self.metrics_path.is_file():
             with self.metrics_path.open("rb") as handle:
                 for raw in handle:
+                    read += len(raw)
                     if not raw.strip():
-                        keep += len(raw)
                         continue
                     try:
                         parsed = json.loads(raw)
@@ -309,7 +335,7 @@ class RunDirectory:
                         break
                     if not raw.endswith(b"\n") or parsed.get("epoch", 0) > epoch:
                         break
-                    keep += len(raw)
+                    keep = read
                     have = parsed["epoch"]
             os.truncate(self.metrics_path, keep)
         if have == epoch - 1:
@@ -585,7 +611,7 @@ def _checked_config(run: RunDirectory, saved: Config, epochs: int | None) -> Non
     try:
         on_disk = load_config(run.config_path)
     except ConfigError as error:
-        raise TrainingError(f"{run.config_path}: {error}; not resuming") from None
+        raise TrainingError(f"{error}; not resuming") from None  # it names config.yaml
     differences = config_differences(on_disk.resolved(), saved.resolved())
     if epochs is not None and on_disk.train.epochs == epochs:
         differences = [k for k in differences if k != "train.epochs"]

@@ -107,3 +107,100 @@ def test_resume_of_a_folder_that_is_not_a_run_is_a_one_line_error(tmp_path: Path
     result = runner.invoke(app, ["resume", str(tmp_path)])
     assert result.exit_code == 1
     assert "not a bpnn run directory" in result.output
+
+
+# --- a config.yaml that differs from the checkpoint's is refused, and nothing is written ----------
+
+
+def snapshot(run: Path) -> dict[str, bytes]:
+    """Every file of a run directory (hidden ones too) with its bytes."""
+    return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def short_run(config_file: Path, tmp_path: Path) -> Path:
+    run = tmp_path / "run"
+    train(config_file, run, "train.epochs=2")
+    return run
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "keys"),
+    [
+        ("hidden:\n  - 16\n", "hidden:\n  - 32\n", "model.hidden"),
+        ("hidden:\n  - 16\n", "hidden:\n  - 16\n  - 8\n", "model.hidden"),
+        ("activation: relu", "activation: tanh", "model.activation"),
+        ("lr: 0.01", "lr: 0.02", "optimizer.lr"),
+        ("  dropout: 0.3\n", "", "model.dropout"),  # a key removed is its default: 0.0
+        ("seed: 0", "seed: 1", "seed"),
+        ("batch_size: 64", "batch_size: 32", "train.batch_size"),
+        ("epochs: 2", "epochs: 5", "train.epochs"),
+    ],
+)
+def test_resume_refuses_an_edited_config_naming_the_key_and_changes_nothing(
+    short_run: Path, old: str, new: str, keys: str
+):
+    text = (short_run / "config.yaml").read_text()
+    assert old in text
+    (short_run / "config.yaml").write_text(text.replace(old, new, 1))
+    before = snapshot(short_run)
+    result = runner.invoke(app, ["resume", str(short_run), "--epochs", "4", "--quiet"])
+    if keys == "train.epochs":  # --epochs 4 is not what config.yaml says: refused as well
+        result = runner.invoke(app, ["resume", str(short_run), "--quiet"])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert "differs from the checkpoint's config in " + keys in lines[0]
+    assert snapshot(short_run) == before
+
+
+def test_resume_names_every_edited_key(short_run: Path):
+    text = (short_run / "config.yaml").read_text()
+    edited = text.replace("activation: relu", "activation: tanh").replace("lr: 0.01", "lr: 0.5")
+    (short_run / "config.yaml").write_text(edited)
+    before = snapshot(short_run)
+    result = runner.invoke(app, ["resume", str(short_run), "--epochs", "4", "--quiet"])
+    assert result.exit_code == 1
+    assert "model.activation, optimizer.lr;" in result.output
+    assert snapshot(short_run) == before
+
+
+def test_resume_says_to_pass_epochs_when_only_the_epochs_were_edited(short_run: Path):
+    config = short_run / "config.yaml"
+    config.write_text(config.read_text().replace("epochs: 2", "epochs: 4"))
+    before = snapshot(short_run)
+    result = runner.invoke(app, ["resume", str(short_run), "--quiet"])
+    assert result.exit_code == 1
+    assert "train.epochs; to train longer pass --epochs 4" in result.output
+    assert snapshot(short_run) == before
+    assert runner.invoke(app, ["resume", str(short_run), "--epochs", "4", "-q"]).exit_code == 0
+    assert [row["epoch"] for row in metrics(short_run)] == [1, 2, 3, 4]
+
+
+def test_resume_refuses_a_config_yaml_that_is_no_config_and_changes_nothing(short_run: Path):
+    (short_run / "config.yaml").write_text("model: {hidden: [16}\n")
+    before = snapshot(short_run)
+    result = runner.invoke(app, ["resume", str(short_run), "--epochs", "4", "--quiet"])
+    assert result.exit_code == 1
+    assert len(result.output.strip().splitlines()) == 1
+    assert result.output.count("config.yaml") == 1 and "not resuming" in result.output
+    assert snapshot(short_run) == before
+
+
+def test_resume_accepts_a_config_yaml_that_says_the_same_in_other_words(short_run: Path):
+    config = short_run / "config.yaml"
+    text = "# my notes\n" + config.read_text().replace(
+        "activation: relu", "activation: {name: relu}"
+    )
+    config.write_text(text)
+    assert runner.invoke(app, ["resume", str(short_run), "--epochs", "3", "-q"]).exit_code == 0
+    assert [row["epoch"] for row in metrics(short_run)] == [1, 2, 3]
+
+
+def test_refused_resumes_of_a_finished_run_change_nothing(short_run: Path):
+    before = snapshot(short_run)
+    for args in (["resume", str(short_run)], ["resume", str(short_run), "--epochs", "1"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1
+        assert len(result.output.strip().splitlines()) == 1
+    assert snapshot(short_run) == before
