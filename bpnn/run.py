@@ -42,7 +42,7 @@ from bpnn import checkpoint
 from bpnn.callbacks import Callback, Checkpointer, EarlyStopping, MetricsWriter
 from bpnn.config import Config, load_config, memory_limit, validate
 from bpnn.data import Dataset, encode_labels, load_dataset, read_labelled
-from bpnn.errors import CheckpointError, ConfigError, DataError, OutputError, TrainingError
+from bpnn.errors import CheckpointError, ConfigError, DataError, OutputError, ResumeError
 from bpnn.evaluation import evaluate
 from bpnn.faults import crash_point
 from bpnn.memory import check_fits, optimizer_buffers, training_bytes
@@ -611,7 +611,7 @@ def _checked_config(run: RunDirectory, saved: Config, epochs: int | None) -> Non
     try:
         on_disk = load_config(run.config_path)
     except ConfigError as error:
-        raise TrainingError(f"{error}; not resuming") from None  # it names config.yaml
+        raise ResumeError(f"{error}; not resuming") from None  # it names config.yaml
     differences = config_differences(on_disk.resolved(), saved.resolved())
     if epochs is not None and on_disk.train.epochs == epochs:
         differences = [k for k in differences if k != "train.epochs"]
@@ -622,7 +622,7 @@ def _checked_config(run: RunDirectory, saved: Config, epochs: int | None) -> Non
             if differences == ["train.epochs"]
             else "; restore it, or start a new run with 'bpnn train'"
         )
-        raise TrainingError(
+        raise ResumeError(
             f"{run.config_path}: differs from the checkpoint's config in {shown}{hint}"
         )
 
@@ -645,13 +645,13 @@ def resume_training(
     """
     run = RunDirectory(Path(run_dir))
     if not run.path.is_dir():
-        raise TrainingError(f"{run_dir}: no such run directory")
+        raise ResumeError(f"{run_dir}: no such run directory")
     if not run.config_path.is_file():
-        raise TrainingError(f"{run_dir}: no config.yaml (not a bpnn run directory)")
+        raise ResumeError(f"{run_dir}: no config.yaml (not a bpnn run directory)")
     run.lock()
     try:
         if not run.holds_run():
-            raise TrainingError(
+            raise ResumeError(
                 f"{run_dir}: no checkpoints/last.npz (the run never finished an epoch); "
                 f"start it again with 'bpnn train CONFIG --out {run_dir}'"
             )
@@ -665,9 +665,9 @@ def resume_training(
         done = contents.epoch
         if epochs is not None and epochs != config.train.epochs:
             if epochs <= done:
-                raise TrainingError(f"--epochs {epochs}: the run has already trained {done} epochs")
+                raise ResumeError(f"--epochs {epochs}: the run has already trained {done} epochs")
             if config.schedule.name == "cosine":
-                raise TrainingError(
+                raise ResumeError(
                     f"--epochs {epochs}: the run's cosine schedule spreads its learning rates "
                     f"over train.epochs={config.train.epochs}; extending it would change them"
                 )
@@ -684,15 +684,15 @@ def resume_training(
         )
         if finished and summary_current:
             if stopped is not None and stopped != "completed":
-                raise TrainingError(f"{run_dir}: training stopped early ({stopped})")
-            raise TrainingError(
+                raise ResumeError(f"{run_dir}: training stopped early ({stopped})")
+            raise ResumeError(
                 f"{run_dir}: already trained {done} of {config.train.epochs} epochs; "
                 f"pass --epochs N to train on"
             )
         history = run.read_metrics()
         logged = [row.get("epoch") for row in history if row.get("epoch", 0) <= done]
         if logged != list(range(1, len(logged) + 1)) or len(logged) < done - 1:
-            raise TrainingError(
+            raise ResumeError(
                 f"{run.metrics_path}: epochs {logged[:1]}..{logged[-1:]} do not lead up to "
                 f"last.npz's epoch {done}; not resuming"
             )
@@ -705,7 +705,7 @@ def resume_training(
         best_epoch = checkpointer_state["best_epoch"]
         best_current = best_path.is_file() and checkpoint.load(best_path).epoch == best_epoch
         if not best_current and best_epoch != done:
-            raise TrainingError(
+            raise ResumeError(
                 f"{best_path}: is not from the run's best epoch {best_epoch}; not resuming"
             )
 

@@ -89,7 +89,7 @@ def test_resume_of_a_finished_run_asks_for_more_epochs(config_file: Path, tmp_pa
     run = tmp_path / "run"
     train(config_file, run, "train.epochs=2")
     result = runner.invoke(app, ["resume", str(run)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a resume that refuses: bad input
     assert "already trained 2 of 2 epochs" in result.output
     assert "Traceback" not in result.output
 
@@ -98,14 +98,14 @@ def test_resume_refuses_to_stretch_a_cosine_schedule(config_file: Path, tmp_path
     run = tmp_path / "run"
     train(config_file, run, "train.epochs=2", "schedule=cosine")
     result = runner.invoke(app, ["resume", str(run), "--epochs", "4"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a resume that refuses: bad input
     assert "cosine" in result.output
     assert [row["epoch"] for row in metrics(run)] == [1, 2]
 
 
 def test_resume_of_a_folder_that_is_not_a_run_is_a_one_line_error(tmp_path: Path):
     result = runner.invoke(app, ["resume", str(tmp_path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a resume that refuses: bad input
     assert "not a bpnn run directory" in result.output
 
 
@@ -147,7 +147,7 @@ def test_resume_refuses_an_edited_config_naming_the_key_and_changes_nothing(
     result = runner.invoke(app, ["resume", str(short_run), "--epochs", "4", "--quiet"])
     if keys == "train.epochs":  # --epochs 4 is not what config.yaml says: refused as well
         result = runner.invoke(app, ["resume", str(short_run), "--quiet"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a resume that refuses: bad input
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output
     assert "differs from the checkpoint's config in " + keys in lines[0]
@@ -160,7 +160,7 @@ def test_resume_names_every_edited_key(short_run: Path):
     (short_run / "config.yaml").write_text(edited)
     before = snapshot(short_run)
     result = runner.invoke(app, ["resume", str(short_run), "--epochs", "4", "--quiet"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a resume that refuses: bad input
     assert "model.activation, optimizer.lr;" in result.output
     assert snapshot(short_run) == before
 
@@ -170,7 +170,7 @@ def test_resume_says_to_pass_epochs_when_only_the_epochs_were_edited(short_run: 
     config.write_text(config.read_text().replace("epochs: 2", "epochs: 4"))
     before = snapshot(short_run)
     result = runner.invoke(app, ["resume", str(short_run), "--quiet"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a resume that refuses: bad input
     assert "train.epochs; to train longer pass --epochs 4" in result.output
     assert snapshot(short_run) == before
     assert runner.invoke(app, ["resume", str(short_run), "--epochs", "4", "-q"]).exit_code == 0
@@ -181,7 +181,7 @@ def test_resume_refuses_a_config_yaml_that_is_no_config_and_changes_nothing(shor
     (short_run / "config.yaml").write_text("model: {hidden: [16}\n")
     before = snapshot(short_run)
     result = runner.invoke(app, ["resume", str(short_run), "--epochs", "4", "--quiet"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a resume that refuses: bad input
     assert len(result.output.strip().splitlines()) == 1
     assert result.output.count("config.yaml") == 1 and "not resuming" in result.output
     assert snapshot(short_run) == before
@@ -201,6 +201,6 @@ def test_refused_resumes_of_a_finished_run_change_nothing(short_run: Path):
     before = snapshot(short_run)
     for args in (["resume", str(short_run)], ["resume", str(short_run), "--epochs", "1"]):
         result = runner.invoke(app, args)
-        assert result.exit_code == 1
+        assert result.exit_code == 2  # a resume that refuses: bad input
         assert len(result.output.strip().splitlines()) == 1
     assert snapshot(short_run) == before

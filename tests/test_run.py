@@ -162,7 +162,7 @@ def test_train_into_a_directory_that_holds_a_run_is_refused_and_changes_nothing(
 def assert_free_for_a_new_run(config: Path, run: Path) -> None:
     """``resume`` refuses ``run`` with one line, and ``train --out run`` then trains into it."""
     result = runner.invoke(app, ["resume", str(run)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a refused resume
     assert len(result.output.strip().splitlines()) == 1, result.output
     result = runner.invoke(app, ["train", str(config), "--out", str(run), "-q"])
     assert result.exit_code == 0, result.output
