@@ -154,9 +154,7 @@ class PairingCheck:
         return max(self.tensors, key=lambda t: t.max_relative_error)
 
 
-def _random_targets(
-    task: str, rng: np.random.Generator, n: int, classes: int
-) -> np.ndarray:
+def _random_targets(task: str, rng: np.random.Generator, n: int, classes: int) -> np.ndarray:
     if task == "multiclass":
         return rng.permutation(np.arange(n) % classes)
     if task == "binary":
@@ -252,9 +250,7 @@ def self_test(seed: int = 0, samples: int = 8) -> list[PairingCheck]:
         )
         X = rng.normal(size=(samples, 5))
         y = _random_targets(loss.task, rng, samples, 3)
-        results.append(
-            PairingCheck(variant.label, check_gradients(network, X, y, l2=variant.l2))
-        )
+        results.append(PairingCheck(variant.label, check_gradients(network, X, y, l2=variant.l2)))
     return results
 
 

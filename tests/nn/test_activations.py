@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from bpnn.nn.activations import (
     ACTIVATIONS,
-    OUTPUT_ACTIVATIONS,
     ELU,
+    OUTPUT_ACTIVATIONS,
     Activation,
     LeakyReLU,
     make_activation,
