@@ -265,7 +265,7 @@ def check_config(
     in float64, on the first ``samples`` samples of its training split. Weight decay of a
     non-decoupled optimizer is included as the L2 term it adds to loss and gradient."""
     from bpnn.data import load_dataset
-    from bpnn.model import build_network, make_seeds
+    from bpnn.model import build_network, make_seeds, set_initial_weights
 
     data = load_dataset(config.data, task=config.task, seed=config.seed, dtype=np.float64, log=log)
     init_rng, _ = make_seeds(config.seed)
@@ -274,6 +274,8 @@ def check_config(
     network = build_network(
         config, data.n_features, n_classes, n_targets, init_rng, dtype=np.float64
     )
+    if config.model.initial_weights is not None:
+        set_initial_weights(network, config.model.initial_weights)
     l2 = config.l2_penalty()
     X, y = data.X_train[:samples], data.y_train[:samples]
     return check_gradients(
