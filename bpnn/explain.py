@@ -291,10 +291,15 @@ def _plain(value: Any) -> Any:
 
 
 def _nested(array: np.ndarray | None) -> Any:
-    """An array as nested lists of Python floats (None stays None)."""
+    """An array as nested lists of Python floats (None stays None). float32 values are written
+    in their shortest form (0.1, not 0.10000000149011612), which reads back to the same float32."""
     if array is None:
         return None
-    return np.asarray(array, dtype=np.float64).tolist()
+    array = np.asarray(array)
+    if array.dtype == np.float32:
+        shortest = [float(str(v)) for v in array.ravel()]  # str of a float32: its shortest form
+        return np.array(shortest, dtype=object).reshape(array.shape).tolist()
+    return array.astype(np.float64).tolist()
 
 
 def to_json(explanation: Explanation) -> dict[str, Any]:
