@@ -369,6 +369,24 @@ def _shape(array: np.ndarray) -> str:
     return "(" + " x ".join(map(str, array.shape)) + ")"
 
 
+def _output_gradient(e: Explanation) -> tuple[str, str]:
+    """``dL/da`` of the explained loss as text and LaTeX; with the sum reduction without the
+    division by the count."""
+    text, latex = OUTPUT_GRADIENT_FORMULAS[e.loss_name]
+    if e.reduction == "sum":
+        text = text.replace(" / (n k)", "")
+        left, right = latex.split(" = ", 1)
+        latex = f"{left} = " + re.sub(r"^\\frac\{(.*)\}\{nk\}$", r"\1", right)
+    return text, latex
+
+
+def _fused_delta(e: Explanation) -> tuple[str, str]:
+    """The fused output delta as text and LaTeX (divided by the batch size for the mean)."""
+    if e.reduction == "sum":
+        return "a - t", "a - t"
+    return "(a - t) / n", r"\frac{a - t}{n}"
+
+
 def _activation_text(name: str) -> tuple[str, str]:
     g, dg, _, _ = ACTIVATION_FORMULAS[name]
     return g, dg
@@ -377,7 +395,10 @@ def _activation_text(name: str) -> tuple[str, str]:
 def _output_delta_text(e: Explanation) -> str:
     last = e.layers[-1]
     if e.fused:
-        return "delta = a - t (fused: the output's g' cancels against the loss's dL/da)"
+        return (
+            f"delta = {_fused_delta(e)[0]} (fused: the output's g' cancels against the "
+            "loss's dL/da)"
+        )
     if last.activation == "softmax":
         return "delta = a * (dL/da - sum_k a_k dL/da_k) (the softmax Jacobian's product)"
     return "delta = dL/da * g'(z) (the general chain rule)"
@@ -432,7 +453,7 @@ def to_text(explanation: Explanation, full: bool = False) -> str:
         if number == L:
             add(f"output layer {number}: {_output_delta_text(e)}")
             if layer.output_gradient is not None:
-                add(f"  {OUTPUT_GRADIENT_FORMULAS[e.loss_name][0]}")
+                add(f"  {_output_gradient(e)[0]}")
                 out += _matrix_lines(layer.output_gradient, full, "    ")
             if layer.derivative is not None and not e.fused:
                 add(f"  g'(z{number}) = {dg_text}")
@@ -498,7 +519,7 @@ def to_markdown(explanation: Explanation, full: bool = False) -> str:
     add("")
     add(
         f"Network {' → '.join(map(str, sizes))}, loss `{e.loss_name}` ({e.reduction} over the "
-        f"batch), {e.rows} of the training split. Layer $l$ has the weights $W^{{({'{'}l{'}'})}}$ "
+        f"batch), {e.rows} of the training split. Layer $l$ has the weights $W^{{(l)}}$ "
         "(parameter `{l-1}.weight`, shape fan_in × fan_out) and biases $b^{(l)}$."
     )
     add("")
@@ -546,10 +567,10 @@ def to_markdown(explanation: Explanation, full: bool = False) -> str:
         add(f"### Layer {number}")
         add("")
         if number == L and e.fused:
-            add(f"$\\delta^{{({number})}} = a^{{({number})}} - t$ (fused: exact and stable)")
+            add(f"$\\delta^{{({number})}} = {_fused_delta(e)[1]}$ (fused: exact and stable)")
             add("")
         elif number == L:
-            add(f"${OUTPUT_GRADIENT_FORMULAS[e.loss_name][1]}$:")
+            add(f"${_output_gradient(e)[1]}$:")
             out += _table(layer.output_gradient, full)
             if layer.activation == "softmax":
                 add(

@@ -294,3 +294,13 @@ def test_cli_explain_prints_json_and_writes_markdown_once(tmp_path: Path) -> Non
     again = _cli("explain", str(WORKED), "--markdown", str(notes))
     assert again.returncode == 2
     assert "already exists" in again.stderr and "\n" not in again.stderr.strip()
+
+
+def test_formulas_follow_the_reduction_and_the_fused_pairs() -> None:
+    textbook = explain(load_config(REPO / "configs" / "textbook-digits.yaml"))
+    text = to_text(textbook)
+    assert "dL/da = 2 (a - t)\n" in text  # summed: no division by the count
+    assert r"\frac{\partial L}{\partial a} = 2 (a - t)$" in to_markdown(textbook)
+    fused = to_text(explain(load_config(REPO / "configs" / "digits.yaml")))
+    assert "delta = (a - t) / n (fused" in fused
+    assert "dL/da" not in fused
