@@ -303,4 +303,4 @@ def test_formulas_follow_the_reduction_and_the_fused_pairs() -> None:
     assert r"\frac{\partial L}{\partial a} = 2 (a - t)$" in to_markdown(textbook)
     fused = to_text(explain(load_config(REPO / "configs" / "digits.yaml")))
     assert "delta = (a - t) / n (fused" in fused
-    assert "dL/da" not in fused
+    assert "dL/da = " not in fused  # no separate dL/da and g'(z) for a fused pair
