@@ -373,6 +373,8 @@ def explain(
     from bpnn.explain import explain as run_explain
     from bpnn.explain import to_json, to_markdown, to_text
 
+    if batch is not None and sample != 0:
+        raise typer.BadParameter("give --sample or --batch, not both", param_hint="--batch")
     with reported_errors():
         if markdown is not None and markdown.exists():
             raise OutputError(f"{markdown}: already exists; choose another --markdown")

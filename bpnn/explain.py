@@ -174,12 +174,21 @@ def explain(
     from bpnn.model import load_model, make_seeds
     from bpnn.nn.optimizers import OPTIMIZERS, make_optimizer
     from bpnn.nn.schedules import make_schedule
-    from bpnn.run import build_model, load_data
+    from bpnn.run import build_model, config_differences, load_data
 
+    say = log or (lambda message: None)
     contents = None
     if checkpoint is not None:
         model = load_model(checkpoint)
         contents = checkpoint_file.load(checkpoint)
+        differences = [
+            key
+            for key in config_differences(config.resolved(), model.config.resolved())
+            if key != "name"
+        ]
+        if differences:
+            shown = ", ".join(differences[:3]) + (" ..." if len(differences) > 3 else "")
+            say(f"note: {checkpoint} differs from the config in {shown}; explained with its own")
         config = model.config
         source = str(checkpoint)
     if config.model.batch_norm:
@@ -187,7 +196,7 @@ def explain(
             "model.batch_norm: explain shows networks without batch norm; "
             "check this one with 'bpnn gradcheck'"
         )
-    data = load_data(config, log or (lambda message: None))
+    data = load_data(config, say)
     if checkpoint is None:
         init_rng, _ = make_seeds(config.seed)
         model = build_model(config, data, init_rng)
