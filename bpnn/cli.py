@@ -194,9 +194,10 @@ def resume(
 def _print_summary(summary: dict[str, Any], run_dir: Path) -> None:
     from bpnn.metrics import format_value, metric_names
 
+    split = "test" if summary.get("test_samples") else "train"  # no test split: training
     metrics = "  ".join(
         f"{key} {format_value(key, summary[key])}"
-        for key in metric_names(splits=("test",))
+        for key in metric_names(splits=(split,))
         if summary.get(key) is not None
     )
     print(
@@ -374,6 +375,78 @@ def _report_gradcheck(
     print(message, file=sys.stderr if not passed else sys.stdout if not as_json else sys.stderr)
     if not passed:
         raise typer.Exit(1)
+
+
+@app.command()
+def explain(
+    config: ConfigPath,
+    overrides: Overrides = None,
+    sample: Annotated[
+        int, typer.Option(min=0, help="The sample of the training split to explain.")
+    ] = 0,
+    batch: Annotated[
+        int | None,
+        typer.Option(min=1, help="Explain the first N samples of the training split at once."),
+    ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="Use this checkpoint's weights instead of the initial ones.", dir_okay=False
+        ),
+    ] = None,
+    step: Annotated[
+        bool, typer.Option("--step", help="Also show the optimizer's update of every parameter.")
+    ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Show every entry of large tensors too.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout.")
+    ] = False,
+    markdown: Annotated[
+        Path | None,
+        typer.Option(
+            "--markdown",
+            help="Also write the step as a Markdown document (LaTeX formulas; must not exist).",
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """One forward and backward pass (and --step: one update), every number with its formula."""
+    from bpnn.config import load_config
+    from bpnn.errors import OutputError
+    from bpnn.explain import explain as run_explain
+    from bpnn.explain import to_json, to_markdown, to_text
+
+    if batch is not None and sample != 0:
+        raise typer.BadParameter("give --sample or --batch, not both", param_hint="--batch")
+    with reported_errors():
+        if markdown is not None and markdown.exists():
+            raise OutputError(f"{markdown}: already exists; choose another --markdown")
+        cfg = load_config(config, overrides or [])
+        result = run_explain(
+            cfg,
+            sample=sample,
+            batch=batch,
+            checkpoint=checkpoint,
+            step=step,
+            source=str(config),
+            log=_stderr().print,
+        )
+        if markdown is not None:
+            try:
+                with markdown.open("x", encoding="utf-8") as handle:
+                    handle.write(to_markdown(result, full))
+            except FileExistsError:
+                raise OutputError(
+                    f"{markdown}: already exists; choose another --markdown"
+                ) from None
+            except OSError as error:
+                raise OutputError(f"{markdown}: cannot write: {error.strerror}") from None
+    if as_json:
+        print(json.dumps(to_json(result)))
+    else:
+        sys.stdout.write(to_text(result, full))
 
 
 @config_app.command("show")

@@ -39,7 +39,7 @@ from bpnn.data import SOURCES
 from bpnn.errors import ConfigError, MemoryLimitError
 from bpnn.memory import check_fits, parse_size, training_bytes
 from bpnn.metrics import epoch_metric_names
-from bpnn.nn.activations import ACTIVATIONS
+from bpnn.nn.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS
 from bpnn.nn.initializers import INITIALIZERS
 from bpnn.nn.losses import LOSSES
 from bpnn.nn.optimizers import OPTIMIZERS
@@ -191,10 +191,23 @@ class DataConfig(_Section):
     options: dict[str, Any] = {}
     mirrors: list[str] | None = None
     download_timeout: PositiveFloat = 120.0  # seconds for each downloaded file
-    test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    X: list[list[float]] | None = None
+    y: list[Any] | None = None
+    test_fraction: Fraction = 0.2
     val_fraction: Fraction = 0.1
     scale: Literal["standard", "minmax", "pixels", "none"] | None = None
     scale_target: bool | None = None
+    one_hot: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _source_defaults(cls, value: Any) -> Any:
+        """The source's own defaults (inline data: no test and no validation split)."""
+        if isinstance(value, dict):
+            source = SOURCES.get(value.get("source", "digits"))
+            if source is not None and source.defaults:
+                return {**source.defaults, **value}
+        return value
 
     @model_validator(mode="after")
     def _keys_fit_the_source(self) -> DataConfig:
@@ -237,6 +250,8 @@ class ModelConfig(_Section):
     init: Component = Component(name="he_normal")
     batch_norm: bool = False
     dropout: Fraction | list[Fraction] = 0.0
+    output: Component = Component(name="auto")
+    initial_weights: str | None = None
 
     @model_validator(mode="after")
     def _per_layer_lists_fit(self) -> ModelConfig:
@@ -349,9 +364,10 @@ class Config(_Section):
 
     @property
     def task(self) -> str:
-        """``multiclass``, ``binary`` or ``regression``: it follows from the loss."""
+        """``multiclass``, ``binary`` or ``regression``: it follows from the loss, and a
+        regression loss on one-hot targets (``data.one_hot``) is a ``multiclass`` run."""
 
-        return LOSSES[self.loss.name].task
+        return "multiclass" if self.data.one_hot else LOSSES[self.loss.name].task
 
     def resolved(self) -> dict[str, Any]:
         """The whole config as plain data, every default filled in (what a run saves)."""
@@ -363,6 +379,7 @@ class Config(_Section):
             del out["model"]["activation"]
             out["model"]["activations"] = [c.dump() for c in self.model.activations]
         out["model"]["init"] = self.model.init.dump()
+        out["model"]["output"] = self.model.output.dump()
         out["loss"] = self.loss.dump()
         out["schedule"] = self.schedule.dump()
         out["optimizer"] = {
@@ -504,14 +521,35 @@ def _resolve_components(config: Config) -> Config:
     init = component("model.init", model.init, INITIALIZERS, "initializer")
     loss = component("loss", config.loss, LOSSES, "loss")
     schedule = component("schedule", config.schedule, SCHEDULES, "schedule")
-    task = LOSSES[loss.name].task
+    loss_class = LOSSES[loss.name]
+    output = model.output
+    if output.name == "auto":  # the loss's own: the fused gradient
+        output = Component(name=loss_class.output_activation)
+    output = component("model.output", output, OUTPUT_ACTIVATIONS, "activation")
+    if loss_class.task != "regression" and output.name != loss_class.output_activation:
+        raise ConfigError(
+            f"model.output: '{loss.name}' needs {loss_class.output_activation} outputs "
+            f"(probabilities), not '{output.name}'; use auto, or a regression loss "
+            "(mse, mae, huber) on other outputs"
+        )
+    if config.data.one_hot and loss_class.task != "regression":
+        raise ConfigError(
+            f"data.one_hot: one-hot targets are for the regression losses (mse, mae, huber); "
+            f"'{loss.name}' reads class labels as they are"
+        )
+    task = "multiclass" if config.data.one_hot else loss_class.task
     _check_monitors(config, schedule, task)
     _check_memory(config)
     return config.model_copy(
         update={
             "data": _resolve_data(config.data, loss.name, task),
             "model": model.model_copy(
-                update={"activation": activation, "activations": activations, "init": init}
+                update={
+                    "activation": activation,
+                    "activations": activations,
+                    "init": init,
+                    "output": output,
+                }
             ),
             "loss": loss,
             "schedule": schedule,
@@ -547,9 +585,14 @@ def _resolve_data(data: DataConfig, loss: str, task: str) -> DataConfig:
     source = SOURCES[data.source]
     if task not in source.tasks:
         kind = "class labels" if "regression" not in source.tasks else "real-valued targets"
+        hint = (
+            "; set data.one_hot: true (the loss on one-hot targets) or loss: cross_entropy"
+            if task == "regression"
+            else ""
+        )
         raise ConfigError(
             f"loss: '{loss}' is a {task} loss, but data.source '{data.source}' has {kind} "
-            f"(it serves: {', '.join(source.tasks)})"
+            f"(it serves: {', '.join(source.tasks)}){hint}"
         )
     regression = task == "regression"
     if data.scale_target and not regression:
@@ -558,7 +601,7 @@ def _resolve_data(data: DataConfig, loss: str, task: str) -> DataConfig:
     if data.scale is None:
         defaults["scale"] = source.default_scale
     if data.scale_target is None:
-        defaults["scale_target"] = regression
+        defaults["scale_target"] = regression and source.scale_targets
     return data.model_copy(update=defaults)
 
 
@@ -734,13 +777,16 @@ _DEFAULT_COMPONENTS = {
 
 
 def _absolute_paths(raw: dict[str, Any], base: Path) -> None:
-    data = raw.get("data")
-    if not isinstance(data, dict):
-        return
-    for key in PATH_KEYS:
-        value = data.get(key)
-        if isinstance(value, str):
-            data[key] = str((base / os.path.expanduser(value)).resolve())
+    """Make the file paths of ``data`` (``PATH_KEYS``) and ``model.initial_weights`` absolute,
+    relative to ``base``."""
+    for section, keys in (("data", PATH_KEYS), ("model", ("initial_weights",))):
+        values = raw.get(section)
+        if not isinstance(values, dict):
+            continue
+        for key in keys:
+            value = values.get(key)
+            if isinstance(value, str):
+                values[key] = str((base / os.path.expanduser(value)).resolve())
 
 
 def validate(raw: Any, source: str = "config") -> Config:
@@ -787,8 +833,9 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
         apply_override(raw, assignment)
         apply_override(override_raw, assignment)
     _absolute_paths(override_raw, Path.cwd())
-    if isinstance(override_raw.get("data"), dict) and isinstance(raw.get("data"), dict):
-        for key in PATH_KEYS:
-            if key in override_raw["data"]:
-                raw["data"][key] = override_raw["data"][key]
+    for section, keys in (("data", PATH_KEYS), ("model", ("initial_weights",))):
+        if isinstance(override_raw.get(section), dict) and isinstance(raw.get(section), dict):
+            for key in keys:
+                if key in override_raw[section]:
+                    raw[section][key] = override_raw[section][key]
     return validate(raw, str(path))

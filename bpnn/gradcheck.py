@@ -23,17 +23,22 @@ Nothing about the network is changed by a check.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bpnn.data import load_dataset
-from bpnn.model import build_network, make_seeds
-from bpnn.nn.activations import ACTIVATIONS, make_activation
+from bpnn.model import build_network, make_seeds, set_initial_weights
+from bpnn.nn.activations import (
+    ACTIVATIONS,
+    OUTPUT_ACTIVATIONS,
+    make_activation,
+    make_output_activation,
+)
 from bpnn.nn.initializers import xavier_normal
 from bpnn.nn.layers import CHECK
-from bpnn.nn.losses import LOSSES, make_loss
+from bpnn.nn.losses import LOSSES, make_loss, with_output
 from bpnn.nn.network import Network
 
 if TYPE_CHECKING:
@@ -151,8 +156,7 @@ class PairingCheck:
         return max(self.tensors, key=lambda t: t.max_relative_error)
 
 
-def _random_targets(loss_name: str, rng: np.random.Generator, n: int, classes: int) -> np.ndarray:
-    task = LOSSES[loss_name].task
+def _random_targets(task: str, rng: np.random.Generator, n: int, classes: int) -> np.ndarray:
     if task == "multiclass":
         return rng.permutation(np.arange(n) % classes)
     if task == "binary":
@@ -160,46 +164,95 @@ def _random_targets(loss_name: str, rng: np.random.Generator, n: int, classes: i
     return rng.normal(size=(n, 2))
 
 
-def self_test(seed: int = 0, samples: int = 8) -> list[PairingCheck]:
-    """Gradient checks over every activation x loss pairing on small random float64 networks,
-    plus batch norm, dropout (off, as in evaluation), L2 and the cross-entropy options."""
-    variants: list[tuple[str, str, dict, dict, float]] = []
-    for loss_name in LOSSES:
-        for activation in ACTIVATIONS:
-            variants.append((activation, loss_name, {}, {}, 0.0))
-        variants.append(("tanh", loss_name, {"batch_norm": True}, {}, 0.0))
-        variants.append(("relu", loss_name, {"batch_norm": True}, {}, 0.0))
-        variants.append(("sigmoid", loss_name, {"dropout": [0.5, 0.5]}, {}, 0.0))
-        variants.append(("tanh", loss_name, {}, {}, 0.01))
-    variants.append(("tanh", "cross_entropy", {}, {"label_smoothing": 0.1}, 0.0))
-    variants.append(("tanh", "cross_entropy", {}, {"class_weights": [1.0, 2.0, 0.5]}, 0.0))
-    variants.append(("leaky_relu", "huber", {}, {"delta": 0.5}, 0.0))
+@dataclass(frozen=True)
+class _Variant:
+    """One network of the self-test grid."""
 
+    activation: str
+    loss: str
+    network_options: dict = field(default_factory=dict)
+    loss_options: dict = field(default_factory=dict)
+    l2: float = 0.0
+    output: str | None = None  # None: the loss's own output activation (the fused gradient)
+    one_hot: bool = False
+
+    @property
+    def label(self) -> str:
+        extras = [f"{k}={v}" for k, v in {**self.network_options, **self.loss_options}.items()]
+        if self.output is not None:
+            extras.append(f"output={self.output}")
+        if self.one_hot:
+            extras.append("one_hot")
+        if self.l2:
+            extras.append(f"l2={self.l2}")
+        return f"{self.activation} x {self.loss}" + (f" ({', '.join(extras)})" if extras else "")
+
+
+def _variants() -> list[_Variant]:
+    """Every hidden activation x loss; every output activation x loss the loss accepts (the
+    fused pairs and the general chain rule), on one-hot targets too; both reductions; batch
+    norm, dropout, L2 and the loss options."""
+    variants: list[_Variant] = []
+    for loss_name, loss_class in LOSSES.items():
+        for activation in ACTIVATIONS:
+            variants.append(_Variant(activation, loss_name))
+        variants.append(_Variant("tanh", loss_name, {"batch_norm": True}))
+        variants.append(_Variant("relu", loss_name, {"batch_norm": True}))
+        variants.append(_Variant("sigmoid", loss_name, {"dropout": [0.5, 0.5]}))
+        variants.append(_Variant("tanh", loss_name, l2=0.01))
+        variants.append(_Variant("tanh", loss_name, loss_options={"reduction": "sum"}))
+        if loss_class.task == "regression":
+            for output in OUTPUT_ACTIVATIONS:
+                variants.append(_Variant("tanh", loss_name, output=output))
+            for output in ("identity", "sigmoid", "softmax"):
+                variants.append(_Variant("tanh", loss_name, output=output, one_hot=True))
+            variants.append(
+                _Variant(
+                    "sigmoid",
+                    loss_name,
+                    loss_options={"reduction": "sum"},
+                    output="sigmoid",
+                    one_hot=True,
+                )
+            )
+        else:
+            variants.append(_Variant("tanh", loss_name, output=loss_class.output_activation))
+    variants.append(_Variant("tanh", "cross_entropy", loss_options={"label_smoothing": 0.1}))
+    variants.append(
+        _Variant("tanh", "cross_entropy", loss_options={"class_weights": [1.0, 2.0, 0.5]})
+    )
+    variants.append(_Variant("leaky_relu", "huber", loss_options={"delta": 0.5}))
+    return variants
+
+
+def self_test(seed: int = 0, samples: int = 8) -> list[PairingCheck]:
+    """Gradient checks over every activation x loss pairing and every output activation x loss
+    pairing on small random float64 networks, plus one-hot targets, the sum reduction, batch
+    norm, dropout (off, as in evaluation), L2 and the cross-entropy options."""
     results = []
-    for activation, loss_name, network_options, loss_options, l2 in variants:
+    for variant in _variants():
         rng = np.random.default_rng(seed)
-        loss = make_loss(loss_name, **loss_options)
+        output = None if variant.output is None else make_output_activation(variant.output)
+        loss = with_output(
+            make_loss(variant.loss, **variant.loss_options), output, one_hot=variant.one_hot
+        )
         n_outputs = loss.output_size(3, 2)
         network = Network(
             [5, 4, 3, n_outputs],
-            [make_activation(activation)] * 2,
+            [make_activation(variant.activation)] * 2,
             loss,
             weight_init=xavier_normal,
             rng=rng,
             dtype=np.float64,
-            **network_options,
+            **variant.network_options,
         )
         # non-zero biases and batch-norm parameters, so every term of the backward pass matters
         network.params[network.weight_slice.stop :] = rng.normal(
             0, 0.5, network.params.size - network.weight_slice.stop
         )
         X = rng.normal(size=(samples, 5))
-        y = _random_targets(loss_name, rng, samples, 3)
-        extras = [f"{k}={v}" for k, v in {**network_options, **loss_options}.items()]
-        if l2:
-            extras.append(f"l2={l2}")
-        label = f"{activation} x {loss_name}" + (f" ({', '.join(extras)})" if extras else "")
-        results.append(PairingCheck(label, check_gradients(network, X, y, l2=l2)))
+        y = _random_targets(loss.task, rng, samples, 3)
+        results.append(PairingCheck(variant.label, check_gradients(network, X, y, l2=variant.l2)))
     return results
 
 
@@ -220,6 +273,8 @@ def check_config(
     network = build_network(
         config, data.n_features, n_classes, n_targets, init_rng, dtype=np.float64
     )
+    if config.model.initial_weights is not None:
+        set_initial_weights(network, config.model.initial_weights)
     l2 = config.l2_penalty()
     X, y = data.X_train[:samples], data.y_train[:samples]
     return check_gradients(

@@ -7,17 +7,19 @@ scaling, the target scaling of a regression, the class labels and the resolved c
 
 from __future__ import annotations
 
+import zipfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bpnn import checkpoint
 from bpnn.checkpoint import CheckpointContents
-from bpnn.config import Config, validate
-from bpnn.errors import CheckpointError, ConfigError
-from bpnn.nn.activations import make_activation
+from bpnn.config import Config, parse_yaml, validate
+from bpnn.errors import BpnnError, CheckpointError, ConfigError
+from bpnn.nn.activations import make_activation, make_output_activation
 from bpnn.nn.initializers import INITIALIZERS
-from bpnn.nn.losses import make_loss
+from bpnn.nn.losses import make_loss, with_output
 from bpnn.nn.network import Network
 from bpnn.scaling import Scaling
 
@@ -36,8 +38,15 @@ def build_network(
     rng: np.random.Generator,
     dtype: np.dtype | type | None = None,
 ) -> Network:
-    """The network a config describes for ``n_inputs`` features, initialized from ``rng``."""
-    loss = make_loss(config.loss.name, **config.loss.options)
+    """The network a config describes for ``n_inputs`` features, initialized from ``rng``.
+    Its loss has the output activation ``model.output`` (``auto``: the loss's own) and reads
+    one-hot rows of the class indices with ``data.one_hot``."""
+    output = config.model.output
+    loss = with_output(
+        make_loss(config.loss.name, **config.loss.options),
+        None if output.name == "auto" else make_output_activation(output.name, **output.options),
+        one_hot=config.data.one_hot,
+    )
     n_outputs = loss.output_size(n_classes, n_targets)
     init = INITIALIZERS[config.model.init.name]
     init_options = config.model.init.options
@@ -57,6 +66,70 @@ def build_network(
         dropout=config.model.dropout_rates(),
         dtype=np.dtype(dtype or config.train.dtype),
     )
+
+
+def read_weights(path: str | Path) -> dict[str, np.ndarray]:
+    """The tensors of a weights file, by name (``"0.weight"``, ``"0.bias"``, ...), told apart
+    by content: a bpnn checkpoint (its parameters), any other NPZ archive (its arrays), or a
+    YAML mapping of names to nested lists. Problems are one-line ``ConfigError``s."""
+    where = f"model.initial_weights: {path}"
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{where}: no such file")
+    if zipfile.is_zipfile(path):
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                arrays = {k: archive[k] for k in archive.files}
+        except (ValueError, OSError, zipfile.BadZipFile) as error:
+            raise ConfigError(f"{where}: not a readable NPZ archive ({error})") from None
+        if "format" in arrays and "meta" in arrays:  # a bpnn checkpoint
+            try:
+                return checkpoint.load(path).params
+            except BpnnError as error:
+                raise ConfigError(f"model.initial_weights: {error}") from None
+        return arrays
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{where}: neither an NPZ archive nor YAML text ({error})") from None
+    raw = parse_yaml(text, str(path))
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping of tensor names to nested lists")
+    tensors = {}
+    for name, value in raw.items():
+        try:
+            tensors[str(name)] = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: {name} is not a (nested) list of numbers") from None
+    return tensors
+
+
+def set_initial_weights(network: Network, path: str | Path) -> None:
+    """Replace ``network``'s parameters with those of the weights file ``path`` (see
+    ``read_weights``): every tensor of the network must be there, with the network's shape
+    (weights (fan_in, fan_out), biases (fan_out,)); a mismatch names the tensor and both
+    shapes."""
+    tensors = read_weights(path)
+    own = network.parameters()
+    where = f"model.initial_weights: {path}"
+    missing = [name for name in own if name not in tensors]
+    if missing:
+        raise ConfigError(f"{where}: has no {missing[0]} (the network's tensors: {', '.join(own)})")
+    extra = sorted(name for name in tensors if name not in own)
+    if extra:
+        raise ConfigError(
+            f"{where}: has {extra[0]}, which the network does not (its tensors: {', '.join(own)})"
+        )
+    for name, value in tensors.items():
+        if value.shape != own[name].shape:
+            raise ConfigError(
+                f"{where}: {name} has shape {value.shape}, the config's network needs "
+                f"{own[name].shape}"
+            )
+        if not np.all(np.isfinite(value)):
+            raise ConfigError(f"{where}: {name} holds NaN or infinite values")
+    for name, value in tensors.items():
+        own[name][...] = value
 
 
 class Model:

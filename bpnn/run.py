@@ -46,7 +46,7 @@ from bpnn.errors import CheckpointError, ConfigError, DataError, OutputError, Re
 from bpnn.evaluation import evaluate
 from bpnn.faults import crash_point
 from bpnn.memory import check_fits, optimizer_buffers, training_bytes
-from bpnn.model import Model, build_network, load_model, make_seeds
+from bpnn.model import Model, build_network, load_model, make_seeds, set_initial_weights
 from bpnn.nn.losses import make_loss
 from bpnn.nn.optimizers import make_optimizer
 from bpnn.nn.schedules import make_schedule
@@ -411,8 +411,11 @@ def check_network(config: Config, data: Dataset) -> None:
 
 
 def build_model(config: Config, data: Dataset, rng: np.random.Generator) -> Model:
-    """A fresh model for ``data`` as the config describes, initialized from ``rng``."""
+    """A fresh model for ``data`` as the config describes, initialized from ``rng`` (and then
+    from ``model.initial_weights`` when it names a file)."""
     network = build_network(config, data.n_features, data.n_classes, data.n_targets, rng)
+    if config.model.initial_weights is not None:
+        set_initial_weights(network, config.model.initial_weights)
     return Model(
         network,
         config,
@@ -485,20 +488,31 @@ def make_callbacks(
     return checkpointer, early_stopping, callbacks
 
 
+def final_split(data: Dataset) -> tuple[np.ndarray, np.ndarray, str]:
+    """The split a run's final metrics are measured on, with the prefix of their names: the test
+    split (``test_``), or the training split (``train_``) when there is no test split
+    (``data.test_fraction: 0``, the default for inline data)."""
+    if len(data.X_test):
+        return data.X_test, data.y_test, "test_"
+    return data.X_train, data.y_train, "train_"
+
+
 def _finish(
     run: RunDirectory,
-    test: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray, str],
     samples: tuple[int, int, int],
     epochs_run: int,
     best: tuple[str, float | None, int | None],
     stop_reason: str,
     seconds: float,
 ) -> dict[str, Any]:
-    """Evaluate best.npz on the test split ``(X_test, y_test)``, write summary.json and the
-    plots. It is given the test split alone: the caller lets go of the training and validation
-    arrays first, so the peak memory of a run stays that of its training."""
+    """Evaluate best.npz on the test split ``(X_test, y_test, "test_")`` (or the training split
+    ``(..., "train_")`` of a run without a test split), write summary.json and the plots. It is
+    given that split alone: the caller lets go of the other arrays first, so the peak memory of
+    a run stays that of its training."""
     best_model = load_model(run.checkpoint_path("best"))
-    summary: dict[str, Any] = evaluate(best_model, *test, prefix="test_")
+    X, y, prefix = test
+    summary: dict[str, Any] = evaluate(best_model, X, y, prefix=prefix)
     monitor, best_value, best_epoch = best
     n_train, n_val, n_test = samples
     summary.update(
@@ -572,7 +586,7 @@ def run_training(
                 _record_failure(run, error, model.epoch)
             raise
         seconds = time.perf_counter() - started
-        test, samples = (data.X_test, data.y_test), data.n_samples
+        test, samples = final_split(data), data.n_samples
         del data, trainer  # the trainer is gone, so this frees the training and validation arrays
         best = (checkpointer.monitor, checkpointer.best, checkpointer.best_epoch)
         summary = _finish(run, test, samples, model.epoch, best, end["stop_reason"], seconds)
@@ -724,7 +738,7 @@ def resume_training(
         if finished:  # killed after the last epoch, before the summary: finish it
             model = load_model(run.checkpoint_path("last"))
             best = (_monitor(config, data), checkpointer_state["best"], best_epoch)
-            test, samples = (data.X_test, data.y_test), data.n_samples
+            test, samples = final_split(data), data.n_samples
             del data
             return _finish(
                 run,
@@ -761,7 +775,7 @@ def resume_training(
                 _record_failure(run, error, model.epoch)
             raise
         seconds = previous + time.perf_counter() - started
-        test, samples = (data.X_test, data.y_test), data.n_samples
+        test, samples = final_split(data), data.n_samples
         del data, trainer  # frees the training and validation arrays
         best = (checkpointer.monitor, checkpointer.best, checkpointer.best_epoch)
         return _finish(run, test, samples, model.epoch, best, end["stop_reason"], seconds)
@@ -781,7 +795,8 @@ def _monitor(config: Config, data: Dataset) -> str:
 
 def evaluate_checkpoint(path: Path, log: Log = _no_log) -> dict[str, Any]:
     """Test metrics of a checkpoint on the test split of the data it was trained on, rebuilt from
-    its config and seed: the keys and numbers of ``summary.json``."""
+    its config and seed: the keys and numbers of ``summary.json`` (``train_*`` on the training
+    split for a run without a test split)."""
     model = load_model(path)
     config = model.config
     data = load_dataset(
@@ -798,16 +813,16 @@ def evaluate_checkpoint(path: Path, log: Log = _no_log) -> dict[str, Any]:
         raise DataError(
             f"{data.source}: classes {data.classes} differ from the checkpoint's {model.classes}"
         )
-    X_test = data.X_test
+    X_test, y_test, prefix = final_split(data)
     if data.input_scaling != model.input_scaling:
         log(
             f"warning: the data of {path} changed since training; "
             "scaling with the checkpoint's own scaling"
         )
         X_test = model.input_scaling.apply(data.input_scaling.invert(X_test), model.network.dtype)
-    metrics: dict[str, Any] = evaluate(model, X_test, data.y_test, prefix="test_")
+    metrics: dict[str, Any] = evaluate(model, X_test, y_test, prefix=prefix)
     metrics["epoch"] = model.epoch
-    metrics["test_samples"] = len(X_test)
+    metrics[f"{prefix}samples"] = len(X_test)
     return metrics
 
 

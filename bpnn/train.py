@@ -93,9 +93,9 @@ class Trainer:
                 if norm > self.grad_clip:
                     network.grads *= self.grad_clip / norm
             optimizer.update_step(network.grads, network.params, lr)
-            weight = network.loss.batch_weight(y_batch)  # the batch size, or its class weights
-            total_loss += loss * weight
-            total_weight += weight
+            # the batch's loss summed over its samples, and its size (or sum of class weights)
+            total_loss += network.loss.batch_total(loss, y_batch)
+            total_weight += network.loss.batch_weight(y_batch)
             if classify:
                 correct += correct_count(self.model.task, network.last_output, y_batch)
             self._call(

@@ -72,7 +72,10 @@ def test_empty_mapping_fills_every_section_with_defaults() -> None:
         "name": "cross_entropy",
         "label_smoothing": 0.0,
         "class_weights": None,
+        "reduction": "mean",
     }
+    assert resolved["model"]["output"] == "softmax"  # auto: the loss's own, the fused gradient
+    assert resolved["data"]["one_hot"] is False
     assert resolved["schedule"] == {"name": "constant", "warmup_epochs": 0}
     assert resolved["data"]["scale"] == "standard"
     assert resolved["data"]["scale_target"] is False
@@ -254,7 +257,7 @@ def test_wrong_type_names_the_key_and_the_value(raw: dict[str, Any], key: str) -
         ({"train": {"grad_clip": 0}}, "train.grad_clip", "0"),
         ({"train": {"epochs": 0}}, "train.epochs", "0"),
         ({"seed": -1}, "seed", "-1"),
-        ({"data": {"test_fraction": 0}}, "data.test_fraction", "0"),
+        ({"data": {"test_fraction": 1}}, "data.test_fraction", "1"),
         ({"data": {"val_fraction": 1}}, "data.val_fraction", "1"),
         ({"loss": {"name": "cross_entropy", "label_smoothing": 2}}, "loss.label_smoothing", "2"),
         ({"schedule": {"name": "step", "gamma": 0}}, "schedule.gamma", "0"),

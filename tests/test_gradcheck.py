@@ -19,7 +19,7 @@ from bpnn.gradcheck import (
     relative_error,
     self_test,
 )
-from bpnn.nn.activations import ACTIVATIONS, ReLU, make_activation
+from bpnn.nn.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS, ReLU, make_activation
 from bpnn.nn.initializers import xavier_normal
 from bpnn.nn.layers import Dense
 from bpnn.nn.losses import LOSSES, CrossEntropy, make_loss
@@ -86,6 +86,21 @@ def test_self_test_covers_every_activation_with_every_loss(
     for activation in ACTIVATIONS:
         for loss in LOSSES:
             assert f"{activation} x {loss}" in labels
+
+
+def test_self_test_covers_every_output_activation_with_every_loss_that_takes_it(
+    self_test_results: list[PairingCheck],
+) -> None:
+    labels = {p.label for p in self_test_results}
+    for loss, cls in LOSSES.items():
+        assert f"tanh x {loss} (reduction=sum)" in labels
+        if cls.task != "regression":  # the log losses take only their own (fused) output
+            assert f"tanh x {loss} (output={cls.output_activation})" in labels
+            continue
+        for output in OUTPUT_ACTIVATIONS:
+            assert f"tanh x {loss} (output={output})" in labels
+        for output in ("identity", "sigmoid", "softmax"):
+            assert f"tanh x {loss} (output={output}, one_hot)" in labels
 
 
 def test_check_is_clean_on_the_correct_network() -> None:

@@ -7,12 +7,13 @@ Sources, by the name written in ``data.source``:
 - synthetic generators: ``xor``, ``moons``, ``circles``, ``blobs``, ``classification``,
   ``regression`` (``builtin.py``);
 - ``mnist``: the four IDX files, downloaded and verified when missing (``mnist.py``);
-- files: ``csv``, ``npz``, ``idx`` (``files.py``).
+- files: ``csv``, ``npz``, ``idx`` (``files.py``);
+- ``inline``: rows and targets written in the config itself (``inline.py``).
 
 Splits, labels and checks are in ``splits.py``; ``dataset.py`` puts them together.
 """
 
-from bpnn.data import builtin, files, mnist  # noqa: F401  (each registers its sources)
+from bpnn.data import builtin, files, inline, mnist  # noqa: F401  (each registers its sources)
 from bpnn.data.builtin import generator_options, make_xor
 from bpnn.data.dataset import Dataset, load_dataset
 from bpnn.data.files import read_idx, read_inputs, read_labelled

@@ -121,7 +121,7 @@ def load_dataset(
                 f"binary_cross_entropy needs exactly 2 classes, but data '{raw.name}' has "
                 f"{len(classes)}: {listing(classes)}"
             )
-        if len(classes) < 2:
+        if len(classes) < source.min_classes:
             raise DataError(
                 f"data '{raw.name}' has a single class ({listing(classes)}); nothing to learn"
             )

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 Log = Callable[[str], None]
 
 #: the keys every source takes: where the samples go and how they are scaled
-SPLIT_KEYS = frozenset({"source", "scale", "scale_target", "test_fraction", "val_fraction"})
+SPLIT_KEYS = frozenset(
+    {"source", "scale", "scale_target", "test_fraction", "val_fraction", "one_hot"}
+)
 ALL_TASKS = ("multiclass", "binary", "regression")
 CLASSIFICATION = ("multiclass", "binary")
 
@@ -54,6 +56,12 @@ class Source:
     required: ClassVar[tuple[str, ...]] = ()
     #: the source brings its own test set (no test_fraction)
     has_test_set: ClassVar[bool] = False
+    #: defaults of its ``data.*`` keys that differ from the config's (inline: no splits)
+    defaults: ClassVar[dict[str, Any]] = {}
+    #: regression targets are standardized unless ``data.scale_target`` says otherwise
+    scale_targets: ClassVar[bool] = True
+    #: the fewest classes a classification run on it may have (2: else nothing to learn)
+    min_classes: ClassVar[int] = 2
 
     def load(self, config: DataConfig, *, seed: int, log: Log) -> Raw:
         """The raw samples of this source; ``seed`` drives any randomness (generators)."""

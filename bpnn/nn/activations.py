@@ -38,6 +38,11 @@ class Activation:
         """``g'(z)``, element-wise; ``a = g(z)`` is the cached forward output."""
         raise NotImplementedError
 
+    def backward(self, z: np.ndarray, a: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        """``dL/dz`` from ``grad = dL/da``: the chain rule ``dL/da * g'(z)`` of an element-wise
+        ``g`` (an output activation that mixes its inputs, softmax, overrides this)."""
+        return grad * self.derivative(z, a)
+
     def options(self) -> dict[str, float]:
         """The activation's options with their values (empty for most)."""
         return {}
@@ -172,11 +177,45 @@ class Softplus(Activation):
         return stable_sigmoid(z)
 
 
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise ``exp(z) / sum(exp(z))``, shifted by the row maximum so ``exp`` cannot overflow."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    e /= e.sum(axis=1, keepdims=True)
+    return e
+
+
+class Softmax(Activation):
+    """``a_k = e^{z_k} / sum_j e^{z_j}`` over a row: an output activation only, since it is not
+    element-wise. Its Jacobian ``da_k/dz_j = a_k (1[k = j] - a_j)`` gives the backward rule::
+
+        dL/dz_j = a_j (dL/da_j - sum_k a_k dL/da_k)
+    """
+
+    name = "softmax"
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        return softmax(z)
+
+    def derivative(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        raise TypeError("softmax is not element-wise: use backward(z, a, grad)")
+
+    def backward(self, z: np.ndarray, a: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        return a * (grad - (grad * a).sum(axis=1, keepdims=True))
+
+
+#: the hidden-layer activations (element-wise)
 ACTIVATIONS: dict[str, type[Activation]] = {
     cls.name: cls for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, GELU, Softplus)
 }
+#: what ``model.output`` may name: every hidden activation, and softmax
+OUTPUT_ACTIVATIONS: dict[str, type[Activation]] = {**ACTIVATIONS, Softmax.name: Softmax}
 
 
 def make_activation(name: str, **options: float) -> Activation:
     """The activation called ``name`` with its options; unknown names list the choices."""
     return lookup(ACTIVATIONS, "activation", name)(**options)
+
+
+def make_output_activation(name: str, **options: float) -> Activation:
+    """The output activation called ``name`` (any activation, or softmax)."""
+    return lookup(OUTPUT_ACTIVATIONS, "output activation", name)(**options)

@@ -127,9 +127,11 @@ class Dense(Layer):
         z = x @ self.W
         if self.b is not None:
             z += self.b
+        self.z = z if mode.training else None  # read by Network.trace, as x and delta
         return z
 
     def backward(self, delta: np.ndarray) -> np.ndarray:
+        self.delta = delta  # nobody changes it after this layer: kept for Network.trace
         np.matmul(self.x.T, delta, out=self.dW)
         if self.db is not None:
             np.sum(delta, axis=0, out=self.db)

@@ -4,11 +4,17 @@ The network's last layer produces the pre-activation ``z`` (shape ``(batch, outp
 owns the output activation ``a = output(z)`` (softmax, sigmoid or identity) and gives
 
 - ``value(z, a, y)``: the loss averaged over the batch (``mse``, ``mae`` and ``huber``: over
-  every element, as PyTorch's and Keras' default ``mean`` reduction does), and
+  every element, as PyTorch's and Keras' default ``mean`` reduction does), or summed over it
+  with ``reduction="sum"`` (PyTorch's ``reduction="sum"``; many textbooks' convention), and
 - ``gradient(z, a, y)``: ``dL/dz``, the gradient with respect to the *pre-activation*, already
   divided by the same count as the value. For the canonical pairs this is the fused
   ``(a - y) / n``: the softmax Jacobian and the ``1/a`` of the log cancel, which is both exact and
   numerically stable.
+
+Any other output activation of a regression loss, and one-hot class targets, go through
+``ChainRule``: ``a = g(z)``, ``dL/dz = dL/da * g'(z)`` (``with_output`` picks the one that
+applies). The regression losses' ``gradient`` is their ``dL/da``: their own output is the
+identity, whose ``g'`` is 1.
 
 Targets ``y``: class indices (int, shape ``(batch,)``) for ``cross_entropy`` and
 ``binary_cross_entropy``; real values of shape ``(batch, outputs)`` for the regression losses.
@@ -20,25 +26,38 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from bpnn.nn.activations import stable_sigmoid
+from bpnn.nn.activations import Activation, Identity, softmax, stable_sigmoid
 from bpnn.nn.options import lookup
 
 Task = Literal["multiclass", "binary", "regression"]
+Reduction = Literal["mean", "sum"]
 
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    """Row-wise ``exp(z) / sum(exp(z))``, shifted by the row maximum so ``exp`` cannot overflow."""
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    e /= e.sum(axis=1, keepdims=True)
-    return e
+__all__ = ["softmax"]  # re-exported: the softmax the cross-entropy uses
 
 
 class Loss:
-    """A loss and its output activation. Sets set ``name``, ``task``, ``output_activation``."""
+    """A loss and its output activation. Sets set ``name``, ``task``, ``output_activation``.
+
+    ``reduction``: ``mean`` divides the loss and its gradient by the count of the batch (samples,
+    or elements for the regression losses); ``sum`` does not, so the gradient is the sum of the
+    per-sample gradients, as in textbooks that write ``E = sum_samples E_p``."""
 
     name: ClassVar[str]
     task: ClassVar[Task]
     output_activation: ClassVar[str]
+
+    def __init__(self, reduction: Reduction = "mean") -> None:
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+        self.reduction = reduction
+
+    def _count(self, count: int) -> int:
+        """What the gradient divides by: the batch's ``count`` (mean) or 1 (sum)."""
+        return count if self.reduction == "mean" else 1
+
+    def _reduce(self, values: np.ndarray) -> float:
+        """The mean (or, with ``reduction="sum"``, the sum) of per-element losses."""
+        return float(np.mean(values)) if self.reduction == "mean" else float(np.sum(values))
 
     def output(self, z: np.ndarray) -> np.ndarray:
         """The network's prediction ``a`` from the last pre-activation ``z``."""
@@ -56,12 +75,18 @@ class Loss:
         raise NotImplementedError
 
     def options(self) -> dict[str, object]:
-        return {}
+        return {"reduction": self.reduction}
 
     def batch_weight(self, y: np.ndarray) -> float:
         """What ``value`` averages over for targets ``y`` (their count; for a class-weighted
         cross-entropy the sum of their weights): the weight to combine batch losses with."""
         return float(len(y))
+
+    def batch_total(self, value: float, y: np.ndarray) -> float:
+        """The batch's ``value`` as a sum over its samples, to add up batches with: ``value *
+        batch_weight(y)`` for the mean, ``value`` itself for the sum. A data set's loss is the
+        total over its batches divided by the total ``batch_weight``: the mean per sample."""
+        return value * self.batch_weight(y) if self.reduction == "mean" else value
 
     def kink_pattern(self, a: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         """Which side of a non-differentiable point each element is on (None: smooth loss).
@@ -83,6 +108,7 @@ class CrossEntropy(Loss):
         dL/dz = s_i (a_i - t_i) / sum_i s_i
 
     Without smoothing and weights this is ``mean_i(-log a_{i,y_i})`` and ``(a - onehot(y)) / n``.
+    With ``reduction="sum"`` the division by ``sum_i s_i`` is left out.
     """
 
     name = "cross_entropy"
@@ -90,8 +116,12 @@ class CrossEntropy(Loss):
     output_activation = "softmax"
 
     def __init__(
-        self, label_smoothing: float = 0.0, class_weights: list[float] | None = None
+        self,
+        label_smoothing: float = 0.0,
+        class_weights: list[float] | None = None,
+        reduction: Reduction = "mean",
     ) -> None:
+        super().__init__(reduction)
         if not 0 <= label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         if class_weights is not None and any(not w > 0 for w in class_weights):
@@ -142,7 +172,9 @@ class CrossEntropy(Loss):
             per_sample -= eps / shifted.shape[1] * shifted.sum(axis=1)
         s = self._sample_weights(y, shifted.dtype)
         if s is None:
-            return float(per_sample.mean())
+            return self._reduce(per_sample)
+        if self.reduction == "sum":
+            return float((s * per_sample).sum())
         return float((s * per_sample).sum() / s.sum())
 
     def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -152,13 +184,18 @@ class CrossEntropy(Loss):
         delta[np.arange(len(y)), y] -= 1 - eps
         s = self._sample_weights(y, z.dtype)
         if s is None:
-            delta /= len(y)
+            if self.reduction == "mean":
+                delta /= len(y)
         else:
-            delta *= (s / s.sum())[:, None]
+            delta *= (s / s.sum() if self.reduction == "mean" else s)[:, None]
         return delta
 
     def options(self) -> dict[str, object]:
-        return {"label_smoothing": self.label_smoothing, "class_weights": self.class_weights}
+        return {
+            "label_smoothing": self.label_smoothing,
+            "class_weights": self.class_weights,
+            **super().options(),
+        }
 
 
 class BinaryCrossEntropy(Loss):
@@ -184,10 +221,10 @@ class BinaryCrossEntropy(Loss):
 
     def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
         t = self._column(y, z.dtype)
-        return float(np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))))
+        return self._reduce(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z))))
 
     def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return (a - self._column(y, z.dtype)) / len(y)
+        return (a - self._column(y, z.dtype)) / self._count(len(y))
 
 
 class MeanSquaredError(Loss):
@@ -202,10 +239,10 @@ class MeanSquaredError(Loss):
 
     def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
         r = a - y
-        return float(np.mean(r * r))
+        return self._reduce(r * r)
 
     def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return 2 * (a - y) / a.size
+        return 2 * (a - y) / self._count(a.size)
 
 
 class MeanAbsoluteError(Loss):
@@ -219,10 +256,10 @@ class MeanAbsoluteError(Loss):
         return z
 
     def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
-        return float(np.mean(np.abs(a - y)))
+        return self._reduce(np.abs(a - y))
 
     def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return np.sign(a - y) / a.size
+        return np.sign(a - y) / self._count(a.size)
 
     def kink_pattern(self, a: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         return a > y
@@ -240,7 +277,8 @@ class Huber(Loss):
     task = "regression"
     output_activation = "identity"
 
-    def __init__(self, delta: float = 1.0) -> None:
+    def __init__(self, delta: float = 1.0, reduction: Reduction = "mean") -> None:
+        super().__init__(reduction)
         if not delta > 0:
             raise ValueError(f"delta must be positive, got {delta}")
         self.delta = float(delta)
@@ -251,16 +289,16 @@ class Huber(Loss):
     def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
         r = np.abs(a - y)
         quadratic = np.minimum(r, self.delta)
-        return float(np.mean(0.5 * quadratic**2 + self.delta * (r - quadratic)))
+        return self._reduce(0.5 * quadratic**2 + self.delta * (r - quadratic))
 
     def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return np.clip(a - y, -self.delta, self.delta) / a.size
+        return np.clip(a - y, -self.delta, self.delta) / self._count(a.size)
 
     def kink_pattern(self, a: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         return np.abs(a - y) <= self.delta
 
     def options(self) -> dict[str, object]:
-        return {"delta": self.delta}
+        return {"delta": self.delta, **super().options()}
 
 
 LOSSES: dict[str, type[Loss]] = {
@@ -272,3 +310,89 @@ LOSSES: dict[str, type[Loss]] = {
 def make_loss(name: str, **options: object) -> Loss:
     """The loss called ``name`` with its options; unknown names list the choices."""
     return lookup(LOSSES, "loss", name)(**options)  # type: ignore[arg-type]
+
+
+class ChainRule(Loss):
+    """A regression loss (``mse``, ``mae``, ``huber``) on the outputs of any activation ``g``,
+    its targets optionally one-hot rows of class indices. Forward and backward::
+
+        a = g(z),   t = onehot(y) (one_hot) or y,   L = loss(a, t)
+        dL/dz = dL/da * g'(z)                          element-wise g (sigmoid, tanh, ...)
+        dL/dz = a * (dL/da - sum_k a_k dL/da_k)        softmax (its Jacobian's product)
+
+    With ``one_hot`` the targets are class indices, the task is ``multiclass`` and the output
+    has one unit per class: squared error on sigmoid outputs, the textbook classifier.
+    """
+
+    def __init__(self, loss: Loss, activation: Activation, *, one_hot: bool = False) -> None:
+        if loss.task != "regression":
+            raise ValueError(
+                f"{loss.name} needs {loss.output_activation} outputs (probabilities), "
+                f"not {activation.name}"
+            )
+        super().__init__(loss.reduction)
+        self.base, self.activation, self.one_hot = loss, activation, one_hot
+        self.name = loss.name  # type: ignore[misc]
+        self.task = "multiclass" if one_hot else loss.task  # type: ignore[misc]
+        self.output_activation = activation.name  # type: ignore[misc]
+
+    def targets(self, y: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """``t``: the one-hot rows of class indices ``y`` (``one_hot``), else ``y`` itself."""
+        if not self.one_hot:
+            return y
+        return np.eye(a.shape[1], dtype=a.dtype)[np.asarray(y, dtype=np.int64)]
+
+    def output(self, z: np.ndarray) -> np.ndarray:
+        return self.activation.forward(z)
+
+    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
+        return self.base.value(a, a, self.targets(y, a))
+
+    def output_gradient(self, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``dL/da``: the regression loss's own gradient (its output is the identity)."""
+        return self.base.gradient(a, a, self.targets(y, a))
+
+    def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return self.activation.backward(z, a, self.output_gradient(a, y))
+
+    def batch_weight(self, y: np.ndarray) -> float:
+        return self.base.batch_weight(y)
+
+    def batch_total(self, value: float, y: np.ndarray) -> float:
+        return self.base.batch_total(value, y)
+
+    def kink_pattern(self, a: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        """The loss's kinks, and the output activation's: relu, leaky relu and elu have theirs
+        at ``z = 0``, where ``a`` changes sign."""
+        kinks = [self.base.kink_pattern(a, self.targets(y, a))]
+        if self.activation.has_kink:
+            kinks.append(a > 0)
+        kinks = [k.ravel() for k in kinks if k is not None]
+        return np.concatenate(kinks) if kinks else None
+
+    def output_size(self, n_classes: int | None, n_targets: int) -> int:
+        if self.one_hot:
+            assert n_classes is not None
+            return n_classes
+        return self.base.output_size(n_classes, n_targets)
+
+    def options(self) -> dict[str, object]:
+        return self.base.options()
+
+
+def with_output(loss: Loss, output: Activation | None = None, *, one_hot: bool = False) -> Loss:
+    """``loss`` with the output activation ``output`` (None: the loss's own) on class indices
+    turned into one-hot rows (``one_hot``). The loss itself, with its fused gradient, when the
+    output is its own and the targets are as it reads them; else a ``ChainRule``. Cross-entropy
+    losses take only their own output (the log loss needs probabilities): a ``ValueError``."""
+    if (output is None or output.name == loss.output_activation) and not one_hot:
+        return loss
+    if loss.task != "regression":
+        if one_hot:
+            raise ValueError(
+                f"{loss.name} reads class indices as they are; one-hot targets are for the "
+                "regression losses"
+            )
+        assert output is not None
+        return ChainRule(loss, output)  # raises: names the output the loss needs
+    return ChainRule(loss, output or Identity(), one_hot=one_hot)

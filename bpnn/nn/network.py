@@ -207,7 +207,8 @@ class Network:
         """The mean loss over a whole data set and the outputs, in one pass in evaluation mode.
 
         Chunk losses are combined with the weights the loss itself averages with (the sample
-        count, or the sum of class weights), so the result equals one pass over all of ``X``.
+        count, or the sum of class weights), so the result equals one pass over all of ``X``
+        (with ``reduction="sum"``: the summed loss per sample).
         """
         X = np.asarray(X, dtype=self.dtype)
         total, weight, outputs = 0.0, 0.0, []
@@ -215,13 +216,41 @@ class Network:
             z = self.forward(X[i : i + batch_size], EVAL)
             chunk_y = y[i : i + batch_size]
             a, chunk_loss = self.loss.output_and_value(z, chunk_y)
-            chunk_weight = self.loss.batch_weight(chunk_y)
-            total += chunk_loss * chunk_weight
-            weight += chunk_weight
+            total += self.loss.batch_total(chunk_loss, chunk_y)
+            weight += self.loss.batch_weight(chunk_y)
             outputs.append(a)
         if not outputs:
             return float("nan"), np.empty((0, self.sizes[-1]), dtype=self.dtype)
         return total / weight, np.concatenate(outputs) if len(outputs) > 1 else outputs[0]
+
+    def trace(self) -> list[dict[str, np.ndarray]]:
+        """What the last ``loss_and_gradients`` computed, per dense block ``l`` (copies)::
+
+            input = a_{l-1}   z = a_{l-1} W_l + b_l   a = g(z) (the output: the loss's output)
+            delta = dL/dz_l   grad_weight = a_{l-1}^T delta   grad_bias = sum(delta)
+
+        With batch norm, ``z`` is the dense layer's product before normalization and ``a`` the
+        activation of the normalized value. A read-only view for ``bpnn explain``.
+        """
+        blocks: list[dict[str, np.ndarray]] = []
+        for block, layer in self.layers:
+            if isinstance(layer, Dense):
+                if getattr(layer, "z", None) is None or getattr(layer, "delta", None) is None:
+                    raise ValueError("trace needs a loss_and_gradients call first")
+                entry = {
+                    "input": layer.x.copy(),
+                    "z": layer.z.copy(),
+                    "delta": layer.delta.copy(),
+                    "grad_weight": layer.dW.copy(),
+                }
+                if layer.db is not None:
+                    entry["grad_bias"] = layer.db.copy()
+                blocks.append(entry)
+            elif isinstance(layer, ActivationLayer):
+                blocks[block]["a"] = layer.a.copy()
+        assert self.last_output is not None
+        blocks[-1]["a"] = self.last_output.copy()
+        return blocks
 
     def kink_pattern(self) -> np.ndarray:
         """The side of the kink of every unit of kinked activations in the last forward pass.

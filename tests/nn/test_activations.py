@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from bpnn.nn.activations import (
     ACTIVATIONS,
     ELU,
+    OUTPUT_ACTIVATIONS,
     Activation,
     LeakyReLU,
     make_activation,
@@ -209,6 +210,28 @@ def _subclasses(cls: type) -> set[type]:
 
 def test_registry_holds_every_activation_class_under_its_own_name() -> None:
     engine_classes = {c for c in _subclasses(Activation) if c.__module__.startswith("bpnn.")}
-    assert set(ACTIVATIONS.values()) == engine_classes
-    for name, cls in ACTIVATIONS.items():
+    assert set(OUTPUT_ACTIVATIONS.values()) == engine_classes
+    for name, cls in OUTPUT_ACTIVATIONS.items():
         assert cls.name == name
+    # softmax mixes its inputs: an output activation only, never a hidden one
+    assert set(OUTPUT_ACTIVATIONS) - set(ACTIVATIONS) == {"softmax"}
+
+
+def test_softmax_backward_is_the_product_with_its_jacobian() -> None:
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(3, 4))
+    grad = rng.normal(size=(3, 4))
+    softmax = OUTPUT_ACTIVATIONS["softmax"]()
+    a = softmax.forward(z)
+    for i in range(3):
+        jacobian = np.diag(a[i]) - np.outer(a[i], a[i])  # da_k/dz_j = a_k (1[k=j] - a_j)
+        np.testing.assert_allclose(softmax.backward(z, a, grad)[i], grad[i] @ jacobian)
+
+
+def test_element_wise_backward_is_grad_times_derivative() -> None:
+    z = np.linspace(-2, 2, 6).reshape(2, 3)
+    grad = np.arange(6.0).reshape(2, 3)
+    for name in ACTIVATIONS:
+        g = make_activation(name)
+        a = g.forward(z)
+        np.testing.assert_array_equal(g.backward(z, a, grad), grad * g.derivative(z, a))

@@ -1,0 +1,63 @@
+"""``inline``: the samples written in the config itself, ``data.X`` (rows) and ``data.y``.
+
+Made for worked examples: a whole hand calculation fits in one config file. Its defaults keep
+the numbers as written: no test or validation split (``test_fraction`` and ``val_fraction`` 0),
+no input scaling (``scale: none``), targets unscaled, a single row or a single class allowed.
+``y`` holds class labels (numbers or strings), one value per row, or a row of values per row
+for a regression with several outputs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from bpnn.data.sources import SPLIT_KEYS, Log, Raw, Source, generic_names, register
+from bpnn.errors import DataError
+
+if TYPE_CHECKING:
+    from bpnn.config import DataConfig
+
+
+class InlineSource(Source):
+    """The rows of ``data.X`` with the targets of ``data.y``."""
+
+    name = "inline"
+    keys = SPLIT_KEYS | {"X", "y"}
+    required = ("X", "y")
+    default_scale = "none"
+    defaults: ClassVar[dict[str, Any]] = {"test_fraction": 0.0, "val_fraction": 0.0}
+    scale_targets = False
+    min_classes = 1
+
+    def check(self, config: DataConfig) -> None:
+        X, y = config.X or [], config.y or []
+        if not X:
+            raise ValueError("data.X: needs at least one row")
+        widths = {len(row) for row in X}
+        if len(widths) > 1 or 0 in widths:
+            raise ValueError(
+                f"data.X: every row needs the same number of values (at least one), got "
+                f"{sorted(widths)}"
+            )
+        if len(y) != len(X):
+            raise ValueError(f"data.y: has {len(y)} entries for {len(X)} rows of data.X")
+        rows = [isinstance(v, list) for v in y]
+        if any(rows) and not all(rows):
+            raise ValueError("data.y: either one value per row or a list of values per row")
+        if all(rows) and len({len(v) for v in y}) > 1:
+            raise ValueError("data.y: every row of values needs the same length")
+
+    def load(self, config: DataConfig, *, seed: int, log: Log) -> Raw:
+        X = np.asarray(config.X, dtype=np.float64)
+        try:
+            y = np.asarray(config.y)
+        except ValueError as error:
+            raise DataError(f"data.y: {error}") from None
+        if y.dtype.kind == "O":
+            raise DataError("data.y: values must be numbers, or labels of one kind")
+        return Raw(X, y, generic_names(X.shape[1]), "inline")
+
+
+register(InlineSource())

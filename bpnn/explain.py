@@ -1,0 +1,631 @@
+"""``bpnn explain``: one forward and one backward pass of a config's network, in numbers.
+
+Every number comes from the engine itself: the forward pass and ``loss_and_gradients`` run as
+in training (``CHECK`` mode: no dropout, batch statistics untouched), and ``Network.trace``
+hands back what they computed, per dense layer ``l = 1 .. L`` (parameters ``"{l-1}.weight"``)::
+
+    z^(l) = a^(l-1) W^(l) + b^(l)          a^(l) = g(z^(l))       a^(0) = x, the scaled input
+    delta^(L) = a - t                       softmax + cross-entropy, sigmoid + binary CE (fused)
+    delta^(L) = dL/da * g'(z^(L))           every other output (the general chain rule)
+    delta^(l) = (delta^(l+1) W^(l+1)^T) * g'(z^(l))
+    dL/dW^(l) = a^(l-1)^T delta^(l)         dL/db^(l) = sum over the batch of delta^(l)
+
+With ``step`` the config's optimizer makes the update of one training step (its first
+learning rate; a checkpoint's optimizer state and schedule when explaining a checkpoint).
+``explain`` returns an ``Explanation``; ``to_json``, ``to_text`` and ``to_markdown`` show it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bpnn import checkpoint as checkpoint_file
+from bpnn.config import Config
+from bpnn.errors import ConfigError, DataError
+from bpnn.model import load_model, make_seeds
+from bpnn.nn.layers import CHECK
+from bpnn.nn.losses import ChainRule
+from bpnn.nn.optimizers import OPTIMIZERS, make_optimizer
+from bpnn.nn.schedules import make_schedule
+from bpnn.run import build_model, config_differences, load_data
+
+#: entries up to which a tensor is shown in full (``--full`` shows every tensor in full)
+SMALL = 64
+#: entries a summary of a large tensor shows
+FEW = 6
+
+#: how each output and hidden activation is written: ``g(z)`` and ``g'(z)``, as text and LaTeX
+ACTIVATION_FORMULAS: dict[str, tuple[str, str, str, str]] = {
+    # name: (g text, g' text, g LaTeX, g' LaTeX)
+    "identity": ("z", "1", "z", "1"),
+    "sigmoid": ("1 / (1 + e^-z)", "a (1 - a)", r"\frac{1}{1 + e^{-z}}", r"a\,(1 - a)"),
+    "tanh": ("tanh z", "1 - a^2", r"\tanh z", r"1 - a^2"),
+    "relu": ("max(z, 0)", "1 if z > 0 else 0", r"\max(z, 0)", r"[z > 0]"),
+    "leaky_relu": (
+        "z if z > 0 else slope z",
+        "1 if z > 0 else slope",
+        r"z \text{ if } z > 0 \text{ else } s z",
+        r"1 \text{ if } z > 0 \text{ else } s",
+    ),
+    "elu": (
+        "z if z > 0 else alpha (e^z - 1)",
+        "1 if z > 0 else a + alpha",
+        r"z \text{ if } z > 0 \text{ else } \alpha (e^z - 1)",
+        r"1 \text{ if } z > 0 \text{ else } a + \alpha",
+    ),
+    "gelu": (
+        "0.5 z (1 + tanh u)",
+        "0.5 (1 + tanh u) + 0.5 z (1 - tanh^2 u) u'",
+        r"\tfrac12 z (1 + \tanh u)",
+        r"\tfrac12 (1 + \tanh u) + \tfrac12 z (1 - \tanh^2 u)\, u'",
+    ),
+    "softplus": ("log(1 + e^z)", "sigmoid(z)", r"\log(1 + e^z)", r"\sigma(z)"),
+    "softmax": (
+        "e^z_k / sum_j e^z_j",
+        "a_k (1[k = j] - a_j)",
+        r"\frac{e^{z_k}}{\sum_j e^{z_j}}",
+        r"a_k ([k = j] - a_j)",
+    ),
+}
+
+#: how each loss is written (its mean form; the sum form drops the 1/n), text and LaTeX
+LOSS_FORMULAS: dict[str, tuple[str, str]] = {
+    "cross_entropy": ("L = mean_i -log a_i,y_i", r"L = \frac{1}{n} \sum_i -\log a_{i, y_i}"),
+    "binary_cross_entropy": (
+        "L = mean_i -(t_i log a_i + (1 - t_i) log(1 - a_i))",
+        r"L = \frac{1}{n} \sum_i -\big(t_i \log a_i + (1 - t_i) \log(1 - a_i)\big)",
+    ),
+    "mse": ("L = mean over all n k elements of (a - t)^2", r"L = \frac{1}{nk} \sum (a - t)^2"),
+    "mae": ("L = mean over all n k elements of |a - t|", r"L = \frac{1}{nk} \sum |a - t|"),
+    "huber": (
+        "L = mean of 0.5 r^2 (|r| <= delta) or delta (|r| - delta/2), r = a - t",
+        r"L = \frac{1}{nk} \sum h_\delta(a - t)",
+    ),
+}
+
+#: ``dL/da`` of the regression losses (what the chain rule multiplies by ``g'(z)``)
+OUTPUT_GRADIENT_FORMULAS: dict[str, tuple[str, str]] = {
+    "mse": ("dL/da = 2 (a - t) / (n k)", r"\frac{\partial L}{\partial a} = \frac{2 (a - t)}{nk}"),
+    "mae": (
+        "dL/da = sign(a - t) / (n k)",
+        r"\frac{\partial L}{\partial a} = \frac{\operatorname{sign}(a - t)}{nk}",
+    ),
+    "huber": (
+        "dL/da = clip(a - t, -delta, delta) / (n k)",
+        r"\frac{\partial L}{\partial a} = \frac{\operatorname{clip}(a - t, -\delta, \delta)}{nk}",
+    ),
+}
+
+
+@dataclass
+class LayerTrace:
+    """One dense layer's numbers: ``name`` is the parameter prefix ("0" for ``0.weight``)."""
+
+    name: str
+    activation: str
+    weight: np.ndarray
+    bias: np.ndarray | None
+    z: np.ndarray
+    a: np.ndarray
+    delta: np.ndarray
+    grad_weight: np.ndarray
+    grad_bias: np.ndarray | None
+    derivative: np.ndarray | None = None  # g'(z) of an element-wise activation
+    output_gradient: np.ndarray | None = None  # dL/da at the output (general chain rule)
+
+
+@dataclass
+class Explanation:
+    """One step of backpropagation in numbers (see the module docstring)."""
+
+    config: Config
+    input: np.ndarray
+    targets: np.ndarray  # what the network reads: class indices, or (scaled) values
+    labels: list[Any] | None  # the class labels of the targets (classification)
+    classes: list[Any] | None
+    loss: float
+    l2: float
+    layers: list[LayerTrace]
+    rows: str  # which rows of the training split: "sample 0", "samples 0-3"
+    source: str  # the config file or checkpoint explained
+    fused: bool  # the output delta is the fused a - t
+    lr: float | None = None
+    optimizer: str | None = None
+    optimizer_formula: str | None = None
+    update: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def loss_name(self) -> str:
+        return self.config.loss.name
+
+    @property
+    def reduction(self) -> str:
+        return str(self.config.loss.options.get("reduction", "mean"))
+
+
+def _formula_of(optimizer: type) -> str:
+    """The update rule from the optimizer class's own docstring (its ``::`` block)."""
+    doc = optimizer.__doc__ or ""
+    block = doc.split("::", 1)[1] if "::" in doc else ""
+    lines = []
+    for line in block.splitlines()[1:]:
+        if line.strip() == "" and lines:
+            break
+        if line.strip():
+            lines.append(line.strip())
+    return "\n".join(lines)
+
+
+def explain(
+    config: Config,
+    *,
+    sample: int = 0,
+    batch: int | None = None,
+    checkpoint: Path | None = None,
+    step: bool = False,
+    source: str = "",
+    log: Callable[[str], None] | None = None,
+) -> Explanation:
+    """Run one forward and backward pass (and with ``step`` one update) of ``config``'s network
+    at its initial weights, or at ``checkpoint``'s, on sample ``sample`` or the first ``batch``
+    samples of the training split."""
+    say = log or (lambda message: None)
+    contents = None
+    if checkpoint is not None:
+        model = load_model(checkpoint)
+        contents = checkpoint_file.load(checkpoint)
+        differences = [
+            key
+            for key in config_differences(config.resolved(), model.config.resolved())
+            if key != "name"
+        ]
+        if differences:
+            shown = ", ".join(differences[:3]) + (" ..." if len(differences) > 3 else "")
+            say(f"note: {checkpoint} differs from the config in {shown}; explained with its own")
+        config = model.config
+        source = str(checkpoint)
+    if config.model.batch_norm:
+        raise ConfigError(
+            "model.batch_norm: explain shows networks without batch norm; "
+            "check this one with 'bpnn gradcheck'"
+        )
+    data = load_data(config, say)
+    if checkpoint is None:
+        init_rng, _ = make_seeds(config.seed)
+        model = build_model(config, data, init_rng)
+    n = len(data.X_train)
+    if batch is not None:
+        if batch > n:
+            raise DataError(f"--batch {batch}: the training split has {n} sample(s)")
+        index, rows = np.arange(batch), f"samples 0-{batch - 1}" if batch > 1 else "sample 0"
+    else:
+        if not 0 <= sample < n:
+            raise DataError(f"--sample {sample}: the training split has samples 0..{n - 1}")
+        index, rows = np.array([sample]), f"sample {sample}"
+    X, y = data.X_train[index], data.y_train[index]
+
+    network = model.network
+    l2 = config.l2_penalty()
+    loss = network.loss_and_gradients(X, y, l2=l2, mode=CHECK)
+    blocks = network.trace()
+    params = network.parameters()
+    hidden = [c.name for c in config.model.hidden_activations()]
+    output_name = network.loss.output_activation
+    layers = []
+    for i, block in enumerate(blocks):
+        name = str(i)
+        activation = hidden[i] if i < len(hidden) else output_name
+        derivative = None
+        output_gradient = None
+        if i < len(hidden):
+            g = network.activations[i]
+            derivative = g.derivative(block["z"], block["a"])
+        elif isinstance(network.loss, ChainRule):
+            output_gradient = network.loss.output_gradient(block["a"], y)
+            if network.loss.activation.name != "softmax":
+                derivative = network.loss.activation.derivative(block["z"], block["a"])
+        layers.append(
+            LayerTrace(
+                name=name,
+                activation=activation,
+                weight=params[f"{name}.weight"].copy(),
+                bias=None if f"{name}.bias" not in params else params[f"{name}.bias"].copy(),
+                z=block["z"],
+                a=block["a"],
+                delta=block["delta"],
+                grad_weight=block["grad_weight"],
+                grad_bias=block.get("grad_bias"),
+                derivative=derivative,
+                output_gradient=output_gradient,
+            )
+        )
+    classes = None if model.classes is None else [_plain(c) for c in model.classes]
+    labels = None if classes is None else [classes[int(k)] for k in np.asarray(y).ravel()]
+    explanation = Explanation(
+        config=config,
+        input=X,
+        targets=y,
+        labels=labels,
+        classes=classes,
+        loss=loss,
+        l2=l2,
+        layers=layers,
+        rows=rows,
+        source=source,
+        fused=not isinstance(network.loss, ChainRule),
+    )
+    if step:
+        optimizer = make_optimizer(config.optimizer.name, **config.optimizer_options())
+        optimizer.build(network.params, network.weight_slice)
+        schedule = make_schedule(
+            config.schedule.name,
+            config.optimizer.lr,
+            config.train.epochs,
+            **config.schedule.options,
+        )
+        epoch = 0
+        if contents is not None:
+            optimizer.load_state_dict(contents.optimizer)
+            schedule.load_state_dict(contents.schedule)
+            epoch = contents.epoch
+        lr = float(schedule.learning_rate(epoch))
+        if config.train.grad_clip is not None:  # as the trainer clips: the global norm
+            norm = float(np.sqrt(np.dot(network.grads, network.grads)))
+            if norm > config.train.grad_clip:
+                network.grads *= config.train.grad_clip / norm
+        old = {k: v.copy() for k, v in params.items()}
+        grads = {k: v.copy() for k, v in network.gradients().items()}
+        optimizer.update_step(network.grads, network.params, lr)
+        explanation.update = {
+            k: {"old": old[k], "grad": grads[k], "new": params[k].copy()} for k in params
+        }
+        explanation.lr = lr
+        explanation.optimizer = config.optimizer.name
+        explanation.optimizer_formula = _formula_of(OPTIMIZERS[config.optimizer.name])
+    return explanation
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# --- JSON -------------------------------------------------------------------------------------
+
+
+def _nested(array: np.ndarray | None) -> Any:
+    """An array as nested lists of Python floats (None stays None). float32 values are written
+    in their shortest form (0.1, not 0.10000000149011612), which reads back to the same float32."""
+    if array is None:
+        return None
+    array = np.asarray(array)
+    if array.dtype == np.float32:
+        shortest = [float(str(v)) for v in array.ravel()]  # str of a float32: its shortest form
+        return np.array(shortest, dtype=object).reshape(array.shape).tolist()
+    return array.astype(np.float64).tolist()
+
+
+def to_json(explanation: Explanation) -> dict[str, Any]:
+    """The explanation as plain data: nested lists in the engine's shapes (weights (fan_in,
+    fan_out), batch first)."""
+    e = explanation
+    targets = e.labels if e.labels is not None else _nested(e.targets)
+    out: dict[str, Any] = {
+        "input": _nested(e.input),
+        "targets": targets,
+        "loss": float(e.loss),
+        "layers": [
+            {
+                "name": layer.name,
+                "activation": layer.activation,
+                "weight": _nested(layer.weight),
+                "bias": _nested(layer.bias),
+                "z": _nested(layer.z),
+                "a": _nested(layer.a),
+                "delta": _nested(layer.delta),
+                "grad_weight": _nested(layer.grad_weight),
+                "grad_bias": _nested(layer.grad_bias),
+            }
+            for layer in e.layers
+        ],
+    }
+    if e.classes is not None:
+        out["classes"] = e.classes
+    if e.update:
+        out["update"] = {
+            name: {key: _nested(value) for key, value in parts.items()}
+            for name, parts in e.update.items()
+        }
+        out["lr"] = e.lr
+    return out
+
+
+# --- text -------------------------------------------------------------------------------------
+
+
+def _number(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _summary(array: np.ndarray) -> str:
+    flat = np.asarray(array, dtype=np.float64).ravel()
+    shown = ", ".join(_number(v) for v in flat[:FEW])
+    return (
+        f"shape {'x'.join(map(str, array.shape))}, norm {_number(float(np.linalg.norm(flat)))}, "
+        f"mean {_number(float(flat.mean()))}, min {_number(float(flat.min()))}, "
+        f"max {_number(float(flat.max()))}; first entries {shown}, ..."
+    )
+
+
+def _matrix_lines(array: np.ndarray, full: bool, indent: str) -> list[str]:
+    """A tensor as aligned rows (every entry), or its summary when large."""
+    array = np.asarray(array, dtype=np.float64)
+    if array.size > SMALL and not full:
+        return [indent + _summary(array)]
+    rows = array.reshape(1, -1) if array.ndim == 1 else array
+    cells = [[_number(v) for v in row] for row in rows]
+    width = max((len(c) for row in cells for c in row), default=1)
+    return [indent + "[" + "  ".join(c.rjust(width) for c in row) + "]" for row in cells]
+
+
+def _shape(array: np.ndarray) -> str:
+    return "(" + " x ".join(map(str, array.shape)) + ")"
+
+
+def _output_gradient(e: Explanation) -> tuple[str, str]:
+    """``dL/da`` of the explained loss as text and LaTeX; with the sum reduction without the
+    division by the count."""
+    text, latex = OUTPUT_GRADIENT_FORMULAS[e.loss_name]
+    if e.reduction == "sum":
+        text = text.replace(" / (n k)", "")
+        left, right = latex.split(" = ", 1)
+        latex = f"{left} = " + re.sub(r"^\\frac\{(.*)\}\{nk\}$", r"\1", right)
+    return text, latex
+
+
+def _fused_delta(e: Explanation) -> tuple[str, str]:
+    """The fused output delta as text and LaTeX (divided by the batch size for the mean)."""
+    if e.reduction == "sum":
+        return "a - t", "a - t"
+    return "(a - t) / n", r"\frac{a - t}{n}"
+
+
+def _activation_text(name: str) -> tuple[str, str]:
+    g, dg, _, _ = ACTIVATION_FORMULAS[name]
+    return g, dg
+
+
+def _output_delta_text(e: Explanation) -> str:
+    last = e.layers[-1]
+    if e.fused:
+        return (
+            f"delta = {_fused_delta(e)[0]} (fused: the output's g' cancels against the "
+            "loss's dL/da)"
+        )
+    if last.activation == "softmax":
+        return "delta = a * (dL/da - sum_k a_k dL/da_k) (the softmax Jacobian's product)"
+    return "delta = dL/da * g'(z) (the general chain rule)"
+
+
+def to_text(explanation: Explanation, full: bool = False) -> str:
+    """The explanation as plain text, each value under the formula that made it."""
+    e = explanation
+    L = len(e.layers)
+    sizes = [e.input.shape[1], *[layer.z.shape[1] for layer in e.layers]]
+    out: list[str] = []
+    add = out.append
+    add(
+        f"bpnn explain {e.source}: {' -> '.join(map(str, sizes))}, "
+        f"{e.loss_name} ({e.reduction} over the batch), {e.rows} of the training split"
+    )
+    add("notation: layer l = 1..L has parameters '{l-1}.weight' (W) and '{l-1}.bias' (b)")
+    add("")
+    add(f"input a0 = x, as the network sees it (scaled) {_shape(e.input)}")
+    out += _matrix_lines(e.input, full, "  ")
+    if e.labels is not None:
+        add(f"targets t: class labels {e.labels} (class indices {np.asarray(e.targets).tolist()})")
+    else:
+        add(f"targets t {_shape(e.targets)}")
+        out += _matrix_lines(e.targets, full, "  ")
+    add("")
+    add("forward")
+    for number, layer in enumerate(e.layers, start=1):
+        role = "output layer" if number == L else "hidden layer"
+        g_text, _ = _activation_text(layer.activation)
+        add(f"{role} {number} ('{layer.name}.weight', '{layer.name}.bias'): {layer.activation}")
+        add(f"  W{number} {_shape(layer.weight)}")
+        out += _matrix_lines(layer.weight, full, "    ")
+        if layer.bias is not None:
+            add(f"  b{number}")
+            out += _matrix_lines(layer.bias, full, "    ")
+        add(f"  z{number} = a{number - 1} W{number} + b{number}")
+        out += _matrix_lines(layer.z, full, "    ")
+        add(f"  a{number} = {layer.activation}(z{number}), g(z) = {g_text}")
+        out += _matrix_lines(layer.a, full, "    ")
+    loss_text = LOSS_FORMULAS[e.loss_name][0]
+    if e.reduction == "sum":
+        loss_text += " (summed over the batch, not averaged)"
+    add(f"loss: {loss_text}")
+    l2 = f" (with the L2 term {e.l2:g}/2 * sum W^2)" if e.l2 else ""
+    add(f"  L = {_number(e.loss)}{l2}")
+    add("")
+    add("backward")
+    for number in range(L, 0, -1):
+        layer = e.layers[number - 1]
+        _, dg_text = _activation_text(layer.activation)
+        if number == L:
+            add(f"output layer {number}: {_output_delta_text(e)}")
+            if layer.output_gradient is not None:
+                add(f"  {_output_gradient(e)[0]}")
+                out += _matrix_lines(layer.output_gradient, full, "    ")
+            if layer.derivative is not None and not e.fused:
+                add(f"  g'(z{number}) = {dg_text}")
+                out += _matrix_lines(layer.derivative, full, "    ")
+        else:
+            add(
+                f"hidden layer {number}: delta{number} = (delta{number + 1} "
+                f"W{number + 1}^T) * g'(z{number}), g'(z) = {dg_text}"
+            )
+            add(f"  g'(z{number})")
+            out += _matrix_lines(layer.derivative, full, "    ")
+        add(f"  delta{number} = dL/dz{number}")
+        out += _matrix_lines(layer.delta, full, "    ")
+        add(f"  dL/dW{number} = a{number - 1}^T delta{number}   ('{layer.name}.weight')")
+        out += _matrix_lines(layer.grad_weight, full, "    ")
+        if layer.grad_bias is not None:
+            add(f"  dL/db{number} = sum over the batch of delta{number}   ('{layer.name}.bias')")
+            out += _matrix_lines(layer.grad_bias, full, "    ")
+    if e.l2:
+        add(f"  (every dL/dW includes the L2 term {e.l2:g} * W)")
+    if e.update:
+        add("")
+        add(f"update: {e.optimizer}, learning rate lr = {e.lr:g}")
+        for line in (e.optimizer_formula or "").splitlines():
+            add(f"  {line}")
+        for name, parts in e.update.items():
+            if parts["old"].size > SMALL and not full:
+                add(f"  {name}")
+                for key in ("old", "grad", "new"):
+                    out += _matrix_lines(parts[key], full, f"    {key:>4} ")
+                continue
+            add(f"  {name}: old  |  gradient g  |  new")
+            columns = [_matrix_lines(parts[key], True, "") for key in ("old", "grad", "new")]
+            widths = [max(len(line) for line in column) for column in columns]
+            for row in zip(*columns, strict=True):
+                add("    " + "  |  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    return "\n".join(out) + "\n"
+
+
+# --- Markdown ---------------------------------------------------------------------------------
+
+
+def _table(array: np.ndarray, full: bool) -> list[str]:
+    """A tensor as a Markdown table (rows of the batch or of fan_in), or its summary."""
+    array = np.asarray(array, dtype=np.float64)
+    if array.size > SMALL and not full:
+        return ["", _summary(array), ""]
+    rows = array.reshape(1, -1) if array.ndim == 1 else array
+    header = "| " + " | ".join(f"[{j}]" for j in range(rows.shape[1])) + " |"
+    lines = ["", header, "|" + "---:|" * rows.shape[1]]
+    lines += ["| " + " | ".join(_number(v) for v in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def to_markdown(explanation: Explanation, full: bool = False) -> str:
+    """The explanation as a document for notes: formulas in LaTeX, numbers in tables."""
+    e = explanation
+    L = len(e.layers)
+    sizes = [e.input.shape[1], *[layer.z.shape[1] for layer in e.layers]]
+    out: list[str] = []
+    add = out.append
+    add(f"# One step of backpropagation: `{e.source}`")
+    add("")
+    add(
+        f"Network {' → '.join(map(str, sizes))}, loss `{e.loss_name}` ({e.reduction} over the "
+        f"batch), {e.rows} of the training split. Layer $l$ has the weights $W^{{(l)}}$ "
+        "(parameter `{l-1}.weight`, shape fan_in × fan_out) and biases $b^{(l)}$."
+    )
+    add("")
+    add("## Input and targets")
+    add("")
+    add("$a^{(0)} = x$, as the network sees it (after scaling):")
+    out += _table(e.input, full)
+    if e.labels is not None:
+        add(f"Targets: class labels {e.labels} (class indices {np.asarray(e.targets).tolist()}).")
+        add("")
+    else:
+        add("Targets $t$:")
+        out += _table(e.targets, full)
+    add("## Forward pass")
+    add("")
+    for number, layer in enumerate(e.layers, start=1):
+        _, _, g_tex, _ = ACTIVATION_FORMULAS[layer.activation]
+        role = "output layer" if number == L else "hidden layer"
+        add(f"### Layer {number} ({role}, {layer.activation})")
+        add("")
+        add(f"$W^{{({number})}}$ (`{layer.name}.weight`):")
+        out += _table(layer.weight, full)
+        if layer.bias is not None:
+            add(f"$b^{{({number})}}$ (`{layer.name}.bias`):")
+            out += _table(layer.bias, full)
+        add(f"$z^{{({number})}} = a^{{({number - 1})}} W^{{({number})}} + b^{{({number})}}$:")
+        out += _table(layer.z, full)
+        add(f"$a^{{({number})}} = g(z^{{({number})}})$ with $g(z) = {g_tex}$:")
+        out += _table(layer.a, full)
+    loss_tex = LOSS_FORMULAS[e.loss_name][1]
+    if e.reduction == "sum":
+        loss_tex = re.sub(r"\\frac\{1\}\{nk?\}\s*", "", loss_tex)  # no 1/n: a sum
+    add("### Loss")
+    add("")
+    add(f"$${loss_tex}$$")
+    add("")
+    l2 = f" (with the L2 term $\\frac{{{e.l2:g}}}{{2}} \\sum W^2$)" if e.l2 else ""
+    add(f"$L = {_number(e.loss)}${l2}")
+    add("")
+    add("## Backward pass")
+    add("")
+    for number in range(L, 0, -1):
+        layer = e.layers[number - 1]
+        _, _, _, dg_tex = ACTIVATION_FORMULAS[layer.activation]
+        add(f"### Layer {number}")
+        add("")
+        if number == L and e.fused:
+            add(f"$\\delta^{{({number})}} = {_fused_delta(e)[1]}$ (fused: exact and stable)")
+            add("")
+        elif number == L:
+            add(f"${_output_gradient(e)[1]}$:")
+            out += _table(layer.output_gradient, full)
+            if layer.activation == "softmax":
+                add(
+                    f"$\\delta^{{({number})}} = a \\odot \\left(\\frac{{\\partial L}}"
+                    "{\\partial a} - \\sum_k a_k \\frac{\\partial L}{\\partial a_k}\\right)$"
+                )
+                add("")
+            else:
+                add(f"$g'(z^{{({number})}}) = {dg_tex}$:")
+                out += _table(layer.derivative, full)
+                add(
+                    f"$\\delta^{{({number})}} = \\frac{{\\partial L}}{{\\partial a}} \\odot "
+                    f"g'(z^{{({number})}})$"
+                )
+                add("")
+        else:
+            add(f"$g'(z^{{({number})}}) = {dg_tex}$:")
+            out += _table(layer.derivative, full)
+            add(
+                f"$\\delta^{{({number})}} = \\left(\\delta^{{({number + 1})}} "
+                f"W^{{({number + 1})\\top}}\\right) \\odot g'(z^{{({number})}})$"
+            )
+            add("")
+        add(f"$\\delta^{{({number})}}$:")
+        out += _table(layer.delta, full)
+        add(
+            f"$\\frac{{\\partial L}}{{\\partial W^{{({number})}}}} = "
+            f"a^{{({number - 1})\\top}} \\delta^{{({number})}}$:"
+        )
+        out += _table(layer.grad_weight, full)
+        if layer.grad_bias is not None:
+            add(
+                f"$\\frac{{\\partial L}}{{\\partial b^{{({number})}}}} = "
+                f"\\sum_i \\delta^{{({number})}}_i$:"
+            )
+            out += _table(layer.grad_bias, full)
+    if e.update:
+        add(f"## Update: `{e.optimizer}`, learning rate {e.lr:g}")
+        add("")
+        add("```")
+        add(e.optimizer_formula or "")
+        add("```")
+        add("")
+        for name, parts in e.update.items():
+            add(f"### `{name}`")
+            for key, title in (("old", "old value"), ("grad", "gradient"), ("new", "new value")):
+                add("")
+                add(f"{title}:")
+                out += _table(parts[key], full)
+    return "\n".join(out).rstrip() + "\n"
