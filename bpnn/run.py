@@ -42,7 +42,14 @@ from bpnn import checkpoint
 from bpnn.callbacks import Callback, Checkpointer, EarlyStopping, MetricsWriter
 from bpnn.config import Config, load_config, validate
 from bpnn.data import Dataset, encode_labels, load_dataset, read_labelled
-from bpnn.errors import CheckpointError, ConfigError, DataError, OutputError, TrainingError
+from bpnn.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    OutputError,
+    TrainingError,
+    naming,
+)
 from bpnn.evaluation import evaluate
 from bpnn.faults import crash_point
 from bpnn.model import Model, build_network, load_model, make_seeds
@@ -71,13 +78,27 @@ def strict_json(value: Any) -> Any:
 def _write_atomically(path: Path, text: str, point: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
     temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with naming(path), temporary.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     crash_point(f"{point}:written")
     os.replace(temporary, path)
     crash_point(f"{point}:renamed")
+
+
+def _missing_parents(path: Path) -> list[Path]:
+    """The folders above ``path`` that do not exist yet, innermost first."""
+    missing = []
+    parent = path.parent
+    while parent != parent.parent and not parent.exists() and not parent.is_symlink():
+        missing.append(parent)
+        parent = parent.parent
+    return missing
 
 
 class RunDirectory:
@@ -90,6 +111,8 @@ class RunDirectory:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock_fd: int | None = None
+        #: the folders above ``path`` that ``create`` made (removed again with an unfinished run)
+        self._made_parents: list[Path] = []
 
     # --- the files ---------------------------------------------------------------------------
     @property
@@ -132,16 +155,20 @@ class RunDirectory:
             for attempt in range(1, 1000):
                 suffix = "" if attempt == 1 else f"-{attempt}"
                 run = cls(root / f"{name}-{stamp}{suffix}")
+                missing = _missing_parents(run.path)
                 try:
                     run.path.mkdir(parents=True)
                 except FileExistsError:
                     continue
+                run._made_parents = missing
                 run.lock()
                 return run
             raise OutputError(f"{root}: cannot find a free run directory name for {name}")
         run = cls(out)
+        missing = _missing_parents(run.path)
         try:
             run.path.mkdir(parents=True)
+            run._made_parents = missing
         except FileExistsError:
             if not run.path.is_dir():
                 raise OutputError(
@@ -242,6 +269,8 @@ class RunDirectory:
             self.unlock()
             with contextlib.suppress(OSError):
                 self.path.rmdir()
+                for parent in self._made_parents:  # e.g. runs/, made for this run alone
+                    parent.rmdir()
 
     # --- writing -----------------------------------------------------------------------------
     def write_config(self, config: Config) -> None:
@@ -255,7 +284,7 @@ class RunDirectory:
         point, so the tests can leave a torn line as a full disk would)."""
         line = json.dumps(strict_json(logs), allow_nan=False) + "\n"
         half = len(line) // 2
-        with self.metrics_path.open("a", encoding="utf-8") as handle:
+        with naming(self.metrics_path), self.metrics_path.open("a", encoding="utf-8") as handle:
             handle.write(line[:half])
             handle.flush()
             crash_point("metrics:torn")
@@ -801,7 +830,7 @@ def evaluate_file(path: Path, data_file: Path) -> dict[str, Any]:
                 f"{model.network.sizes[-1]}"
             )
     metrics: dict[str, Any] = evaluate(
-        model, model.input_scaling.apply(X, model.network.dtype), model.targets(y), prefix="test_"
+        model, model.scaled_inputs(X, str(data_file)), model.targets(y), prefix="test_"
     )
     metrics["epoch"] = model.epoch
     metrics["test_samples"] = len(X)
