@@ -322,6 +322,10 @@ class TrainConfig(_Section):
         return value
 
 
+#: the longest ``name``: the run folder ``NAME-YYYYmmdd-HHMMSS-N`` stays within 255 bytes
+MAX_NAME_LENGTH = 200
+
+
 class Config(_Section):
     """A whole experiment."""
 
@@ -339,6 +343,11 @@ class Config(_Section):
     def _name_is_a_folder_name(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", value):
             raise ValueError("must be letters, digits, '.', '_' or '-' (it names the run folder)")
+        if len(value) > MAX_NAME_LENGTH:  # NAME-YYYYmmdd-HHMMSS-N must fit a file name
+            raise ValueError(
+                f"must be at most {MAX_NAME_LENGTH} characters (it names the run folder), "
+                f"got {len(value)}"
+            )
         return value
 
     @property
