@@ -40,7 +40,7 @@ import numpy as np
 
 from bpnn import checkpoint
 from bpnn.callbacks import Callback, Checkpointer, EarlyStopping, MetricsWriter
-from bpnn.config import Config, load_config, validate
+from bpnn.config import Config, load_config, short, validate
 from bpnn.data import Dataset, encode_labels, load_dataset, read_labelled
 from bpnn.errors import (
     CheckpointError,
@@ -330,6 +330,8 @@ class RunDirectory:
                         parsed = json.loads(raw)
                     except ValueError:
                         break
+                    if not isinstance(parsed, dict):
+                        break
                     if not raw.endswith(b"\n") or parsed.get("epoch", 0) > epoch:
                         break
                     keep += len(raw)
@@ -340,7 +342,9 @@ class RunDirectory:
 
 
 def read_metrics_file(path: Path) -> list[dict[str, Any]]:
-    """The rows of a ``metrics.jsonl``: blank lines skipped, a torn last line ignored."""
+    """The rows of a ``metrics.jsonl``: blank lines skipped, a torn last line ignored. Each row
+    is a JSON object with an integer ``epoch`` and numbers (or null) as values; anything else
+    (an edited file) is a ``DataError`` naming the line."""
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
     except FileNotFoundError:
@@ -360,6 +364,16 @@ def read_metrics_file(path: Path) -> list[dict[str, Any]]:
             if number == last:
                 break  # a torn last line: the write was cut short
             raise DataError(f"{path}: line {number + 1} is not a JSON object") from None
+        epoch = row.get("epoch")
+        if isinstance(epoch, bool) or not isinstance(epoch, int):
+            raise DataError(f"{path}: line {number + 1} has no integer 'epoch'")
+        for key, value in row.items():
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise DataError(
+                    f"{path}: line {number + 1}: {short(key)} is {short(value)}, not a number"
+                )
         rows.append(row)
     return rows
 
