@@ -218,6 +218,8 @@ def load_model(path: Any) -> Model:
             )
     n_inputs = params["0.weight"].shape[0]
     n_outputs = params[f"{n_layers - 1}.weight"].shape[1]
+    if contents.classes is None and config.task != "regression":
+        raise CheckpointError(f"{path}: classes missing (a {config.task} model needs them)")
     n_classes = None if contents.classes is None else len(contents.classes)
     network = build_network(config, n_inputs, n_classes, n_outputs, np.random.default_rng(0))
     own = network.parameters()
