@@ -81,6 +81,6 @@ def naming(path: str | Path) -> Iterator[None]:
     try:
         yield
     except OSError as error:
-        if error.filename is None:
+        if error.filename is None and error.errno is not None:  # OSError(errno, reason)
             error.filename = str(path)
         raise
