@@ -588,7 +588,9 @@ def _check_memory(config: Config) -> None:
     limit = memory_limit(config)
     itemsize = 8 if config.train.dtype == "float64" else 4
     hidden = [1, *config.model.hidden, 1]
-    needed = training_bytes(hidden, config.train.batch_size, itemsize, 1, config.model.batch_norm)
+    # a batch of one: train.batch_size may exceed the data (the batch is then all of it); the
+    # run checks the real batch once the data is loaded (``bpnn.run.check_network``)
+    needed = training_bytes(hidden, 1, itemsize, 1, config.model.batch_norm)
     shown = str(config.model.hidden)
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
     check_fits(needed, f"model.hidden {shown}", limit, "make model.hidden smaller")

@@ -410,7 +410,7 @@ def check_network(config: Config, data: Dataset) -> None:
     ]
     needed = training_bytes(
         sizes,
-        config.train.batch_size,
+        min(config.train.batch_size, max(len(data.X_train), 1)),  # the largest batch there is
         np.dtype(config.train.dtype).itemsize,
         optimizer_buffers(config.optimizer.name, config.optimizer_options()),
         config.model.batch_norm,
@@ -426,8 +426,15 @@ def check_network(config: Config, data: Dataset) -> None:
 
 
 def build_model(config: Config, data: Dataset, rng: np.random.Generator) -> Model:
-    """A fresh model for ``data`` as the config describes, initialized from ``rng``."""
-    network = build_network(config, data.n_features, data.n_classes, data.n_targets, rng)
+    """A fresh model for ``data`` as the config describes, initialized from ``rng``. Initial
+    weights beyond the training dtype's range (``normal`` with std 1e300) are a ``ConfigError``."""
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below, in one line
+        network = build_network(config, data.n_features, data.n_classes, data.n_targets, rng)
+    if not np.all(np.isfinite(network.params)):
+        raise ConfigError(
+            f"model.init: '{config.model.init.name}' with {short(config.model.init.options)} gives "
+            f"initial weights beyond the {network.dtype.name} range; choose a smaller scale"
+        )
     return Model(
         network,
         config,
