@@ -353,6 +353,22 @@ def test_a_run_too_large_for_memory_is_refused_before_allocating(
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_batch_size_beyond_the_data_is_not_refused_for_memory(tmp_path: Path) -> None:
+    """A batch of 10^8 samples would need 18 GiB, but the batch is never larger than the data:
+    the memory estimate counts the batch there is."""
+    config = write(tmp_path, SMALL.replace("batch_size: 64", "batch_size: 100000000"))
+    result = bpnn("train", config, "--out", tmp_path / "run", "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_initial_weights_beyond_float32_are_one_line(tmp_path: Path) -> None:
+    config = write(tmp_path, SMALL + "model: {hidden: [8], init: {name: normal, std: 1.0e+300}}\n")
+    config.write_text(config.read_text().replace("model: {hidden: [16]}\n", ""))
+    result = bpnn("train", config, "--out", tmp_path / "run", "-q", cwd=tmp_path)
+    assert_one_line_error(result, 2, "model.init", "float32")
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_gzip_bomb_as_predict_input_is_one_line(trained: Path, tmp_path: Path) -> None:
     """An IDX header announcing 10 images of 8x8, followed by 200 MB of zeros, gzipped."""
     bomb = tmp_path / "bomb-idx3-ubyte.gz"
@@ -543,6 +559,7 @@ def test_an_edited_metrics_file_is_one_line_for_plot_and_resume(
         ("train: {grad_clip: -1}", "train.grad_clip"),
         ("seed: 1.5", "seed"),
         ("train: {max_memory: lots}", "train.max_memory"),
+        (f"train: {{max_memory: '{'9' * 400} GiB'}}", "train.max_memory"),
     ],
 )
 def test_config_check_refuses_what_train_refuses_with_the_same_line(
