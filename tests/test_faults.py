@@ -756,7 +756,7 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 
 #: the test that shows each exit code
 EXIT_CODE_TESTS = {
-    0: "test_plots_beyond_the_file_size_limit_exit_3_and_the_run_is_kept (resume, plot)",
+    0: "test_a_batch_size_beyond_the_data_is_not_refused_for_memory",
     1: "test_a_diverging_run_exits_1, test_a_failed_gradient_check_exits_1",
     2: "test_degenerate_data_is_one_line_and_changes_nothing",
     3: "test_a_checkpoint_beyond_the_file_size_limit_exits_3_and_the_run_resumes",
