@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from bpnn.errors import CheckpointError
+from bpnn.errors import CheckpointError, naming
 from bpnn.faults import crash_point
 
 FORMAT = "bpnn-checkpoint"
@@ -102,7 +102,7 @@ def save(path: str | Path, contents: CheckpointContents) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with naming(path), os.fdopen(fd, "wb") as handle:
             np.savez(handle, allow_pickle=False, **arrays)
             handle.flush()
             os.fsync(handle.fileno())
@@ -113,6 +113,10 @@ def save(path: str | Path, contents: CheckpointContents) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+#: the groups of arrays that hold numbers (a tampered file may hold anything)
+NUMERIC_GROUPS = ("param/", "buffer/", "scaling/", "optimizer/", "schedule/")
 
 
 def load(path: str | Path) -> CheckpointContents:
@@ -143,6 +147,16 @@ def load(path: str | Path) -> CheckpointContents:
         raise CheckpointError(
             f"{path}: checkpoint format version {meta.get('format_version')} is not supported "
             f"(this bpnn reads version {FORMAT_VERSION})"
+        )
+
+    for key, value in arrays.items():
+        if key.startswith(NUMERIC_GROUPS) and value.dtype.kind not in "biuf":
+            raise CheckpointError(f"{path}: {key} holds {value.dtype} values, not numbers")
+    classes = arrays.get("classes")
+    if classes is not None and (classes.ndim != 1 or classes.dtype.kind not in "biufU"):
+        raise CheckpointError(
+            f"{path}: classes has shape {classes.shape} and dtype {classes.dtype}, "
+            "expected a list of labels"
         )
 
     def group(prefix: str) -> dict[str, np.ndarray]:

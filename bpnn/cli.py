@@ -269,7 +269,16 @@ def predict(
         if out is None:
             sys.stdout.write(text)
         else:
-            out.write_text(text, encoding="utf-8")
+            from bpnn.errors import naming
+
+            with naming(out):
+                handle = out.open("x", encoding="utf-8")  # never an existing file
+                try:
+                    with handle:
+                        handle.write(text)
+                except BaseException:
+                    out.unlink(missing_ok=True)  # no half-written predictions left behind
+                    raise
             print(f"wrote {text.count(chr(10)) - 1} predictions to {out}", file=sys.stderr)
 
 

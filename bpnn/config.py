@@ -343,6 +343,10 @@ class TrainConfig(_Section):
         return value
 
 
+#: the longest ``name``: the run folder ``NAME-YYYYmmdd-HHMMSS-N`` stays within 255 bytes
+MAX_NAME_LENGTH = 200
+
+
 class Config(_Section):
     """A whole experiment."""
 
@@ -360,6 +364,11 @@ class Config(_Section):
     def _name_is_a_folder_name(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", value):
             raise ValueError("must be letters, digits, '.', '_' or '-' (it names the run folder)")
+        if len(value) > MAX_NAME_LENGTH:  # NAME-YYYYmmdd-HHMMSS-N must fit a file name
+            raise ValueError(
+                f"must be at most {MAX_NAME_LENGTH} characters (it names the run folder), "
+                f"got {len(value)}"
+            )
         return value
 
     @property
@@ -619,7 +628,9 @@ def _check_memory(config: Config) -> None:
     limit = memory_limit(config)
     itemsize = 8 if config.train.dtype == "float64" else 4
     hidden = [1, *config.model.hidden, 1]
-    needed = training_bytes(hidden, config.train.batch_size, itemsize, 1, config.model.batch_norm)
+    # a batch of one: train.batch_size may exceed the data (the batch is then all of it); the
+    # run checks the real batch once the data is loaded (``bpnn.run.check_network``)
+    needed = training_bytes(hidden, 1, itemsize, 1, config.model.batch_norm)
     shown = str(config.model.hidden)
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
     check_fits(needed, f"model.hidden {shown}", limit, "make model.hidden smaller")

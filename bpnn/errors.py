@@ -7,13 +7,18 @@ exit code below. ``EXIT_CODES`` is the table the docs print and the tests check.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 #: every exit code of ``bpnn``, with its meaning
 EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "the run failed: training diverged (the loss became NaN or infinite), or a gradient "
     "check failed",
     2: "bad input: a config, data file, checkpoint, command-line value or output path is "
-    "wrong, or a run directory cannot be used (locked by another process, not resumable)",
+    "wrong, a run directory is locked by another process, or `resume` refused to continue a "
+    "run (no checkpoint yet, an edited config.yaml, nothing left to train)",
     3: "the operating system refused a file operation: disk full, file too large, permission "
     "denied, not a directory, read-only file system, ...",
     4: "not enough memory: the run needs more than is available (estimated before allocating) "
@@ -71,3 +76,16 @@ class Terminated(KeyboardInterrupt):
 class ExportError(BpnnError):
     """A model cannot be exported: a format's optional package is missing, or a part of the
     network has no counterpart in the target format."""
+
+
+@contextmanager
+def naming(path: str | Path) -> Iterator[None]:
+    """Let an ``OSError`` raised while writing ``path`` name it: a failed ``write()`` on an open
+    handle (disk full, file too large) carries no file name, and the user's one line must say
+    which file could not be written."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is None and error.errno is not None:  # OSError(errno, reason)
+            error.filename = str(path)
+        raise

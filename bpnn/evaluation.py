@@ -53,6 +53,7 @@ def prediction_table(checkpoint: Path, input_file: Path) -> str:
         n_features=model.n_features,
         target=model.target_name,
     )
+    model.scaled_inputs(X, str(input_file))  # a value beyond the dtype's range: one line
     output = model.predict(X)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")

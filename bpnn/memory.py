@@ -12,6 +12,7 @@ arrays. A run whose estimate exceeds the memory available (``MemAvailable``) or
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -38,10 +39,12 @@ def parse_size(value: int | str, key: str = "train.max_memory") -> int:
         raise ConfigError(
             f"{key}: {value[:40]!r} is not a size; write bytes or e.g. '512MiB', '4GiB'"
         )
-    size = int(float(match.group(1)) * _UNITS[match.group(2)])
-    if size <= 0:
-        raise ConfigError(f"{key}: must be positive, got {value!r}")
-    return size
+    size = float(match.group(1)) * _UNITS[match.group(2)]
+    if not math.isfinite(size) or size >= 2**63:  # 400 nines are a float, but no size
+        raise ConfigError(f"{key}: {value[:40]!r} is too large a size")
+    if int(size) <= 0:
+        raise ConfigError(f"{key}: must be positive, got {value[:40]!r}")
+    return int(size)
 
 
 def format_size(n: float) -> str:

@@ -173,6 +173,23 @@ class Model:
             raise ValueError(f"expected inputs of shape (n, {self.n_features}), got {X.shape}")
         return self.input_scaling.apply(X, self.network.dtype)
 
+    def scaled_inputs(self, X: np.ndarray, source: str) -> np.ndarray:
+        """The network's inputs for raw features ``X``: scaled and in its dtype. A value that
+        becomes infinite there (1e300 in float32) is a ``DataError`` naming ``source``, not a
+        NaN prediction."""
+        from bpnn.errors import DataError
+
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaled = self._inputs(X)
+        bad = ~np.isfinite(scaled)
+        if bad.any():
+            columns = [self.feature_names[j] for j in np.flatnonzero(bad.any(axis=0))[:5]]
+            raise DataError(
+                f"{source}: {int(bad.sum())} value(s) beyond the {self.network.dtype.name} range "
+                f"once scaled, in column(s) {', '.join(columns)}; rescale them"
+            )
+        return scaled
+
     def targets(self, y: np.ndarray) -> np.ndarray:
         """Targets as the network reads them: class indices, or values in the scaled units."""
         if self.task == "regression":
@@ -260,11 +277,17 @@ def load_model(path: Any) -> Model:
         raise CheckpointError(str(error)) from None
     params = contents.params
     n_layers = len(config.model.hidden) + 1
-    try:
-        n_inputs = params["0.weight"].shape[0]
-        n_outputs = params[f"{n_layers - 1}.weight"].shape[1]
-    except KeyError as error:
-        raise CheckpointError(f"{path}: parameter {error} missing") from None
+    for name in ("0.weight", f"{n_layers - 1}.weight"):
+        if name not in params:
+            raise CheckpointError(f"{path}: parameter '{name}' missing")
+        if params[name].ndim != 2:
+            raise CheckpointError(
+                f"{path}: {name} has shape {params[name].shape}, expected a matrix"
+            )
+    n_inputs = params["0.weight"].shape[0]
+    n_outputs = params[f"{n_layers - 1}.weight"].shape[1]
+    if contents.classes is None and config.task != "regression":
+        raise CheckpointError(f"{path}: classes missing (a {config.task} model needs them)")
     n_classes = None if contents.classes is None else len(contents.classes)
     network = build_network(config, n_inputs, n_classes, n_outputs, np.random.default_rng(0))
     own = network.parameters()
@@ -277,6 +300,8 @@ def load_model(path: Any) -> Model:
             raise CheckpointError(
                 f"{path}: {name} has shape {value.shape}, the config needs {own[name].shape}"
             )
+        if not np.all(np.isfinite(value)):
+            raise CheckpointError(f"{path}: {name} holds NaN or infinite values")
         own[name][...] = value
     try:
         network.load_buffers(contents.buffers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bpnn.errors import naming
 from bpnn.metrics import METRICS
 
 
@@ -46,7 +47,10 @@ def plot_history(history: list[dict[str, Any]], folder: Path, title: str) -> lis
         axes.set_title(f"{title}: {ylabel}")
         figure.tight_layout()
         path = folder / f"{metric.name}.png"
-        figure.savefig(path)
-        plt.close(figure)
+        try:
+            with naming(path):
+                figure.savefig(path)
+        finally:
+            plt.close(figure)
         written.append(path)
     return written

@@ -40,9 +40,16 @@ import numpy as np
 
 from bpnn import checkpoint
 from bpnn.callbacks import Callback, Checkpointer, EarlyStopping, MetricsWriter
-from bpnn.config import Config, load_config, memory_limit, validate
+from bpnn.config import Config, load_config, memory_limit, short, validate
 from bpnn.data import Dataset, encode_labels, load_dataset, read_labelled
-from bpnn.errors import CheckpointError, ConfigError, DataError, OutputError, ResumeError
+from bpnn.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    OutputError,
+    ResumeError,
+    naming,
+)
 from bpnn.evaluation import evaluate
 from bpnn.faults import crash_point
 from bpnn.memory import check_fits, optimizer_buffers, training_bytes
@@ -73,13 +80,27 @@ def strict_json(value: Any) -> Any:
 def _write_atomically(path: Path, text: str, point: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
     temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with naming(path), temporary.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     crash_point(f"{point}:written")
     os.replace(temporary, path)
     crash_point(f"{point}:renamed")
+
+
+def _missing_parents(path: Path) -> list[Path]:
+    """The folders above ``path`` that do not exist yet, innermost first."""
+    missing = []
+    parent = path.parent
+    while parent != parent.parent and not parent.exists() and not parent.is_symlink():
+        missing.append(parent)
+        parent = parent.parent
+    return missing
 
 
 class RunDirectory:
@@ -95,6 +116,8 @@ class RunDirectory:
         self.path = Path(path)
         self._lock_fd: int | None = None
         self._owns_lock_file = False  # created or claimed by this process: unlock removes it
+        #: the folders above ``path`` that ``create`` made (removed again with an unfinished run)
+        self._made_parents: list[Path] = []
 
     # --- the files ---------------------------------------------------------------------------
     @property
@@ -137,16 +160,20 @@ class RunDirectory:
             for attempt in range(1, 1000):
                 suffix = "" if attempt == 1 else f"-{attempt}"
                 run = cls(root / f"{name}-{stamp}{suffix}")
+                missing = _missing_parents(run.path)
                 try:
                     run.path.mkdir(parents=True)
                 except FileExistsError:
                     continue
+                run._made_parents = missing
                 run.lock()
                 return run
             raise OutputError(f"{root}: cannot find a free run directory name for {name}")
         run = cls(out)
+        missing = _missing_parents(run.path)
         try:
             run.path.mkdir(parents=True)
+            run._made_parents = missing
         except FileExistsError:
             if run.path.is_symlink() and not run.path.exists():
                 raise OutputError(
@@ -272,6 +299,8 @@ class RunDirectory:
             self.unlock()
             with contextlib.suppress(OSError):
                 self.path.rmdir()
+                for parent in self._made_parents:  # e.g. runs/, made for this run alone
+                    parent.rmdir()
 
     # --- writing -----------------------------------------------------------------------------
     def write_config(self, config: Config) -> None:
@@ -285,7 +314,7 @@ class RunDirectory:
         point, so the tests can leave a torn line as a full disk would)."""
         line = json.dumps(strict_json(logs), allow_nan=False) + "\n"
         half = len(line) // 2
-        with self.metrics_path.open("a", encoding="utf-8") as handle:
+        with naming(self.metrics_path), self.metrics_path.open("a", encoding="utf-8") as handle:
             handle.write(line[:half])
             handle.flush()
             crash_point("metrics:torn")
@@ -333,6 +362,8 @@ class RunDirectory:
                         parsed = json.loads(raw)
                     except ValueError:
                         break
+                    if not isinstance(parsed, dict):
+                        break
                     if not raw.endswith(b"\n") or parsed.get("epoch", 0) > epoch:
                         break
                     keep = read
@@ -343,7 +374,9 @@ class RunDirectory:
 
 
 def read_metrics_file(path: Path) -> list[dict[str, Any]]:
-    """The rows of a ``metrics.jsonl``: blank lines skipped, a torn last line ignored."""
+    """The rows of a ``metrics.jsonl``: blank lines skipped, a torn last line ignored. Each row
+    is a JSON object with an integer ``epoch`` and numbers (or null) as values; anything else
+    (an edited file) is a ``DataError`` naming the line."""
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
     except FileNotFoundError:
@@ -363,6 +396,16 @@ def read_metrics_file(path: Path) -> list[dict[str, Any]]:
             if number == last:
                 break  # a torn last line: the write was cut short
             raise DataError(f"{path}: line {number + 1} is not a JSON object") from None
+        epoch = row.get("epoch")
+        if isinstance(epoch, bool) or not isinstance(epoch, int):
+            raise DataError(f"{path}: line {number + 1} has no integer 'epoch'")
+        for key, value in row.items():
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise DataError(
+                    f"{path}: line {number + 1}: {short(key)} is {short(value)}, not a number"
+                )
         rows.append(row)
     return rows
 
@@ -395,7 +438,7 @@ def check_network(config: Config, data: Dataset) -> None:
     ]
     needed = training_bytes(
         sizes,
-        config.train.batch_size,
+        min(config.train.batch_size, max(len(data.X_train), 1)),  # the largest batch there is
         np.dtype(config.train.dtype).itemsize,
         optimizer_buffers(config.optimizer.name, config.optimizer_options()),
         config.model.batch_norm,
@@ -412,8 +455,15 @@ def check_network(config: Config, data: Dataset) -> None:
 
 def build_model(config: Config, data: Dataset, rng: np.random.Generator) -> Model:
     """A fresh model for ``data`` as the config describes, initialized from ``rng`` (and then
-    from ``model.initial_weights`` when it names a file)."""
-    network = build_network(config, data.n_features, data.n_classes, data.n_targets, rng)
+    from ``model.initial_weights`` when it names a file). Initial weights beyond the training
+    dtype's range (``normal`` with std 1e300) are a ``ConfigError``."""
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below, in one line
+        network = build_network(config, data.n_features, data.n_classes, data.n_targets, rng)
+    if not np.all(np.isfinite(network.params)):
+        raise ConfigError(
+            f"model.init: '{config.model.init.name}' with {short(config.model.init.options)} gives "
+            f"initial weights beyond the {network.dtype.name} range; choose a smaller scale"
+        )
     if config.model.initial_weights is not None:
         set_initial_weights(network, config.model.initial_weights)
     return Model(
@@ -844,7 +894,7 @@ def evaluate_file(path: Path, data_file: Path) -> dict[str, Any]:
                 f"{model.network.sizes[-1]}"
             )
     metrics: dict[str, Any] = evaluate(
-        model, model.input_scaling.apply(X, model.network.dtype), model.targets(y), prefix="test_"
+        model, model.scaled_inputs(X, str(data_file)), model.targets(y), prefix="test_"
     )
     metrics["epoch"] = model.epoch
     metrics["test_samples"] = len(X)

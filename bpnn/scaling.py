@@ -6,6 +6,7 @@ by ``bpnn.model.Model`` to raw data.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +57,11 @@ class Scaling:
         X = np.asarray(X)
         n_features = X.shape[1]
         if method == "standard":
-            scaler = StandardScaler().fit(X)  # its scale_ is 1 for a constant feature
+            # values too large to square (1e300) give an infinite scaling, which the caller
+            # reports in one line; the overflow warnings would only add noise on stderr
+            with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
+                warnings.simplefilter("ignore", RuntimeWarning)
+                scaler = StandardScaler().fit(X)  # its scale_ is 1 for a constant feature
             return cls(
                 np.asarray(scaler.mean_, np.float64), 1.0 / np.asarray(scaler.scale_, np.float64)
             )

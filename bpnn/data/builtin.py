@@ -8,6 +8,7 @@ inside ``load``, so that reading a config (``bpnn config check``) does not pay f
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,9 @@ def make_xor(
     return X, y
 
 
+#: options that count samples or features: positive integers (or lists of counts)
+SIZE_OPTIONS = ("n_samples", "n_features")
+
 #: generator arguments that are not user options: the seed gives random_state, the rest would
 #: change what the generator returns
 NOT_OPTIONS = ("random_state", "return_centers", "return_X_y", "coef")
@@ -106,6 +110,18 @@ class SyntheticSource(Source):
                 raise ValueError(
                     f"data.options.{option}: unknown option of '{self.name}'; "
                     f"valid: {', '.join(valid)}"
+                )
+        # what can be judged without generating: numbers finite, sizes positive
+        for option, value in config.options.items():
+            numbers = value if isinstance(value, list | tuple) else [value]
+            if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+                raise ValueError(f"data.options.{option}: must be finite, got {value!r:.60}")
+            if option in SIZE_OPTIONS and not (
+                all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in numbers)
+                and sum(numbers) > 0
+            ):
+                raise ValueError(
+                    f"data.options.{option}: must be a positive integer, got {value!r:.60}"
                 )
 
     def estimated_bytes(self, config: DataConfig) -> int | None:

@@ -157,13 +157,16 @@ def load_dataset(
     target_scaling = None
     y_train, y_val = y[train], y[val]
     if task == "regression":
-        if config.scale_target is not False:
-            target_scaling = Scaling.fit(y_train, "standard")
-            y_train, y_val, y_test = (
-                target_scaling.apply(t, dtype) for t in (y_train, y_val, y_test)
-            )
-        else:
-            y_train, y_val, y_test = (np.asarray(t, dtype=dtype) for t in (y_train, y_val, y_test))
+        with np.errstate(over="ignore", invalid="ignore"):  # checked below
+            if config.scale_target is not False:
+                target_scaling = Scaling.fit(y_train, "standard")
+                y_train, y_val, y_test = (
+                    target_scaling.apply(t, dtype) for t in (y_train, y_val, y_test)
+                )
+            else:
+                y_train, y_val, y_test = (
+                    np.asarray(t, dtype=dtype) for t in (y_train, y_val, y_test)
+                )
 
     if not (
         np.all(np.isfinite(input_scaling.offset)) and np.all(np.isfinite(input_scaling.factor))
@@ -174,7 +177,14 @@ def load_dataset(
             f"{raw.name}: the {method} scaling of column(s) {listing(columns)} is not finite "
             "(values too large to square); rescale them"
         )
-    scaled = [input_scaling.apply(part, dtype) for part in (X_train, X_val, X_test)]
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = [input_scaling.apply(part, dtype) for part in (X_train, X_val, X_test)]
+    for what, parts in (("feature", scaled), ("target", (y_train, y_val, y_test))):
+        if any(p.dtype.kind == "f" and not np.isfinite(p).all() for p in parts):
+            raise DataError(
+                f"{raw.name}: {what} values beyond the {np.dtype(dtype).name} range once scaled; "
+                "rescale them or set train.dtype: float64"
+            )
     return Dataset(
         X_train=scaled[0],
         y_train=y_train,
