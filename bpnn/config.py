@@ -204,7 +204,8 @@ class DataConfig(_Section):
     def _source_defaults(cls, value: Any) -> Any:
         """The source's own defaults (inline data: no test and no validation split)."""
         if isinstance(value, dict):
-            source = SOURCES.get(value.get("source", "digits"))
+            name = value.get("source", "digits")
+            source = SOURCES.get(name) if isinstance(name, str) else None
             if source is not None and source.defaults:
                 return {**source.defaults, **value}
         return value

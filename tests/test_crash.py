@@ -143,7 +143,7 @@ def resume_until_done(run: Path, *extra: str) -> None:
     if code == 0:
         assert not (run / ".lock").exists()
     else:
-        assert code == 1, log.read_text()
+        assert code == 2, log.read_text()  # a refused resume: bad input
         assert "already trained" in log.read_text()
 
 

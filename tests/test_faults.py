@@ -194,7 +194,7 @@ def test_a_first_checkpoint_beyond_the_file_size_limit_exits_3_and_leaves_nothin
     assert_one_line_error(result, 3, "file too large", "last.npz")
     assert not run.exists()
     again = bpnn("resume", run, cwd=tmp_path)
-    assert_one_line_error(again, 1, "no such run directory")
+    assert_one_line_error(again, 2, "no such run directory")
 
 
 @pytest.mark.slow
