@@ -356,6 +356,7 @@ def build_model(config: Config, data: Dataset, rng: np.random.Generator) -> Mode
         classes=data.classes,
         feature_names=list(data.feature_names),
         target_name=data.target_name,
+        encoding=data.encoding,
     )
 
 
@@ -732,13 +733,18 @@ def evaluate_checkpoint(path: Path, log: Log = _no_log) -> dict[str, Any]:
     return metrics
 
 
-def evaluate_file(path: Path, data_file: Path) -> dict[str, Any]:
-    """Metrics of a checkpoint on a new labelled file (CSV with the target column, or NPZ with
-    ``X`` and ``y``): its features are checked against the model's and its labels against the
+def evaluate_file(path: Path, data_file: Path, log: Log = _no_log) -> dict[str, Any]:
+    """Metrics of a checkpoint on a new labelled file (a table with the target column, or NPZ
+    with ``X`` and ``y``): its columns are read as ``predict`` reads them (the checkpoint's
+    table encoding; extra columns left out, through ``log``), its labels checked against the
     model's classes; the checkpoint's own scaling is applied."""
     model = load_model(path)
     X, labels = read_labelled(
-        data_file, feature_names=model.feature_names, target=model.target_name
+        data_file,
+        feature_names=model.feature_names,
+        target=model.target_name,
+        encoding=model.encoding,
+        log=log,
     )
     if model.classes is not None:
         y = encode_labels(labels, model.classes, str(data_file))
