@@ -36,22 +36,26 @@ IMPUTE_STRATEGIES = ("mean", "median", "most_frequent")
 UNKNOWN_SETTINGS = ("error", "ignore")
 
 
-def category_texts(values: pd.Series) -> np.ndarray:
-    """A column's cells as categories (object array, ``None`` where missing): strings stripped;
-    whole numbers without ``.0`` (``4``, not ``4.0``, whether the column was read as integers
-    or, having blanks, as floats); booleans ``True``/``False``. Vectorized: no loop over rows."""
-    absent = missing_mask(values)
-    out = np.full(len(values), None, dtype=object)
-    present = ~absent
-    if _is_numeric(values):
-        numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        whole = present & np.isfinite(numbers) & (numbers == np.round(numbers))
-        out[whole] = numbers[whole].astype(np.int64).astype(str)
-        other = present & ~whole
-        out[other] = [repr(float(x)) for x in numbers[other]]  # rare: fractional codes
-    else:
-        out[present] = values[present].astype(str).str.strip().to_numpy(dtype=object)
-    return out
+def category_text(value: Any) -> str:
+    """A cell as a category: strings stripped; whole numbers without ``.0`` (``4``, not ``4.0``,
+    whether the column was read as integers or, having blanks, as floats)."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    number = float(value)
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def factorized(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """A column as ``codes`` (int64 per row, -1 where missing) into ``texts`` (the category text
+    of each distinct value): the text work is done once per distinct value, not per row."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.int64), [category_text(u) for u in uniques]
 
 
 def missing_mask(column: pd.Series) -> np.ndarray:
@@ -145,14 +149,15 @@ class TableEncoding:
                     fill = float(imputer.statistics_[0])
                 columns.append(ColumnEncoding(name, kind, fill=fill, missing=counts.get(name, 0)))
                 continue
-            texts = category_texts(values).reshape(-1, 1)
+            codes, texts = factorized(values)
             if missing == "impute":
+                cells = np.array([*texts, None], dtype=object)[codes].reshape(-1, 1)
                 imputer = SimpleImputer(strategy="most_frequent", missing_values=None)
-                fill = str(imputer.fit(texts).statistics_[0])
-                texts = np.where(absent.reshape(-1, 1), fill, texts)
-            else:
-                texts = texts[~absent]
-            encoder = OneHotEncoder(handle_unknown="ignore").fit(texts.astype(str))
+                fill = str(imputer.fit(cells).statistics_[0])
+            # the categories of the training rows: fitting on each distinct value once gives
+            # the same sorted categories_ as fitting on every row
+            seen = np.array([texts[i] for i in np.unique(codes[codes >= 0])], dtype=object)
+            encoder = OneHotEncoder(handle_unknown="ignore").fit(seen.astype(str).reshape(-1, 1))
             categories = tuple(str(c) for c in encoder.categories_[0])
             columns.append(
                 ColumnEncoding(name, kind, categories, fill=fill, missing=counts.get(name, 0))
@@ -188,7 +193,7 @@ class TableEncoding:
                 first_missing(table[self.column_names], where),
             )
         rows = np.arange(len(table)) if keep is None else np.flatnonzero(keep)
-        X = np.empty((len(rows), self.n_features), dtype=np.float64)
+        X = np.empty((self.n_features, len(rows)), dtype=np.float64).T  # columns contiguous
         start = 0
         for column in self.columns:
             values = table[column.name]
@@ -201,7 +206,7 @@ class TableEncoding:
                 start += 1
                 continue
             width = len(column.categories)
-            X[:, start : start + width] = self._one_hot(column, values, gone, rows, source, place)
+            self._one_hot(column, values, rows, X[:, start : start + width], source, place)
             start += width
         return X, keep
 
@@ -209,31 +214,29 @@ class TableEncoding:
         self,
         column: ColumnEncoding,
         values: pd.Series,
-        gone: np.ndarray,
         rows: np.ndarray,
+        out: np.ndarray,
         source: str,
         place: Callable[[int], str],
-    ) -> np.ndarray:
-        import pandas as pd
-
-        texts = category_texts(values)
-        if column.fill is not None:
-            texts[gone] = column.fill
-        texts = texts[rows]
-        codes = pd.Categorical(texts, categories=list(column.categories)).codes.astype(np.int64)
-        unknown = np.flatnonzero(codes < 0)
+    ) -> None:
+        """Write the one-hot columns of ``values[rows]`` into ``out`` (rows, categories)."""
+        codes, texts = factorized(values)
+        index = {category: i for i, category in enumerate(column.categories)}
+        missing_code = -2 if column.fill is None else index.get(column.fill, -1)
+        # each distinct value's category index (-1: unknown); the last entry is for missing
+        lookup = np.array([*(index.get(t, -1) for t in texts), missing_code], dtype=np.int64)
+        categories = lookup[codes[rows]]
+        unknown = np.flatnonzero(categories == -1)
         if len(unknown) and self.unknown_category == "error":
-            first = unknown[0]
+            first = int(rows[unknown[0]])
             raise DataError(
-                f"{source}: {place(int(rows[first]))}, column '{column.name}': unknown category "
-                f"{texts[first]!r} (known: {listing(column.categories)})"
+                f"{source}: {place(first)}, column '{column.name}': unknown category "
+                f"{texts[codes[first]]!r} (known: {listing(column.categories)})"
                 + (f"; {len(unknown)} values are unknown" if len(unknown) > 1 else "")
                 + "; set data.unknown_category: ignore to encode them as all zeros"
             )
-        out = np.zeros((len(rows), len(column.categories)), dtype=np.float64)
-        known = codes >= 0
-        out[np.flatnonzero(known), codes[known]] = 1.0
-        return out
+        for j in range(out.shape[1]):  # column by column: each one contiguous in ``out``
+            np.equal(categories, j, out=out[:, j], casting="unsafe")
 
     # --- the checkpoint form ------------------------------------------------------------------
 
@@ -396,16 +399,17 @@ def column_kinds(
         elif _is_numeric(column):
             kinds[name] = "numeric"
         else:
-            present = column[~missing_mask(column)]
-            numbers = pd.to_numeric(present.astype(str), errors="coerce")
-            bad = np.flatnonzero(numbers.isna().to_numpy())
-            if len(bad) > 0 and len(bad) * 2 < len(present):
-                row = int(np.flatnonzero(~missing_mask(column))[bad[0]])
-                value = present.iloc[bad[0]]
+            codes, uniques = pd.factorize(column, use_na_sentinel=True)
+            as_text = pd.Series(uniques, dtype=object).astype(str)
+            is_number = pd.to_numeric(as_text, errors="coerce").notna().to_numpy()
+            counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+            not_numbers = int(counts[~is_number].sum())
+            if not_numbers > 0 and not_numbers * 2 < counts.sum():
+                row = int(np.flatnonzero((codes >= 0) & ~is_number[codes])[0])
                 raise DataError(
-                    f"{source}: {_placer(table, where)(row)}, column '{name}': {value!r} is not "
-                    "a number (the column's other values are; list it in data.categorical to "
-                    "treat it as categories)"
+                    f"{source}: {_placer(table, where)(row)}, column '{name}': "
+                    f"{as_text.iloc[codes[row]]!r} is not a number (the column's other values "
+                    "are; list it in data.categorical to treat it as categories)"
                 )
             kinds[name] = "categorical"
     return kinds
