@@ -353,12 +353,16 @@ def _report_gradcheck(
 
 @config_app.command("show")
 def config_show(config: ConfigPath, overrides: Overrides = None) -> None:
-    """Print the resolved config: every key with its value or default."""
+    """Print the resolved config: every key with its value or default (and, for a table, its
+    target and features after encoding, as YAML comments)."""
     from bpnn.config import load_config
+    from bpnn.run import describe_data
 
     with reported_errors():
         cfg = load_config(config, overrides or [])
+        data_lines = describe_data(cfg)
     sys.stdout.write(cfg.to_yaml())
+    sys.stdout.write("".join(f"# {line}\n" for line in data_lines))
 
 
 @config_app.command("check")

@@ -345,6 +345,23 @@ def load_data(config: Config, log: Log = _no_log) -> Dataset:
     )
 
 
+def describe_data(config: Config) -> list[str]:
+    """What a run of ``config`` says about a table source's data before training (target,
+    features after encoding, missing values and what was done), for ``bpnn config show``;
+    empty for other sources. A problem with the data is one of the lines, not an error."""
+    from bpnn.data import SOURCES
+    from bpnn.errors import BpnnError
+
+    if not SOURCES[config.data.source].tabular:
+        return []
+    lines: list[str] = []
+    try:
+        load_data(config, lines.append)
+    except BpnnError as error:
+        lines.append(f"error: {error}")
+    return lines
+
+
 def build_model(config: Config, data: Dataset, rng: np.random.Generator) -> Model:
     """A fresh model for ``data`` as the config describes, initialized from ``rng``."""
     network = build_network(config, data.n_features, data.n_classes, data.n_targets, rng)

@@ -350,6 +350,7 @@ class CsvSource(Source):
         "impute",
     }
     required = ("path",)
+    tabular = True
 
     def load(self, config: DataConfig, *, seed: int, log: Log) -> Raw:
         path = Path(config.path)  # type: ignore[arg-type]

@@ -64,6 +64,8 @@ class Source:
     required: ClassVar[tuple[str, ...]] = ()
     #: the source brings its own test set (no test_fraction)
     has_test_set: ClassVar[bool] = False
+    #: a table of named columns, encoded by ``bpnn.data.table`` (``config show`` lists them)
+    tabular: ClassVar[bool] = False
 
     def load(self, config: DataConfig, *, seed: int, log: Log) -> Raw:
         """The raw samples of this source; ``seed`` drives any randomness (generators)."""
