@@ -420,15 +420,19 @@ def _labelled_rows(
             raise DataError(f"{path}: no row has a value in the target column '{target}'")
     labels = table[target]
     table = table[list(features)]
-    numeric = table.select_dtypes("number")
-    if not numeric.empty:  # missing values are NaN here: only infinities are errors
-        infinite = np.isinf(numeric.to_numpy(np.float64))
-        if infinite.any():
-            columns = [numeric.columns[j] for j in np.flatnonzero(infinite.any(axis=0))]
-            raise DataError(
-                f"{path}: {int(infinite.sum())} NaN/inf feature value(s), in column(s) "
-                f"{listing(columns)}"
-            )
+    # missing values are NaN here: only infinities are errors (counted column by column, so
+    # no copy of the whole table is made)
+    infinite = {
+        name: int(np.isinf(column.to_numpy()).sum())
+        for name, column in table.items()
+        if column.dtype.kind == "f"
+    }
+    if any(infinite.values()):
+        columns = [name for name, n in infinite.items() if n]
+        raise DataError(
+            f"{path}: {sum(infinite.values())} NaN/inf feature value(s), in column(s) "
+            f"{listing(columns)}"
+        )
     absent = table.isna()
     counts = {name: int(n) for name, n in absent.sum().items()}
     if missing == "drop" and any(counts.values()):
