@@ -233,7 +233,7 @@ class TableEncoding:
                 f"{source}: {place(first)}, column '{column.name}': unknown category "
                 f"{texts[codes[first]]!r} (known: {listing(column.categories)})"
                 + (f"; {len(unknown)} values are unknown" if len(unknown) > 1 else "")
-                + "; set data.unknown_category: ignore to encode them as all zeros"
+                + "; train with data.unknown_category: ignore to encode them as all zeros"
             )
         for j in range(out.shape[1]):  # column by column: each one contiguous in ``out``
             np.equal(categories, j, out=out[:, j], casting="unsafe")
