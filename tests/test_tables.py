@@ -109,6 +109,14 @@ def test_a_typo_in_a_numeric_column_is_named_not_taken_for_categories(tmp_path):
         load(write(tmp_path, frame))
 
 
+def test_an_identifier_column_is_refused_rather_than_one_hot_encoded(tmp_path):
+    frame = mixed_table()
+    frame.insert(0, "name", [f"penguin {i}" for i in range(len(frame))])
+    with pytest.raises(DataError, match=r"column 'name' has \d+ distinct values in \d+ training"):
+        load(write(tmp_path, frame))
+    assert "name" not in load(write(tmp_path, frame), features=["colour", "size"]).feature_names
+
+
 def test_the_encoding_applies_exactly_what_scikit_learn_fitted(tmp_path):
     frame = mixed_table(200, seed=3)
     frame.loc[frame.index[::7], "size"] = np.nan

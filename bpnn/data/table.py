@@ -159,6 +159,7 @@ class TableEncoding:
             seen = np.array([texts[i] for i in np.unique(codes[codes >= 0])], dtype=object)
             encoder = OneHotEncoder(handle_unknown="ignore").fit(seen.astype(str).reshape(-1, 1))
             categories = tuple(str(c) for c in encoder.categories_[0])
+            _check_width(name, len(categories), len(values), source)
             columns.append(
                 ColumnEncoding(name, kind, categories, fill=fill, missing=counts.get(name, 0))
             )
@@ -304,6 +305,21 @@ class TableEncoding:
                     text += f"; {c.missing} missing, imputed with {how} ({fill})"
             lines.append(f"  {c.name:<{width}}  {text}")
         return lines
+
+
+#: a categorical column with more categories than this is refused (one input per category)
+MAX_CATEGORIES = 1000
+
+
+def _check_width(name: str, n_categories: int, n_rows: int, source: str) -> None:
+    """A column with a category for (nearly) every row is an identifier or free text, not a
+    category: refuse it before it becomes thousands of inputs."""
+    if n_categories > MAX_CATEGORIES or (n_categories > 20 and n_categories > n_rows / 2):
+        raise DataError(
+            f"{source}: column '{name}' has {n_categories} distinct values in {n_rows} training "
+            "rows, too many to one-hot encode (an identifier or free text?); leave it out with "
+            "data.features"
+        )
 
 
 def _placer(table: pd.DataFrame, where: Callable[[int], str] | None) -> Callable[[int], str]:
