@@ -206,8 +206,9 @@ def _encode(
     the explicit test table). Says what it did with each column through ``log``."""
     plan = raw.plan
     encoding = TableEncoding.fit(
-        raw.table.iloc[train],
+        raw.table,
         plan.kinds,
+        rows=train,
         missing=plan.missing,
         impute=plan.impute,
         unknown_category=plan.unknown_category,

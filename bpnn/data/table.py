@@ -122,6 +122,7 @@ class TableEncoding:
         table: pd.DataFrame,
         kinds: dict[str, str],
         *,
+        rows: np.ndarray | None = None,
         missing: str = "error",
         impute: str = "mean",
         unknown_category: str = "error",
@@ -129,15 +130,17 @@ class TableEncoding:
         source: str = "data",
     ) -> TableEncoding:
         """Fit the encoding of ``kinds`` (column name -> ``numeric``/``categorical``) to the rows
-        of ``table`` (the training split): categories with ``OneHotEncoder``, fill values with
-        ``SimpleImputer`` (``impute`` for numbers, ``most_frequent`` for categories)."""
+        of ``table`` (``rows``: the positions of the training split; default every row):
+        categories with ``OneHotEncoder``, fill values with ``SimpleImputer`` (``impute`` for
+        numbers, ``most_frequent`` for categories). Columns are taken one at a time, so the
+        training rows are never copied as a whole table."""
         from sklearn.impute import SimpleImputer  # start-up: loaded on use
         from sklearn.preprocessing import OneHotEncoder
 
         counts = missing_counts or {}
         columns = []
         for name, kind in kinds.items():
-            values = table[name]
+            values = table[name] if rows is None else table[name].iloc[rows]
             absent = missing_mask(values)
             if absent.all():
                 raise DataError(f"{source}: column '{name}' has no values in the training split")
