@@ -160,13 +160,12 @@ def load_dataset(
     )
     encoding = None
     if raw.table is not None:  # a table: fit its encoding on the training split, apply it
-        encoding, raw.X, raw.X_test = _encode(raw, train, log)
-    if explicit_test:
-        X_test = raw.X_test
+        encoding, (X_train, X_val, X_test) = _encode(raw, train, val, test, log)
     else:
-        X_test, y_test = raw.X[test], y[test]
-    X_train, X_val = raw.X[train], raw.X[val]
-    raw.X = None  # the split copies are all that is needed now
+        X_test = raw.X_test if explicit_test else raw.X[test]
+        X_train, X_val = raw.X[train], raw.X[val]
+    if not explicit_test:
+        y_test = y[test]
 
     method = config.scale or source.default_scale
     input_scaling = Scaling.fit(X_train, method)
@@ -200,10 +199,11 @@ def load_dataset(
 
 
 def _encode(
-    raw: Raw, train: np.ndarray, log: Log
-) -> tuple[TableEncoding, np.ndarray, np.ndarray | None]:
-    """Fit a table's encoding on its training rows; the encoded features of every row (and of
-    the explicit test table). Says what it did with each column through ``log``."""
+    raw: Raw, train: np.ndarray, val: np.ndarray, test: np.ndarray, log: Log
+) -> tuple[TableEncoding, list[np.ndarray]]:
+    """Fit a table's encoding on its training rows; the encoded features of the training,
+    validation and test rows (the explicit test table's, when there is one), each written
+    straight from the table. Says what it did with each column through ``log``."""
     plan = raw.plan
     encoding = TableEncoding.fit(
         raw.table,
@@ -217,15 +217,16 @@ def _encode(
     )
     for line in encoding.describe():
         log(line)
-    X, _ = encoding.transform(raw.table, raw.name, where=raw.where)
-    check_features(X, encoding.feature_names, raw.name)
-    X_test = None
+    parts = [train, val] if raw.table_test is not None else [train, val, test]
+    splits = encoding.transform_parts(raw.table, parts, raw.name, where=raw.where)
     if raw.table_test is not None:
         test_name = raw.test_name or raw.name
         X_test, _ = encoding.transform(raw.table_test, test_name, where=raw.test_where)
-        check_features(X_test, encoding.feature_names, test_name)
+        splits.append(X_test)
+    for X, name in zip(splits, [raw.name, raw.name, raw.test_name or raw.name], strict=True):
+        check_features(X, encoding.feature_names, name)
     raw.table = raw.table_test = None  # the raw cells are no longer needed
-    return encoding, X, X_test
+    return encoding, splits
 
 
 def _target_line(raw: Raw, y: np.ndarray, classes: np.ndarray | None) -> str:

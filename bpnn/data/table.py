@@ -182,22 +182,57 @@ class TableEncoding:
         Rows with a missing value: filled in (``impute``), left out (``drop``: the second value
         is the boolean mask of the rows kept, else ``None``), or a ``DataError`` naming the
         columns and counts (``error``). ``where(row)`` says where a row is, for messages."""
-        place = _placer(table, where)
-        absent = {c.name: missing_mask(table[c.name]) for c in self.columns}
+        absent = self._absent(table, source, where)
         keep = None
         if self.missing == "drop":
-            keep = ~np.logical_or.reduce([a for a in absent.values()] or [np.zeros(len(table))])
+            keep = ~np.logical_or.reduce([*absent.values(), np.zeros(len(table), dtype=bool)])
             keep = None if keep.all() else keep
-        elif self.missing == "error" or any(
-            c.fill is None and absent[c.name].any() for c in self.columns
-        ):
+        rows = np.arange(len(table)) if keep is None else np.flatnonzero(keep)
+        [X] = self._encode(table, absent, [rows], source, _placer(table, where))
+        return X, keep
+
+    def transform_parts(
+        self,
+        table: pd.DataFrame,
+        parts: Sequence[np.ndarray],
+        source: str,
+        *,
+        where: Callable[[int], str] | None = None,
+    ) -> list[np.ndarray]:
+        """One encoded float64 matrix per part (row positions: the splits of a training run),
+        written straight from the table's columns: no matrix of every row, no copy to split.
+        Missing values as in ``transform``; a table source has dropped its incomplete rows
+        already when ``data.missing`` is ``drop``."""
+        absent = self._absent(table, source, where)
+        if self.missing == "drop" and any(a.any() for a in absent.values()):
+            raise ValueError("transform_parts: rows with missing values were not dropped")
+        return self._encode(table, absent, parts, source, _placer(table, where))
+
+    def _absent(
+        self, table: pd.DataFrame, source: str, where: Callable[[int], str] | None
+    ) -> dict[str, np.ndarray]:
+        """Each column's missing cells; a ``DataError`` when the encoding cannot fill them."""
+        absent = {c.name: missing_mask(table[c.name]) for c in self.columns}
+        unfilled = any(c.fill is None and absent[c.name].any() for c in self.columns)
+        if self.missing == "error" or (self.missing == "impute" and unfilled):
             missing_error(
                 source,
                 {name: int(a.sum()) for name, a in absent.items()},
                 first_missing(table[self.column_names], where),
             )
-        rows = np.arange(len(table)) if keep is None else np.flatnonzero(keep)
-        X = np.empty((self.n_features, len(rows)), dtype=np.float64).T  # columns contiguous
+        return absent
+
+    def _encode(
+        self,
+        table: pd.DataFrame,
+        absent: dict[str, np.ndarray],
+        parts: Sequence[np.ndarray],
+        source: str,
+        place: Callable[[int], str],
+    ) -> list[np.ndarray]:
+        """The encoded rows of each part, column by column (C order: rows contiguous, the
+        layout every split has always had, so the scaling's sums come out bit for bit)."""
+        outs = [np.empty((len(rows), self.n_features), dtype=np.float64) for rows in parts]
         start = 0
         for column in self.columns:
             values = table[column.name]
@@ -206,41 +241,45 @@ class TableEncoding:
                 numbers = _numbers(values, gone, column.name, source, place)
                 if column.fill is not None and gone.any():
                     numbers = np.where(gone, column.fill, numbers)
-                X[:, start] = numbers if keep is None else numbers[rows]
+                for out, rows in zip(outs, parts, strict=True):
+                    out[:, start] = numbers[rows]
                 start += 1
                 continue
-            width = len(column.categories)
-            self._one_hot(column, values, rows, X[:, start : start + width], source, place)
-            start += width
-        return X, keep
+            categories = self._categories(column, values, parts, source, place)
+            for out, rows in zip(outs, parts, strict=True):
+                for j in range(len(column.categories)):
+                    np.equal(categories[rows], j, out=out[:, start + j], casting="unsafe")
+            start += len(column.categories)
+        return outs
 
-    def _one_hot(
+    def _categories(
         self,
         column: ColumnEncoding,
         values: pd.Series,
-        rows: np.ndarray,
-        out: np.ndarray,
+        parts: Sequence[np.ndarray],
         source: str,
         place: Callable[[int], str],
-    ) -> None:
-        """Write the one-hot columns of ``values[rows]`` into ``out`` (rows, categories)."""
+    ) -> np.ndarray:
+        """Each row's category index (-1: unknown, encoded as all zeros when ``ignore``); an
+        unknown value in ``parts`` is a ``DataError`` naming it with ``error``."""
         codes, texts = factorized(values)
         index = {category: i for i, category in enumerate(column.categories)}
         missing_code = -2 if column.fill is None else index.get(column.fill, -1)
         # each distinct value's category index (-1: unknown); the last entry is for missing
         lookup = np.array([*(index.get(t, -1) for t in texts), missing_code], dtype=np.int64)
-        categories = lookup[codes[rows]]
-        unknown = np.flatnonzero(categories == -1)
-        if len(unknown) and self.unknown_category == "error":
-            first = int(rows[unknown[0]])
-            raise DataError(
-                f"{source}: {place(first)}, column '{column.name}': unknown category "
-                f"{texts[codes[first]]!r} (known: {listing(column.categories)})"
-                + (f"; {len(unknown)} values are unknown" if len(unknown) > 1 else "")
-                + "; train with data.unknown_category: ignore to encode them as all zeros"
-            )
-        for j in range(out.shape[1]):  # column by column: each one contiguous in ``out``
-            np.equal(categories, j, out=out[:, j], casting="unsafe")
+        categories = lookup[codes]
+        if self.unknown_category == "error":
+            rows = np.sort(np.concatenate(parts))
+            unknown = rows[categories[rows] == -1]
+            if len(unknown):
+                first = int(unknown[0])
+                raise DataError(
+                    f"{source}: {place(first)}, column '{column.name}': unknown category "
+                    f"{texts[codes[first]]!r} (known: {listing(column.categories)})"
+                    + (f"; {len(unknown)} values are unknown" if len(unknown) > 1 else "")
+                    + "; train with data.unknown_category: ignore to encode them as all zeros"
+                )
+        return categories
 
     # --- the checkpoint form ------------------------------------------------------------------
 
