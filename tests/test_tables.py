@@ -390,3 +390,19 @@ def test_config_show_lists_the_features_after_encoding():
         result.stdout
     )
     assert "11 missing, imputed with the most frequent" in result.stdout
+
+
+def test_predict_with_missing_drop_keeps_each_row_in_place_with_empty_cells(tmp_path):
+    path = write(tmp_path, mixed_table())
+    checkpoint = train(path, tmp_path / "drop", missing="drop")
+    new = mixed_table(4, seed=5).astype({"colour": object})
+    new.loc[1, "colour"] = None
+    new_path = write(tmp_path, new.drop(columns="label"), "new.csv")
+    result = runner.invoke(app, ["predict", str(checkpoint), str(new_path), "--format", "jsonl"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 4
+    assert rows[1] == {"label": None, "p_no": None, "p_yes": None}
+    assert all(row["label"] in ("no", "yes") for i, row in enumerate(rows) if i != 1)
+    csv_rows = runner.invoke(app, ["predict", str(checkpoint), str(new_path)]).stdout.splitlines()
+    assert csv_rows[2] == ",,"
