@@ -247,8 +247,9 @@ class TableEncoding:
                 continue
             categories = self._categories(column, values, parts, source, place)
             for out, rows in zip(outs, parts, strict=True):
+                of_rows = categories[rows]
                 for j in range(len(column.categories)):
-                    np.equal(categories[rows], j, out=out[:, start + j], casting="unsafe")
+                    np.equal(of_rows, j, out=out[:, start + j], casting="unsafe")
             start += len(column.categories)
         return outs
 
