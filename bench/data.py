@@ -19,7 +19,7 @@ first, then reports the wall time of the reading alone and its peak resident mem
   imputation), split, scale, float32: everything before the first epoch;
 - ``bpnn read``: only the reading and encoding (the CSV source's ``load`` and the encoding of
   every row), the part that competes with ``pandas.read_csv``;
-- peak memory of ``bpnn train`` (one epoch, 20-64-2 network) on the 300,000-row file, measured
+- peak memory of ``bpnn train`` (one epoch, 20-64-1 network) on the 300,000-row file, measured
   as the issue asks: ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` of a parent that ran it,
   against the same for a bare ``python -c pass`` and for ``python -c "import bpnn.run"`` (the
   libraries a run imports), compared with 3x (float32 training data + the model).
