@@ -1,8 +1,10 @@
-"""Data files: CSV (a header row), NPZ (named arrays), IDX (images and labels, gzipped or not).
+"""Data files: tables (CSV with a header row, Parquet), NPZ (named arrays), IDX (images and
+labels, gzipped or not).
 
-The three file sources, and the readers ``bpnn predict`` and ``bpnn eval --data`` use for new
-samples. Every problem is a one-line ``DataError`` that names the file, and where it helps the
-line and the column.
+The file sources, and the readers ``bpnn predict`` and ``bpnn eval --data`` use for new
+samples. Tables are read by pandas (its C parser for CSV, pyarrow for Parquet) and become
+features through ``bpnn.data.table``. Every problem is a one-line ``DataError`` that names the
+file, and where it helps the line and the column.
 """
 
 from __future__ import annotations
