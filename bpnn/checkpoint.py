@@ -4,7 +4,10 @@ Layout of the archive (every entry a plain numeric or unicode array)::
 
     format            "bpnn-checkpoint"          (0-d unicode)
     meta              JSON text: format_version, bpnn_version, epoch, task, feature_names,
-                      target_name (the label column of a CSV),
+                      target_name (the label column of a CSV), table (the fitted table
+                      encoding of a CSV/Parquet source: each column's kind, categories and
+                      imputed value, as ``bpnn.data.table.TableEncoding.to_dict`` writes it;
+                      absent in checkpoints of other sources and of bpnn before it),
                       config (the resolved config), metrics (the epoch's logs), trainer state
                       (RNG states, early-stopping counters) for resuming
     param/{name}      every parameter, e.g. param/0.weight (fan_in, fan_out), param/0.bias
@@ -54,6 +57,7 @@ class CheckpointContents:
     classes: np.ndarray | None = None
     feature_names: list[str] = field(default_factory=list)
     target_name: str | None = None
+    table: dict[str, Any] | None = None  # the table encoding (TableEncoding.to_dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     optimizer: dict[str, np.ndarray] = field(default_factory=dict)
     schedule: dict[str, np.ndarray] = field(default_factory=dict)
@@ -84,6 +88,8 @@ def save(path: str | Path, contents: CheckpointContents) -> None:
         "metrics": contents.metrics,
         "trainer": contents.trainer,
     }
+    if contents.table is not None:
+        meta["table"] = contents.table
     arrays: dict[str, np.ndarray] = {"format": np.array(FORMAT), "meta": np.array(json.dumps(meta))}
     arrays.update({f"param/{k}": v for k, v in contents.params.items()})
     arrays.update({f"buffer/{k}": v for k, v in contents.buffers.items()})
@@ -177,6 +183,7 @@ def load(path: str | Path) -> CheckpointContents:
             classes=arrays.get("classes"),
             feature_names=list(meta.get("feature_names", [])),
             target_name=meta.get("target_name"),
+            table=meta.get("table"),
             metrics=meta.get("metrics", {}),
             optimizer=group("optimizer/"),
             schedule=group("schedule/"),

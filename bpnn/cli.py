@@ -215,7 +215,8 @@ def evaluate(
         Path | None,
         typer.Option(
             "--data",
-            help="Evaluate on this labelled file (CSV with the target column, or NPZ with X, y) "
+            help="Evaluate on this labelled file (CSV or Parquet with the target column, or NPZ "
+            "with X, y) "
             "instead of the test split of the training data.",
             dir_okay=False,
         ),
@@ -231,7 +232,7 @@ def evaluate(
         if data is None:
             metrics = evaluate_checkpoint(checkpoint, log=_stderr().print)
         else:
-            metrics = evaluate_file(checkpoint, data)
+            metrics = evaluate_file(checkpoint, data, log=_stderr().print)
     if as_json:
         print(json.dumps(metrics))
         return
@@ -250,22 +251,40 @@ def predict(
     checkpoint: CheckpointPath,
     input_file: Annotated[
         Path,
-        typer.Argument(metavar="INPUT", help="CSV, NPZ or IDX file of samples.", dir_okay=False),
+        typer.Argument(
+            metavar="INPUT", help="CSV, Parquet, NPZ or IDX file of samples.", dir_okay=False
+        ),
     ],
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Write the CSV here instead of stdout (must not exist)."),
+        typer.Option(
+            "--out", "-o", help="Write the table here instead of stdout (must not exist)."
+        ),
     ] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option("--id", metavar="COLUMN", help="Copy this column of INPUT through, first."),
+    ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option("--format", help="csv, or jsonl (one JSON object per row).", metavar="FORMAT"),
+    ] = "csv",
 ) -> None:
-    """Predict a file of samples: a CSV row per sample (label and probabilities, or values)."""
+    """Predict a file of samples: a row per sample (label and probabilities, or values)."""
     from bpnn.evaluation import prediction_table
 
     with reported_errors():
+        if fmt not in ("csv", "jsonl"):
+            from bpnn.errors import ConfigError
+
+            raise ConfigError(f"--format: {fmt!r} is not one of csv, jsonl")
         if out is not None and out.exists():
             from bpnn.errors import OutputError
 
             raise OutputError(f"{out}: already exists; choose another --out")
-        text = prediction_table(checkpoint, input_file)
+        text = prediction_table(
+            checkpoint, input_file, id_column=id_column, fmt=fmt, log=_stderr().print
+        )
         if out is None:
             sys.stdout.write(text)
         else:
@@ -279,7 +298,8 @@ def predict(
                 except BaseException:
                     out.unlink(missing_ok=True)  # no half-written predictions left behind
                     raise
-            print(f"wrote {text.count(chr(10)) - 1} predictions to {out}", file=sys.stderr)
+            rows = text.count(chr(10)) - (fmt == "csv")
+            print(f"wrote {rows} predictions to {out}", file=sys.stderr)
 
 
 @app.command()
@@ -460,12 +480,16 @@ def explain(
 
 @config_app.command("show")
 def config_show(config: ConfigPath, overrides: Overrides = None) -> None:
-    """Print the resolved config: every key with its value or default."""
+    """Print the resolved config: every key with its value or default (and, for a table, its
+    target and features after encoding, as YAML comments)."""
     from bpnn.config import load_config
+    from bpnn.run import describe_data
 
     with reported_errors():
         cfg = load_config(config, overrides or [])
+        data_lines = describe_data(cfg)
     sys.stdout.write(cfg.to_yaml())
+    sys.stdout.write("".join(f"# {line}\n" for line in data_lines))
 
 
 @config_app.command("check")

@@ -186,6 +186,10 @@ class DataConfig(_Section):
     test_labels_path: str | None = None
     target: str | None = None
     features: list[str] | None = None
+    categorical: Literal["auto"] | list[str] = "auto"
+    unknown_category: Literal["error", "ignore"] = "error"
+    missing: Literal["error", "drop", "impute"] = "error"
+    impute: Literal["mean", "median", "most_frequent"] = "mean"
     x_key: str = "X"
     y_key: str = "y"
     options: dict[str, Any] = {}

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from bpnn.data import read_inputs
+from bpnn.data import read_samples
 from bpnn.model import Model, load_model
+
+Log = Callable[[str], None]
 
 
 def correct_count(task: str, output: np.ndarray, y: np.ndarray) -> int:
@@ -43,30 +47,75 @@ def evaluate(model: Model, X: np.ndarray, y: np.ndarray, prefix: str = "") -> di
     return metrics
 
 
-def prediction_table(checkpoint: Path, input_file: Path) -> str:
-    """CSV text with one row per sample of ``input_file``: ``label`` and ``p_<class>`` columns for
-    classification, ``value`` (or ``value_<i>``) columns for regression."""
+#: the text of a prediction: float32 values round-trip through 9 significant digits
+NUMBER_FORMAT = "%.9g"
+PREDICTION_FORMATS = ("csv", "jsonl")
+
+
+def prediction_table(
+    checkpoint: Path,
+    input_file: Path,
+    *,
+    id_column: str | None = None,
+    fmt: str = "csv",
+    log: Log | None = None,
+) -> str:
+    """The predictions for each sample of ``input_file``, as CSV (a header row) or JSON lines
+    (``fmt="jsonl"``: one object per row): ``label`` and ``p_<class>`` for classification,
+    ``value`` (or ``value_<i>``) for regression, after the ``id_column`` copied through as
+    written when asked for. Numbers are written with ``%.9g``, enough for a float32 to read back
+    exactly. A row the model cannot predict (a missing value, ``data.missing: drop``) keeps its
+    place with empty cells (JSON ``null``)."""
+    if fmt not in PREDICTION_FORMATS:
+        raise ValueError(f"fmt must be one of {PREDICTION_FORMATS}, got {fmt!r}")
     model = load_model(checkpoint)
-    X = read_inputs(
+    samples = read_samples(
         input_file,
         feature_names=model.feature_names,
         n_features=model.n_features,
         target=model.target_name,
+        encoding=model.encoding,
+        id_column=id_column,
+        log=log or (lambda message: None),
     )
-    model.scaled_inputs(X, str(input_file))  # a value beyond the dtype's range: one line
-    output = model.predict(X)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    model.scaled_inputs(samples.X, str(input_file))  # beyond the dtype's range: one line
+    output = model.predict(samples.X)
     if model.classes is not None:
-        writer.writerow(["label", *[f"p_{c}" for c in model.classes]])
+        names = ["label", *[f"p_{c}" for c in model.classes]]
         labels = model.classes[output.argmax(axis=1)]
-        for label, row in zip(labels, output, strict=True):
-            writer.writerow([label, *[f"{p:.6g}" for p in row]])
+        rows = [[label.item(), *row.tolist()] for label, row in zip(labels, output, strict=True)]
     else:
         names = (
             ["value"] if output.shape[1] == 1 else [f"value_{i}" for i in range(output.shape[1])]
         )
-        writer.writerow(names)
-        for row in output:
-            writer.writerow([f"{v:.6g}" for v in row])
+        rows = output.tolist()
+    if samples.kept is not None:  # rows left out keep their place, with empty cells
+        table: list[list] = [[None] * len(names) for _ in range(samples.n_rows)]
+        for position, row in zip(np.flatnonzero(samples.kept), rows, strict=True):
+            table[position] = row
+        rows = table
+    if id_column is not None and samples.ids is not None:
+        names = [id_column, *names]
+        rows = [[identifier, *row] for identifier, row in zip(samples.ids, rows, strict=True)]
+    if fmt == "jsonl":
+        return "".join(
+            json.dumps(dict(zip(names, _json_cells(row), strict=True))) + "\n" for row in rows
+        )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(names)
+    writer.writerows([_csv_cell(v) for v in row] for row in rows)
     return buffer.getvalue()
+
+
+def _csv_cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return NUMBER_FORMAT % value
+    return str(value)
+
+
+def _json_cells(row: list) -> list:
+    """Floats rounded to ``%.9g`` (as numbers), the rest as they are."""
+    return [float(NUMBER_FORMAT % v) if isinstance(v, float) else v for v in row]

@@ -1,8 +1,10 @@
 """``Model``: a trained network together with what it needs to meet raw data.
 
 The engine's ``Network`` sees scaled features and class indices. A ``Model`` adds the fitted input
-scaling, the target scaling of a regression, the class labels and the resolved config, so that
-``predict`` takes the same raw features the data set had and answers in the data's own terms.
+scaling, the target scaling of a regression, the class labels, the table encoding of a CSV or
+Parquet source (categories, imputed values) and the resolved config, so that ``predict`` takes
+the same raw features the data set had (a table of raw columns, or the encoded matrix) and
+answers in the data's own terms.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import numpy as np
 from bpnn import checkpoint
 from bpnn.checkpoint import CheckpointContents
 from bpnn.config import Config, parse_yaml, validate
-from bpnn.errors import BpnnError, CheckpointError, ConfigError
+from bpnn.data.table import TableEncoding
+from bpnn.errors import BpnnError, CheckpointError, ConfigError, DataError
 from bpnn.nn.activations import make_activation, make_output_activation
 from bpnn.nn.initializers import INITIALIZERS
 from bpnn.nn.losses import make_loss, with_output
@@ -145,6 +148,7 @@ class Model:
         classes: np.ndarray | None = None,
         feature_names: list[str] | None = None,
         target_name: str | None = None,
+        encoding: TableEncoding | None = None,
         epoch: int = 0,
         metrics: dict[str, Any] | None = None,
     ) -> None:
@@ -155,6 +159,7 @@ class Model:
         self.classes = classes
         self.feature_names = feature_names or [f"x{i}" for i in range(network.sizes[0])]
         self.target_name = target_name
+        self.encoding = encoding
         self.epoch = epoch
         self.metrics = metrics or {}
 
@@ -167,7 +172,26 @@ class Model:
     def n_features(self) -> int:
         return self.network.sizes[0]
 
-    def _inputs(self, X: np.ndarray) -> np.ndarray:
+    def encode(self, table: Any) -> np.ndarray:
+        """A table of raw columns (a pandas DataFrame with the model's feature columns by name;
+        others are ignored) as the float64 features the scaling reads: one-hot categories and
+        imputed values, as fitted on the training split. A row with a missing value that the
+        model cannot fill (``data.missing`` was not ``impute``) is a ``DataError``."""
+        encoding = self.encoding or TableEncoding.numeric(self.feature_names)
+        absent = [name for name in encoding.column_names if name not in table.columns]
+        if absent:
+            raise DataError(f"table: missing column(s) {', '.join(absent)} the model needs")
+        X, kept = encoding.transform(table, "table")
+        if kept is not None:
+            raise DataError(
+                f"table: {int((~kept).sum())} row(s) with missing values, which the model "
+                "cannot fill (it was trained with data.missing: drop)"
+            )
+        return X
+
+    def _inputs(self, X: Any) -> np.ndarray:
+        if hasattr(X, "columns"):  # a table of raw columns
+            X = self.encode(X)
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(f"expected inputs of shape (n, {self.n_features}), got {X.shape}")
@@ -177,8 +201,6 @@ class Model:
         """The network's inputs for raw features ``X``: scaled and in its dtype. A value that
         becomes infinite there (1e300 in float32) is a ``DataError`` naming ``source``, not a
         NaN prediction."""
-        from bpnn.errors import DataError
-
         with np.errstate(over="ignore", invalid="ignore"):
             scaled = self._inputs(X)
         bad = ~np.isfinite(scaled)
@@ -202,7 +224,8 @@ class Model:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities ``(n, classes)`` (binary: ``(n, 2)``), or values ``(n, targets)``
-        in the data's own units, for raw features ``X`` of shape ``(n, features)``."""
+        in the data's own units, for raw features ``X`` of shape ``(n, features)`` or a table of
+        raw columns (a pandas DataFrame, encoded by ``encode``)."""
         out = self.network.predict(self._inputs(X))
         if self.task == "binary":
             return np.hstack([1 - out, out])
@@ -250,6 +273,7 @@ def model_contents(model: Model, **extra: Any) -> Any:
         classes=model.classes,
         feature_names=model.feature_names,
         target_name=model.target_name,
+        table=None if model.encoding is None else model.encoding.to_dict(),
         **extra,
     )
 
@@ -321,6 +345,17 @@ def load_model(path: Any) -> Model:
             f"{path}: classes has shape {contents.classes.shape}, the network has "
             f"{network.sizes[-1]} outputs"
         )
+    encoding = None
+    if contents.table is not None:
+        try:
+            encoding = TableEncoding.from_dict(contents.table)
+        except (KeyError, TypeError, ValueError) as error:
+            raise CheckpointError(f"{path}: corrupt table encoding ({error})") from None
+        if encoding.n_features != n_inputs:
+            raise CheckpointError(
+                f"{path}: the table encoding gives {encoding.n_features} inputs, "
+                f"the network takes {n_inputs}"
+            )
     return Model(
         network,
         config,
@@ -329,6 +364,7 @@ def load_model(path: Any) -> Model:
         classes=contents.classes,
         feature_names=contents.feature_names,
         target_name=contents.target_name,
+        encoding=encoding,
         epoch=contents.epoch,
         metrics=contents.metrics,
     )

@@ -41,8 +41,9 @@ import numpy as np
 from bpnn import checkpoint
 from bpnn.callbacks import Callback, Checkpointer, EarlyStopping, MetricsWriter
 from bpnn.config import Config, load_config, memory_limit, short, validate
-from bpnn.data import Dataset, encode_labels, load_dataset, read_labelled
+from bpnn.data import SOURCES, Dataset, encode_labels, load_dataset, read_labelled
 from bpnn.errors import (
+    BpnnError,
     CheckpointError,
     ConfigError,
     DataError,
@@ -453,6 +454,20 @@ def check_network(config: Config, data: Dataset) -> None:
     )
 
 
+def describe_data(config: Config) -> list[str]:
+    """What a run of ``config`` says about a table source's data before training (target,
+    features after encoding, missing values and what was done), for ``bpnn config show``;
+    empty for other sources. A problem with the data is one of the lines, not an error."""
+    if not SOURCES[config.data.source].tabular:
+        return []
+    lines: list[str] = []
+    try:
+        load_data(config, lines.append)
+    except BpnnError as error:
+        lines.append(f"error: {error}")
+    return lines
+
+
 def build_model(config: Config, data: Dataset, rng: np.random.Generator) -> Model:
     """A fresh model for ``data`` as the config describes, initialized from ``rng`` (and then
     from ``model.initial_weights`` when it names a file). Initial weights beyond the training
@@ -474,6 +489,7 @@ def build_model(config: Config, data: Dataset, rng: np.random.Generator) -> Mode
         classes=data.classes,
         feature_names=list(data.feature_names),
         target_name=data.target_name,
+        encoding=data.encoding,
     )
 
 
@@ -876,13 +892,18 @@ def evaluate_checkpoint(path: Path, log: Log = _no_log) -> dict[str, Any]:
     return metrics
 
 
-def evaluate_file(path: Path, data_file: Path) -> dict[str, Any]:
-    """Metrics of a checkpoint on a new labelled file (CSV with the target column, or NPZ with
-    ``X`` and ``y``): its features are checked against the model's and its labels against the
+def evaluate_file(path: Path, data_file: Path, log: Log = _no_log) -> dict[str, Any]:
+    """Metrics of a checkpoint on a new labelled file (a table with the target column, or NPZ
+    with ``X`` and ``y``): its columns are read as ``predict`` reads them (the checkpoint's
+    table encoding; extra columns left out, through ``log``), its labels checked against the
     model's classes; the checkpoint's own scaling is applied."""
     model = load_model(path)
     X, labels = read_labelled(
-        data_file, feature_names=model.feature_names, target=model.target_name
+        data_file,
+        feature_names=model.feature_names,
+        target=model.target_name,
+        encoding=model.encoding,
+        log=log,
     )
     if model.classes is not None:
         y = encode_labels(labels, model.classes, str(data_file))

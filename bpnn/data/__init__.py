@@ -7,7 +7,8 @@ Sources, by the name written in ``data.source``:
 - synthetic generators: ``xor``, ``moons``, ``circles``, ``blobs``, ``classification``,
   ``regression`` (``builtin.py``);
 - ``mnist``: the four IDX files, downloaded and verified when missing (``mnist.py``);
-- files: ``csv``, ``npz``, ``idx`` (``files.py``);
+- files: ``csv``, ``parquet``, ``npz``, ``idx`` (``files.py``); a table's columns (numbers,
+  categories, missing values) become features through ``table.py``'s ``TableEncoding``;
 - ``inline``: rows and targets written in the config itself (``inline.py``).
 
 Splits, labels and checks are in ``splits.py``; ``dataset.py`` puts them together.
@@ -16,10 +17,18 @@ Splits, labels and checks are in ``splits.py``; ``dataset.py`` puts them togethe
 from bpnn.data import builtin, files, inline, mnist  # noqa: F401  (each registers its sources)
 from bpnn.data.builtin import generator_options, make_xor
 from bpnn.data.dataset import Dataset, load_dataset
-from bpnn.data.files import read_idx, read_inputs, read_labelled
+from bpnn.data.files import (
+    Samples,
+    read_idx,
+    read_inputs,
+    read_labelled,
+    read_samples,
+    read_table,
+)
 from bpnn.data.mnist import MNIST_FILES, MNIST_MIRRORS, default_mnist_dir, download_mnist
 from bpnn.data.sources import SOURCES, Raw, Source
 from bpnn.data.splits import encode_labels
+from bpnn.data.table import TableEncoding
 
 __all__ = [
     "MNIST_FILES",
@@ -27,7 +36,9 @@ __all__ = [
     "SOURCES",
     "Dataset",
     "Raw",
+    "Samples",
     "Source",
+    "TableEncoding",
     "default_mnist_dir",
     "download_mnist",
     "encode_labels",
@@ -37,4 +48,6 @@ __all__ = [
     "read_idx",
     "read_inputs",
     "read_labelled",
+    "read_samples",
+    "read_table",
 ]

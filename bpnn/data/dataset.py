@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bpnn.data.sources import SOURCES, Log, listing
+from bpnn.data.sources import SOURCES, Log, Raw, listing
 from bpnn.data.splits import (
     check_features,
     class_labels,
@@ -25,6 +25,7 @@ from bpnn.data.splits import (
     regression_targets,
     split,
 )
+from bpnn.data.table import TableEncoding, first_missing, missing_error
 from bpnn.errors import DataError
 from bpnn.metrics import TASKS
 from bpnn.scaling import Scaling
@@ -58,6 +59,7 @@ class Dataset:
     target_scaling: Scaling | None  # regression targets with scale_target, else None
     source: str  # for messages: "digits", or the path of the data file
     target_name: str | None = None  # the CSV's label column (read_inputs ignores it), else None
+    encoding: TableEncoding | None = None  # a table's columns -> features (table sources)
 
     @property
     def n_features(self) -> int:
@@ -99,9 +101,10 @@ def load_dataset(
 
     source = SOURCES[config.source]
     raw = source.load(config, seed=generator_seed, log=log)
-    check_features(raw.X, raw.feature_names, raw.name, dtype)
-    if raw.X_test is not None:
-        check_features(raw.X_test, raw.feature_names, raw.test_name or raw.name, dtype)
+    if raw.table is None:  # a table's columns are checked as they are encoded
+        check_features(raw.X, raw.feature_names, raw.name, dtype)
+        if raw.X_test is not None:
+            check_features(raw.X_test, raw.feature_names, raw.test_name or raw.name, dtype)
 
     # targets: class indices (and the class list), or float columns
     if task == "regression":
@@ -131,16 +134,21 @@ def load_dataset(
             test_labels = class_labels(raw.y_test, raw.test_name or raw.name, raw.continuous)
             y_test = encode_labels(test_labels, classes, raw.test_name or raw.name)
         strata = y
+    if raw.target_name is not None:
+        log(_target_line(raw, y, classes))
+    if raw.plan is not None and raw.plan.missing == "error":
+        missing_error(raw.name, raw.plan.missing_counts, first_missing(raw.table, raw.where))
 
     # splits: the explicit test set as given, else test_fraction; then val_fraction of the rest
-    everything = np.arange(len(raw.X))
-    if raw.X_test is not None:
-        trainval, X_test = everything, raw.X_test
-    else:
+    everything = np.arange(len(y))
+    test = everything[:0]
+    explicit_test = raw.X_test is not None or raw.table_test is not None
+    if not explicit_test:
         trainval, test = split(
             everything, strata, classes, config.test_fraction, test_seed, raw.name, "test"
         )
-        X_test, y_test = raw.X[test], y[test]
+    else:
+        trainval = everything
     train, val = split(
         trainval,
         None if strata is None else strata[trainval],
@@ -150,7 +158,14 @@ def load_dataset(
         raw.name,
         "validation",
     )
-    X_train, X_val = raw.X[train], raw.X[val]
+    encoding = None
+    if raw.table is not None:  # a table: fit its encoding on the training split, apply it
+        encoding, (X_train, X_val, X_test) = _encode(raw, train, val, test, log)
+    else:
+        X_test = raw.X_test if explicit_test else raw.X[test]
+        X_train, X_val = raw.X[train], raw.X[val]
+    if not explicit_test:
+        y_test = y[test]
 
     method = config.scale or source.default_scale
     input_scaling = Scaling.fit(X_train, method)
@@ -194,9 +209,52 @@ def load_dataset(
         y_test=y_test,
         task=task,
         classes=classes,
-        feature_names=list(raw.feature_names),
+        feature_names=list(raw.feature_names if encoding is None else encoding.feature_names),
         input_scaling=input_scaling,
         target_scaling=target_scaling,
         source=raw.name,
         target_name=raw.target_name,
+        encoding=encoding,
+    )
+
+
+def _encode(
+    raw: Raw, train: np.ndarray, val: np.ndarray, test: np.ndarray, log: Log
+) -> tuple[TableEncoding, list[np.ndarray]]:
+    """Fit a table's encoding on its training rows; the encoded features of the training,
+    validation and test rows (the explicit test table's, when there is one), each written
+    straight from the table. Says what it did with each column through ``log``."""
+    plan = raw.plan
+    encoding = TableEncoding.fit(
+        raw.table,
+        plan.kinds,
+        rows=train,
+        missing=plan.missing,
+        impute=plan.impute,
+        unknown_category=plan.unknown_category,
+        missing_counts=plan.missing_counts,
+        source=raw.name,
+    )
+    for line in encoding.describe():
+        log(line)
+    parts = [train, val] if raw.table_test is not None else [train, val, test]
+    splits = encoding.transform_parts(raw.table, parts, raw.name, where=raw.where)
+    if raw.table_test is not None:
+        test_name = raw.test_name or raw.name
+        X_test, _ = encoding.transform(raw.table_test, test_name, where=raw.test_where)
+        splits.append(X_test)
+    for X, name in zip(splits, [raw.name, raw.name, raw.test_name or raw.name], strict=True):
+        check_features(X, encoding.feature_names, name)
+    raw.table = raw.table_test = None  # the raw cells are no longer needed
+    return encoding, splits
+
+
+def _target_line(raw: Raw, y: np.ndarray, classes: np.ndarray | None) -> str:
+    """The target column, and its classes or value range; says so when it is the default."""
+    how = " (the last column; set data.target to choose another)" if raw.target_defaulted else ""
+    if classes is not None:
+        return f"target: '{raw.target_name}'{how}: {len(classes)} classes: {listing(classes)}"
+    return (
+        f"target: '{raw.target_name}'{how}: values from {float(np.min(y)):.6g} "
+        f"to {float(np.max(y)):.6g}"
     )

@@ -1,20 +1,24 @@
-"""Data files: CSV (a header row), NPZ (named arrays), IDX (images and labels, gzipped or not).
+"""Data files: tables (CSV with a header row, Parquet), NPZ (named arrays), IDX (images and
+labels, gzipped or not).
 
-The three file sources, and the readers ``bpnn predict`` and ``bpnn eval --data`` use for new
-samples. Every problem is a one-line ``DataError`` that names the file, and where it helps the
-line and the column.
+The file sources, and the readers ``bpnn predict`` and ``bpnn eval --data`` use for new
+samples. Tables are read by pandas (its C parser for CSV, pyarrow for Parquet) and become
+features through ``bpnn.data.table``. Every problem is a one-line ``DataError`` that names the
+file, and where it helps the line and the column.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import re
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +35,13 @@ from bpnn.data.sources import (
     register,
 )
 from bpnn.data.splits import check_features, flat_rows
+from bpnn.data.table import (
+    TableEncoding,
+    TablePlan,
+    column_kinds,
+    first_missing,
+    missing_error,
+)
 from bpnn.errors import DataError
 from bpnn.memory import available_bytes, format_size
 
@@ -48,81 +59,165 @@ def check_file(path: Path) -> None:
         raise DataError(f"{path}: empty file")
 
 
-def _read_csv(path: Path) -> tuple[list[str], np.ndarray, list[int]]:
-    """The header, the cells as a 2-D string array, and the file line of each data row."""
+#: cells that mean "no value", in any case: an empty cell, NA, NaN, null, None
+MISSING_TOKENS = ("", "NA", "NaN", "null", "None")
+
+
+def _spellings(token: str) -> set[str]:
+    return {"".join(chars) for chars in itertools.product(*[(c.lower(), c.upper()) for c in token])}
+
+
+NA_CELLS = sorted(set().union(*(_spellings(t) for t in MISSING_TOKENS)))
+TABLE_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def table_kind(path: Path) -> str | None:
+    """``csv`` or ``parquet`` from the file's extension, else None."""
+    return TABLE_SUFFIXES.get(path.suffix.lower())
+
+
+def read_table(path: Path, kind: str = "csv", *, text_columns: Sequence[str] = ()) -> Any:
+    """A CSV file (a header row) or a Parquet file as a pandas DataFrame, with a compiled reader.
+
+    CSV goes through pandas' C parser: numbers come out as float64/int64 columns, strings as
+    text columns, and the cells in ``NA_CELLS`` as missing values; ``text_columns`` (an
+    identifier) are kept as written. Column names are stripped; duplicates, a file without
+    data rows and a row with too many fields are ``DataError``s naming the file.
+    """
     check_file(path)
-    rows, lines = [], []
+    if kind == "parquet":
+        return _read_parquet(path)
+    import pandas as pd  # start-up: loaded on use
+
+    header = _csv_header(path)
+    duplicates = sorted({c for c in header if header.count(c) > 1})
+    if duplicates:
+        raise DataError(f"{path}: duplicate column name(s) in the header: {listing(duplicates)}")
+    try:
+        table = pd.read_csv(
+            path,
+            engine="c",
+            encoding="utf-8-sig",
+            skipinitialspace=True,
+            keep_default_na=False,
+            na_values=NA_CELLS,
+            dtype={name: str for name in text_columns if name in header} or None,
+        )
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a UTF-8 text file") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: empty file") from None
+    except pd.errors.ParserError as error:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
+        if found:
+            expected, line, saw = found.groups()
+            raise DataError(
+                f"{path}: line {line} has {saw} fields, but the header has {expected}"
+            ) from None
+        raise DataError(f"{path}: {one_line(error)}") from None
+    except OSError as error:
+        raise DataError(f"{path}: cannot read: {error.strerror or error}") from None
+    table.columns = header
+    if table.empty:
+        raise DataError(f"{path}: no data rows, only a header")
+    return table
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The first non-blank row of a CSV file, each name stripped."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as file:
-            reader = csv.reader(file, skipinitialspace=True)
-            for row in reader:
-                if any(cell.strip() for cell in row):  # blank lines are skipped
-                    rows.append(row)
-                    lines.append(reader.line_num)
+            for row in csv.reader(file, skipinitialspace=True):
+                if any(cell.strip() for cell in row):
+                    return [cell.strip() for cell in row]
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a UTF-8 text file") from None
     except OSError as error:
         raise DataError(f"{path}: cannot read: {error.strerror or error}") from None
     except csv.Error as error:
-        raise DataError(f"{path}: line {reader.line_num}: {one_line(error)}") from None
-    if not rows:
-        raise DataError(f"{path}: empty file")
-    header = [cell.strip() for cell in rows[0]]
-    duplicates = sorted({c for c in header if header.count(c) > 1})
-    if duplicates:
-        raise DataError(f"{path}: duplicate column name(s) in the header: {listing(duplicates)}")
-    if len(rows) == 1:
-        raise DataError(f"{path}: no data rows, only a header")
-    for row, line in zip(rows[1:], lines[1:], strict=True):
-        if len(row) != len(header):
-            raise DataError(
-                f"{path}: line {line} has {len(row)} fields, but the header has {len(header)}"
-            )
-    return header, np.array(rows[1:], dtype=str), lines[1:]
+        raise DataError(f"{path}: line 1: {one_line(error)}") from None
+    raise DataError(f"{path}: empty file")
 
 
-def _csv_columns(
-    path: Path,
-    header: list[str],
-    cells: np.ndarray,
-    lines: list[int],
-    features: list[str],
-    target: str,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Features (float64) and labels (int64, float64 or str) by column name."""
-    missing = [c for c in [*features, target] if c not in header]
-    if missing:
+def _read_parquet(path: Path) -> Any:
+    try:
+        import pyarrow.parquet as pq  # start-up: loaded on use
+    except ImportError:
         raise DataError(
-            f"{path}: missing column(s) {listing(missing)} (columns: {listing(header)})"
+            f"{path}: reading Parquet needs pyarrow: pip install 'bpnn[parquet]'"
+        ) from None
+    try:
+        table = pq.read_table(path).to_pandas()
+    except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
+        raise DataError(f"{path}: not a readable Parquet file ({one_line(error)})") from None
+    table.columns = [str(c).strip() for c in table.columns]
+    for name in table.columns:  # text cells that mean "no value", as the CSV reader reads them
+        column = table[name]
+        if column.dtype.kind not in "biufcmM":
+            text = column.astype(str).str.strip().str.lower()
+            gone = text.isin({t.lower() for t in MISSING_TOKENS}) & column.notna()
+            if gone.any():
+                table[name] = column.where(~gone, None)
+    if table.empty:
+        raise DataError(f"{path}: no data rows")
+    return table
+
+
+def row_locator(path: Path, kind: str) -> Callable[[int], str]:
+    """``where(row)``: "line N" of a CSV data row (found by reading the file again, only when a
+    message needs it), "row N" of a Parquet file."""
+    if kind != "csv":
+        return lambda row: f"row {row + 1}"
+
+    def where(row: int) -> str:
+        with path.open(newline="", encoding="utf-8-sig") as file:
+            reader = csv.reader(file, skipinitialspace=True)
+            seen = -1  # the header is row -1
+            for cells in reader:
+                if any(cell.strip() for cell in cells):
+                    if seen == row:
+                        return f"line {reader.line_num}"
+                    seen += 1
+        return f"row {row + 1}"
+
+    return where
+
+
+def pick_columns(
+    path: Path, header: Sequence[str], needed: Sequence[str], ignored: Sequence[str], log: Log
+) -> None:
+    """The one rule ``predict`` and ``eval --data`` apply to a table's columns: a missing
+    ``needed`` column is a ``DataError`` naming them; extra columns (beyond ``needed`` and
+    ``ignored``) are left out, listed once through ``log``."""
+    missing = [c for c in needed if c not in header]
+    if missing:
+        hint = (
+            " (the first row must be a header naming the columns)"
+            if all(map(is_number, header))
+            else ""
         )
-    X = _numbers(path, cells, [header.index(c) for c in features], header, lines)
-    labels = np.char.strip(cells[:, header.index(target)])
-    empty = np.flatnonzero(labels == "")
-    if len(empty):
-        raise DataError(f"{path}: line {lines[empty[0]]}, column '{target}': empty label")
-    try:
-        y = labels.astype(np.float64)
-    except ValueError:
-        return X, labels
+        raise DataError(
+            f"{path}: missing column(s) {listing(missing)} the model needs "
+            f"(columns: {listing(header)}){hint}"
+        )
+    extra = [c for c in header if c not in needed and c not in ignored]
+    if extra:
+        log(f"{path}: ignoring column(s) the model does not use: {listing(extra)}")
+
+
+def table_labels(column: Any) -> np.ndarray:
+    """A target column as labels: int64 when every value is a whole number, float64 for other
+    numbers, stripped strings otherwise (the same rule as for labels read as text)."""
+    if column.dtype.kind in "biuf":
+        y = column.to_numpy(dtype=np.float64)
+    else:
+        labels = column.astype(str).str.strip().to_numpy(dtype=str)
+        try:
+            y = labels.astype(np.float64)
+        except ValueError:
+            return labels
     whole = np.all(np.isfinite(y)) and np.array_equal(y, np.round(y))
-    return X, (y.astype(np.int64) if whole else y)
-
-
-def _numbers(
-    path: Path, cells: np.ndarray, columns: list[int], header: list[str], lines: list[int]
-) -> np.ndarray:
-    """The given columns as float64; a cell that is not a number names its line and column."""
-    block = cells[:, columns]
-    try:
-        return block.astype(np.float64)
-    except ValueError:
-        pass
-    for j, column in enumerate(columns):
-        for i, value in enumerate(block[:, j]):
-            if not is_number(value):
-                problem = "empty value" if not value.strip() else f"{str(value)!r} is not a number"
-                raise DataError(f"{path}: line {lines[i]}, column '{header[column]}': {problem}")
-    raise DataError(f"{path}: some feature values are not numbers")  # pragma: no cover
+    return y.astype(np.int64) if whole else y
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -287,15 +382,27 @@ def _same_width(X: np.ndarray, n_features: int, name: str) -> np.ndarray:
 
 class CsvSource(Source):
     """A CSV file with a header row; ``data.target`` (default: the last column) holds the labels
-    or values, ``data.features`` (default: every other column) the features."""
+    or values, ``data.features`` (default: every other column) the features, which may be
+    numbers or strings (categorical) and have missing values (``bpnn.data.table``)."""
 
     name = "csv"
-    keys = SPLIT_KEYS | {"path", "test_path", "target", "features"}
+    keys = SPLIT_KEYS | {
+        "path",
+        "test_path",
+        "target",
+        "features",
+        "categorical",
+        "unknown_category",
+        "missing",
+        "impute",
+    }
     required = ("path",)
+    tabular = True
 
     def load(self, config: DataConfig, *, seed: int, log: Log) -> Raw:
         path = Path(config.path)  # type: ignore[arg-type]
-        header, cells, lines = _read_csv(path)
+        table = read_table(path, self.name)
+        header = list(table.columns)
         target = config.target if config.target is not None else header[-1]
         if target not in header:
             raise DataError(f"{path}: no target column '{target}' (columns: {listing(header)})")
@@ -306,16 +413,85 @@ class CsvSource(Source):
             raise DataError(f"{path}: the target column '{target}' is also listed in data.features")
         if not features:
             raise DataError(f"{path}: no feature columns besides the target '{target}'")
-        X, y = _csv_columns(path, header, cells, lines, features, target)
-        raw = Raw(X, y, list(features), str(path), target_name=target)
+        missing = [c for c in features if c not in header]
+        if missing:
+            raise DataError(
+                f"{path}: missing column(s) {listing(missing)} (columns: {listing(header)})"
+            )
+        where = row_locator(path, self.name)
+        table, y, counts = _labelled_rows(path, table, features, target, config.missing, log)
+        kinds = column_kinds(table, features, config.categorical, str(path), where)
+        plan = TablePlan(kinds, config.missing, config.impute, config.unknown_category, counts)
+        raw = Raw(None, y, list(features), str(path), target_name=target, table=table, plan=plan)
+        raw.target_defaulted = config.target is None
+        raw.where = where
         if config.test_path is not None:
             test_path = Path(config.test_path)
-            t_header, t_cells, t_lines = _read_csv(test_path)
-            raw.X_test, raw.y_test = _csv_columns(
-                test_path, t_header, t_cells, t_lines, features, target
+            test_table = read_table(test_path, self.name)
+            absent = [c for c in [*features, target] if c not in test_table.columns]
+            if absent:
+                raise DataError(
+                    f"{test_path}: missing column(s) {listing(absent)} "
+                    f"(columns: {listing(test_table.columns)})"
+                )
+            raw.test_where = row_locator(test_path, self.name)
+            raw.table_test, raw.y_test, test_counts = _labelled_rows(
+                test_path, test_table, features, target, config.missing, log
             )
+            if config.missing == "error":
+                missing_error(
+                    str(test_path), test_counts, first_missing(raw.table_test, raw.test_where)
+                )
             raw.test_name = str(test_path)
         return raw
+
+
+class ParquetSource(CsvSource):
+    """A Parquet file (pyarrow: ``pip install 'bpnn[parquet]'``), with the keys of ``csv``."""
+
+    name = "parquet"
+
+
+def _labelled_rows(
+    path: Path, table: Any, features: Sequence[str], target: str, missing: str, log: Log
+) -> tuple[Any, np.ndarray, dict[str, int]]:
+    """The feature columns and labels of the rows that have a target value; with
+    ``missing: drop``, only the rows with every feature value too. Also the missing values
+    found in each feature column (with ``missing: error``, ``load_dataset`` raises when there
+    are any, after it has said which column is the target)."""
+    no_target = table[target].isna().to_numpy()
+    if no_target.any():
+        log(f"{path}: dropped {int(no_target.sum())} row(s) with no value in the target '{target}'")
+        table = table[~no_target]
+        if table.empty:
+            raise DataError(f"{path}: no row has a value in the target column '{target}'")
+    labels = table[target]
+    table = table[list(features)]
+    # missing values are NaN here: only infinities are errors (counted column by column, so
+    # no copy of the whole table is made)
+    infinite = {
+        name: int(np.isinf(column.to_numpy()).sum())
+        for name, column in table.items()
+        if column.dtype.kind == "f"
+    }
+    if any(infinite.values()):
+        columns = [name for name, n in infinite.items() if n]
+        raise DataError(
+            f"{path}: {sum(infinite.values())} NaN/inf feature value(s), in column(s) "
+            f"{listing(columns)}"
+        )
+    absent = table.isna()
+    counts = {name: int(n) for name, n in absent.sum().items()}
+    if missing == "drop" and any(counts.values()):
+        complete = ~absent.any(axis=1).to_numpy()
+        log(
+            f"{path}: dropped {int((~complete).sum())} row(s) with missing feature values "
+            "(data.missing: drop)"
+        )
+        table, labels = table[complete], labels[complete]
+        if table.empty:
+            raise DataError(f"{path}: every row has a missing feature value")
+    return table, table_labels(labels), counts
 
 
 class NpzSource(Source):
@@ -363,27 +539,74 @@ class IdxSource(Source):
         return raw
 
 
-for _source in (CsvSource(), NpzSource(), IdxSource()):
+for _source in (CsvSource(), ParquetSource(), NpzSource(), IdxSource()):
     register(_source)
 
 
 # --- new inputs for predict and eval --------------------------------------------------------
 
 
+def _no_log(message: str) -> None:
+    """The default ``log``: say nothing."""
+
+
+@dataclass
+class Samples:
+    """New samples read for ``bpnn predict``: raw float64 features of the rows kept, which rows
+    of the file they are, and the identifier column asked for."""
+
+    X: np.ndarray
+    n_rows: int  # rows in the file
+    kept: np.ndarray | None = None  # rows with features (data.missing: drop); None: every row
+    ids: np.ndarray | None = None  # the --id column as written, one per row of the file
+
+
+def read_samples(
+    path: Path,
+    *,
+    feature_names: list[str],
+    n_features: int,
+    target: str | None,
+    encoding: TableEncoding | None = None,
+    id_column: str | None = None,
+    log: Log = _no_log,
+) -> Samples:
+    """The samples of a file for ``bpnn predict``.
+
+    The kind follows from the name: a table (``.csv`` with a header, ``.parquet``) has the
+    model's raw columns picked by name and encoded with its ``encoding`` (without one: every
+    column numeric), the ``target`` and ``id_column`` columns set aside, any other column left
+    out (listed once through ``log``); ``.npz`` (array ``X``, or the only array with a row per
+    sample) and IDX images (``.gz``, ``.idx``, ``-ubyte``) hold features already.
+    """
+    path = Path(path)
+    kind = table_kind(path)
+    if kind is not None:
+        encoding = encoding or TableEncoding.numeric(feature_names)
+        table = read_table(path, kind, text_columns=[id_column] if id_column else [])
+        needed = [*encoding.column_names, *([id_column] if id_column else [])]
+        pick_columns(path, list(table.columns), needed, [target] if target else [], log)
+        X, kept = encoding.transform(table, str(path), where=row_locator(path, kind))
+        X = _same_width(X, n_features, str(path))
+        check_features(X, encoding.feature_names, str(path))
+        ids = None if id_column is None else table[id_column].fillna("").to_numpy(dtype=str)
+        return Samples(X, len(table), kept, ids)
+    if id_column is not None:
+        raise DataError(f"{path}: --id needs a table (.csv or .parquet) with that column")
+    return Samples(_array_inputs(path, feature_names, n_features), 0)
+
+
 def read_inputs(
     path: Path, *, feature_names: list[str], n_features: int, target: str | None
 ) -> np.ndarray:
-    """Raw (unscaled) float64 features, shape (n, n_features), from a file for ``bpnn predict``.
+    """Raw (unscaled) float64 features, shape (n, n_features): ``read_samples`` without an
+    encoding (every table column numeric)."""
+    return read_samples(path, feature_names=feature_names, n_features=n_features, target=target).X
 
-    The kind follows from the name: ``.csv`` (a header; the model's ``feature_names`` are picked
-    by name, the ``target`` column is ignored, any other column is an error), ``.npz`` (array
-    ``X``, or the only array with a row per sample), IDX images (``.gz``, ``.idx``, ``-ubyte``).
-    """
-    path = Path(path)
+
+def _array_inputs(path: Path, feature_names: list[str], n_features: int) -> np.ndarray:
     name = path.name.lower()
-    if name.endswith(".csv"):
-        X = _csv_inputs(path, feature_names, target)
-    elif name.endswith(".npz"):
+    if name.endswith(".npz"):
         arrays = _read_npz(path)
         if "X" in arrays:
             X = arrays["X"]
@@ -407,7 +630,7 @@ def read_inputs(
         X = flat_rows(X)
     else:
         raise DataError(
-            f"{path}: unknown input file type; use .csv, .npz or IDX (.gz, .idx, -ubyte)"
+            f"{path}: unknown input file type; use .csv, .parquet, .npz or IDX (.gz, .idx, -ubyte)"
         )
     X = _same_width(X, n_features, str(path))
     check_features(
@@ -419,46 +642,50 @@ def read_inputs(
 
 
 def read_labelled(
-    path: Path, *, feature_names: list[str], target: str | None
+    path: Path,
+    *,
+    feature_names: list[str],
+    target: str | None,
+    encoding: TableEncoding | None = None,
+    log: Log = _no_log,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Raw float64 features and the labels or values of a labelled file, for ``bpnn eval --data``.
 
-    ``.csv``: the model's ``feature_names`` and the ``target`` column (default: the last column)
-    by name; ``.npz``: arrays ``X`` and ``y``. Labels come back as they are in the file; the
-    caller maps them to the model's classes with ``encode_labels``.
+    A table (``.csv``, ``.parquet``): the model's raw columns by name, encoded as in
+    ``read_samples`` (the same rule for missing and extra columns), and the ``target`` column
+    (default: the last column); rows without a target, and with ``data.missing: drop`` rows
+    with a missing feature, are left out and counted through ``log``. ``.npz``: arrays ``X`` and
+    ``y``. Labels come back as they are in the file; the caller maps them to the model's
+    classes with ``encode_labels``.
     """
     path = Path(path)
-    name = path.name.lower()
-    if name.endswith(".csv"):
-        header, cells, lines = _read_csv(path)
+    kind = table_kind(path)
+    if kind is not None:
+        encoding = encoding or TableEncoding.numeric(feature_names)
+        table = read_table(path, kind)
+        header = list(table.columns)
         target = target if target is not None else header[-1]
-        X, y = _csv_columns(path, header, cells, lines, feature_names, target)
-    elif name.endswith(".npz"):
+        pick_columns(path, header, [*encoding.column_names, target], [], log)
+        no_target = table[target].isna().to_numpy()
+        if no_target.any():
+            log(f"{path}: left out {int(no_target.sum())} row(s) with no value in '{target}'")
+            table = table[~no_target]
+            if table.empty:
+                raise DataError(f"{path}: no row has a value in the target column '{target}'")
+        X, kept = encoding.transform(table, str(path), where=row_locator(path, kind))
+        y = table_labels(table[target] if kept is None else table[target][kept])
+        if kept is not None:
+            log(f"{path}: left out {int((~kept).sum())} row(s) with missing feature values")
+        check_features(X, encoding.feature_names, str(path))
+        return X, y
+    if path.name.lower().endswith(".npz"):
         X, y = _npz_pair(path, "X", "y")
         X = flat_rows(X)
     else:
-        raise DataError(f"{path}: labelled data must be a .csv (with the target column) or .npz")
+        raise DataError(
+            f"{path}: labelled data must be a table (.csv, .parquet: with the target column) "
+            "or .npz"
+        )
     X = _same_width(X, len(feature_names), str(path))
     check_features(X, feature_names, str(path))
     return X.astype(np.float64, copy=False), y
-
-
-def _csv_inputs(path: Path, feature_names: list[str], target: str | None) -> np.ndarray:
-    header, cells, lines = _read_csv(path)
-    missing = [c for c in feature_names if c not in header]
-    extra = [c for c in header if c not in feature_names and c != target]
-    if missing or extra:
-        problems = []
-        if missing:
-            problems.append(f"missing {listing(missing)}")
-        if extra:
-            problems.append(f"extra {listing(extra)}")
-        hint = (
-            " (the first row must be a header naming the columns)"
-            if all(map(is_number, header))
-            else ""
-        )
-        raise DataError(
-            f"{path}: columns do not match the model's features: {'; '.join(problems)}{hint}"
-        )
-    return _numbers(path, cells, [header.index(c) for c in feature_names], header, lines)

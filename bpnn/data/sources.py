@@ -29,9 +29,13 @@ CLASSIFICATION = ("multiclass", "binary")
 
 @dataclass
 class Raw:
-    """What a source loads: unscaled features and original labels, before any split."""
+    """What a source loads: unscaled features and original labels, before any split.
 
-    X: np.ndarray
+    A table source (``csv``, ``parquet``) leaves ``X`` as None and gives its feature columns as
+    ``table`` (and ``table_test``), with the ``plan`` of their encoding, which ``load_dataset``
+    fits on the training split and applies to every split."""
+
+    X: np.ndarray | None
     y: np.ndarray
     feature_names: list[str]
     name: str  # for messages: the source name or the data file's path
@@ -40,6 +44,12 @@ class Raw:
     test_name: str | None = None
     continuous: bool = False  # targets are real values by nature (regression sources)
     target_name: str | None = None  # the CSV's label column (predict ignores it)
+    table: Any = None  # a pandas DataFrame of the raw feature columns (table sources)
+    table_test: Any = None
+    plan: Any = None  # bpnn.data.table.TablePlan: each column's kind and the policies
+    target_defaulted: bool = False  # the target is the last column because none was named
+    where: Callable[[int], str] | None = None  # a table row's place in its file, for messages
+    test_where: Callable[[int], str] | None = None
 
 
 class Source:
@@ -62,6 +72,8 @@ class Source:
     scale_targets: ClassVar[bool] = True
     #: the fewest classes a classification run on it may have (2: else nothing to learn)
     min_classes: ClassVar[int] = 2
+    #: a table of named columns, encoded by ``bpnn.data.table`` (``config show`` lists them)
+    tabular: ClassVar[bool] = False
 
     def load(self, config: DataConfig, *, seed: int, log: Log) -> Raw:
         """The raw samples of this source; ``seed`` drives any randomness (generators)."""

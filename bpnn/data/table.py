@@ -1,0 +1,474 @@
+"""The table encoding: from a table's raw columns (numbers, strings, blanks) to the float matrix
+the network reads, fitted on the training split and saved in checkpoints without pickle.
+
+Each raw feature column is one of two kinds:
+
+- **numeric**: the column as float64; a missing value becomes ``fill`` (the imputer's statistic:
+  mean, median or most frequent value of the training split) when ``data.missing: impute``;
+- **categorical** (a column of strings, or one listed in ``data.categorical``): one-hot encoded,
+  one input per category of the training split, ``name=category``. A value outside the
+  categories is an error (``data.unknown_category: error``) or all zeros (``ignore``); a missing
+  value becomes the most frequent category (``impute``).
+
+scikit-learn fits it (``OneHotEncoder`` finds the categories, ``SimpleImputer`` the statistics);
+the fitted state is kept as plain lists and numbers (``to_dict``/``from_dict``: JSON in the
+checkpoint) and applied here with NumPy, giving exactly what the fitted scikit-learn objects
+give (``tests/test_tables.py`` checks it). Input scaling then applies to the encoded matrix as
+to any other, one-hot inputs included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bpnn.data.sources import listing
+from bpnn.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MISSING_SETTINGS = ("error", "drop", "impute")
+IMPUTE_STRATEGIES = ("mean", "median", "most_frequent")
+UNKNOWN_SETTINGS = ("error", "ignore")
+
+
+def category_text(value: Any) -> str:
+    """A cell as a category: strings stripped; whole numbers without ``.0`` (``4``, not ``4.0``,
+    whether the column was read as integers or, having blanks, as floats)."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    number = float(value)
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def factorized(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """A column as ``codes`` (int64 per row, -1 where missing) into ``texts`` (the category text
+    of each distinct value): the text work is done once per distinct value, not per row."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.int64), [category_text(u) for u in uniques]
+
+
+def missing_mask(column: pd.Series) -> np.ndarray:
+    """Where a column has no value (NaN or None: the reader turned blanks and ``NA`` into them)."""
+    return column.isna().to_numpy()
+
+
+def _is_numeric(column: pd.Series) -> bool:
+    from pandas.api import types
+
+    return types.is_numeric_dtype(column.dtype) and not types.is_bool_dtype(column.dtype)
+
+
+@dataclass(frozen=True)
+class ColumnEncoding:
+    """One raw column: its kind, its categories (categorical) and its fill value (imputed)."""
+
+    name: str
+    kind: str  # "numeric" or "categorical"
+    categories: tuple[str, ...] = ()
+    fill: float | str | None = None  # what a missing value becomes; None: not imputed
+    missing: int = 0  # missing values found in the data it was fitted with (for the report)
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The inputs it becomes: its own name, or ``name=category`` for each category."""
+        if self.kind == "numeric":
+            return [self.name]
+        return [f"{self.name}={c}" for c in self.categories]
+
+
+@dataclass(frozen=True)
+class TableEncoding:
+    """Every raw feature column's encoding, in input order, and the two policies it applies."""
+
+    columns: tuple[ColumnEncoding, ...]
+    missing: str = "error"  # data.missing: what a missing value does at predict time
+    unknown_category: str = "error"  # data.unknown_category
+    impute: str = "mean"  # data.impute (for the report)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [name for c in self.columns for name in c.feature_names]
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    @classmethod
+    def numeric(cls, names: Sequence[str]) -> TableEncoding:
+        """Every column numeric, nothing imputed: what a model without a saved encoding (an old
+        checkpoint, or one trained on an NPZ file) reads a table with."""
+        return cls(tuple(ColumnEncoding(name, "numeric") for name in names))
+
+    # --- fitting ------------------------------------------------------------------------------
+
+    @classmethod
+    def fit(
+        cls,
+        table: pd.DataFrame,
+        kinds: dict[str, str],
+        *,
+        rows: np.ndarray | None = None,
+        missing: str = "error",
+        impute: str = "mean",
+        unknown_category: str = "error",
+        missing_counts: dict[str, int] | None = None,
+        source: str = "data",
+    ) -> TableEncoding:
+        """Fit the encoding of ``kinds`` (column name -> ``numeric``/``categorical``) to the rows
+        of ``table`` (``rows``: the positions of the training split; default every row):
+        categories with ``OneHotEncoder``, fill values with ``SimpleImputer`` (``impute`` for
+        numbers, ``most_frequent`` for categories). Columns are taken one at a time, so the
+        training rows are never copied as a whole table."""
+        from sklearn.impute import SimpleImputer  # start-up: loaded on use
+        from sklearn.preprocessing import OneHotEncoder
+
+        counts = missing_counts or {}
+        columns = []
+        for name, kind in kinds.items():
+            values = table[name] if rows is None else table[name].iloc[rows]
+            absent = missing_mask(values)
+            if absent.all():
+                raise DataError(f"{source}: column '{name}' has no values in the training split")
+            fill: float | str | None = None
+            if kind == "numeric":
+                numbers = values.to_numpy(dtype=np.float64, na_value=np.nan).reshape(-1, 1)
+                if missing == "impute":
+                    imputer = SimpleImputer(strategy=impute).fit(numbers)
+                    fill = float(imputer.statistics_[0])
+                columns.append(ColumnEncoding(name, kind, fill=fill, missing=counts.get(name, 0)))
+                continue
+            codes, texts = factorized(values)
+            if missing == "impute":
+                cells = np.array([*texts, None], dtype=object)[codes].reshape(-1, 1)
+                imputer = SimpleImputer(strategy="most_frequent", missing_values=None)
+                fill = str(imputer.fit(cells).statistics_[0])
+            # the categories of the training rows: fitting on each distinct value once gives
+            # the same sorted categories_ as fitting on every row
+            seen = np.array([texts[i] for i in np.unique(codes[codes >= 0])], dtype=object)
+            encoder = OneHotEncoder(handle_unknown="ignore").fit(seen.astype(str).reshape(-1, 1))
+            categories = tuple(str(c) for c in encoder.categories_[0])
+            _check_width(name, len(categories), len(values), source)
+            columns.append(
+                ColumnEncoding(name, kind, categories, fill=fill, missing=counts.get(name, 0))
+            )
+        return cls(tuple(columns), missing, unknown_category, impute)
+
+    # --- applying -----------------------------------------------------------------------------
+
+    def transform(
+        self,
+        table: pd.DataFrame,
+        source: str,
+        *,
+        where: Callable[[int], str] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The encoded float64 matrix of ``table``'s rows, and which rows it holds.
+
+        Rows with a missing value: filled in (``impute``), left out (``drop``: the second value
+        is the boolean mask of the rows kept, else ``None``), or a ``DataError`` naming the
+        columns and counts (``error``). ``where(row)`` says where a row is, for messages."""
+        absent = self._absent(table, source, where)
+        keep = None
+        if self.missing == "drop":
+            keep = ~np.logical_or.reduce([*absent.values(), np.zeros(len(table), dtype=bool)])
+            keep = None if keep.all() else keep
+        rows = np.arange(len(table)) if keep is None else np.flatnonzero(keep)
+        [X] = self._encode(table, absent, [rows], source, _placer(table, where))
+        return X, keep
+
+    def transform_parts(
+        self,
+        table: pd.DataFrame,
+        parts: Sequence[np.ndarray],
+        source: str,
+        *,
+        where: Callable[[int], str] | None = None,
+    ) -> list[np.ndarray]:
+        """One encoded float64 matrix per part (row positions: the splits of a training run),
+        written straight from the table's columns: no matrix of every row, no copy to split.
+        Missing values as in ``transform``; a table source has dropped its incomplete rows
+        already when ``data.missing`` is ``drop``."""
+        absent = self._absent(table, source, where)
+        if self.missing == "drop" and any(a.any() for a in absent.values()):
+            raise ValueError("transform_parts: rows with missing values were not dropped")
+        return self._encode(table, absent, parts, source, _placer(table, where))
+
+    def _absent(
+        self, table: pd.DataFrame, source: str, where: Callable[[int], str] | None
+    ) -> dict[str, np.ndarray]:
+        """Each column's missing cells; a ``DataError`` when the encoding cannot fill them."""
+        absent = {c.name: missing_mask(table[c.name]) for c in self.columns}
+        unfilled = any(c.fill is None and absent[c.name].any() for c in self.columns)
+        if self.missing == "error" or (self.missing == "impute" and unfilled):
+            missing_error(
+                source,
+                {name: int(a.sum()) for name, a in absent.items()},
+                first_missing(table[self.column_names], where),
+            )
+        return absent
+
+    def _encode(
+        self,
+        table: pd.DataFrame,
+        absent: dict[str, np.ndarray],
+        parts: Sequence[np.ndarray],
+        source: str,
+        place: Callable[[int], str],
+    ) -> list[np.ndarray]:
+        """The encoded rows of each part, column by column (C order: rows contiguous, the
+        layout every split has always had, so the scaling's sums come out bit for bit)."""
+        outs = [np.empty((len(rows), self.n_features), dtype=np.float64) for rows in parts]
+        start = 0
+        for column in self.columns:
+            values = table[column.name]
+            gone = absent[column.name]
+            if column.kind == "numeric":
+                numbers = _numbers(values, gone, column.name, source, place)
+                if column.fill is not None and gone.any():
+                    numbers = np.where(gone, column.fill, numbers)
+                for out, rows in zip(outs, parts, strict=True):
+                    out[:, start] = numbers[rows]
+                start += 1
+                continue
+            categories = self._categories(column, values, parts, source, place)
+            for out, rows in zip(outs, parts, strict=True):
+                of_rows = categories[rows]
+                for j in range(len(column.categories)):
+                    np.equal(of_rows, j, out=out[:, start + j], casting="unsafe")
+            start += len(column.categories)
+        return outs
+
+    def _categories(
+        self,
+        column: ColumnEncoding,
+        values: pd.Series,
+        parts: Sequence[np.ndarray],
+        source: str,
+        place: Callable[[int], str],
+    ) -> np.ndarray:
+        """Each row's category index (-1: unknown, encoded as all zeros when ``ignore``); an
+        unknown value in ``parts`` is a ``DataError`` naming it with ``error``."""
+        codes, texts = factorized(values)
+        index = {category: i for i, category in enumerate(column.categories)}
+        missing_code = -2 if column.fill is None else index.get(column.fill, -1)
+        # each distinct value's category index (-1: unknown); the last entry is for missing
+        lookup = np.array([*(index.get(t, -1) for t in texts), missing_code], dtype=np.int64)
+        categories = lookup[codes]
+        if self.unknown_category == "error":
+            rows = np.sort(np.concatenate(parts))
+            unknown = rows[categories[rows] == -1]
+            if len(unknown):
+                first = int(unknown[0])
+                raise DataError(
+                    f"{source}: {place(first)}, column '{column.name}': unknown category "
+                    f"{texts[codes[first]]!r} (known: {listing(column.categories)})"
+                    + (f"; {len(unknown)} values are unknown" if len(unknown) > 1 else "")
+                    + "; train with data.unknown_category: ignore to encode them as all zeros"
+                )
+        return categories
+
+    # --- the checkpoint form ------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data (the checkpoint's ``meta.table``)."""
+        return {
+            "missing": self.missing,
+            "unknown_category": self.unknown_category,
+            "impute": self.impute,
+            "columns": [
+                {
+                    "name": c.name,
+                    "kind": c.kind,
+                    "categories": list(c.categories),
+                    "fill": c.fill,
+                    "missing": c.missing,
+                }
+                for c in self.columns
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TableEncoding:
+        columns = tuple(
+            ColumnEncoding(
+                str(c["name"]),
+                str(c["kind"]),
+                tuple(str(v) for v in c.get("categories", [])),
+                c.get("fill"),
+                int(c.get("missing", 0)),
+            )
+            for c in data["columns"]
+        )
+        if any(c.kind not in ("numeric", "categorical") for c in columns):
+            raise ValueError("table: a column kind is neither numeric nor categorical")
+        return cls(
+            columns,
+            str(data.get("missing", "error")),
+            str(data.get("unknown_category", "error")),
+            str(data.get("impute", "mean")),
+        )
+
+    # --- the report -----------------------------------------------------------------------------
+
+    def describe(self) -> list[str]:
+        """One line per raw column: kind, categories, missing values found and what was done."""
+        width = max(len(c.name) for c in self.columns)
+        lines = [f"features: {len(self.columns)} columns -> {self.n_features} inputs"]
+        for c in self.columns:
+            text = (
+                "numeric"
+                if c.kind == "numeric"
+                else f"categorical, {len(c.categories)} categories: {listing(c.categories)}"
+            )
+            if c.missing:
+                if self.missing == "drop":
+                    text += f"; {c.missing} missing, rows dropped"
+                else:
+                    how = (
+                        f"the {self.impute}"
+                        if c.kind == "numeric" and self.impute != "most_frequent"
+                        else "the most frequent"
+                    )
+                    fill = f"{c.fill:.6g}" if isinstance(c.fill, float) else repr(c.fill)
+                    text += f"; {c.missing} missing, imputed with {how} ({fill})"
+            lines.append(f"  {c.name:<{width}}  {text}")
+        return lines
+
+
+#: a categorical column with more categories than this is refused (one input per category)
+MAX_CATEGORIES = 1000
+
+
+def _check_width(name: str, n_categories: int, n_rows: int, source: str) -> None:
+    """A column with a category for (nearly) every row is an identifier or free text, not a
+    category: refuse it before it becomes thousands of inputs."""
+    if n_categories > MAX_CATEGORIES or (n_categories > 20 and n_categories > n_rows / 2):
+        raise DataError(
+            f"{source}: column '{name}' has {n_categories} distinct values in {n_rows} training "
+            "rows, too many to one-hot encode (an identifier or free text?); leave it out with "
+            "data.features"
+        )
+
+
+def _placer(table: pd.DataFrame, where: Callable[[int], str] | None) -> Callable[[int], str]:
+    """``place(position)``: where the row at ``position`` of ``table`` is in its file. Tables
+    read by bpnn keep the file's row numbers as their index, through any rows dropped."""
+    where = where or (lambda row: f"row {row + 1}")
+
+    def place(position: int) -> str:
+        label = table.index[position]
+        return where(int(label) if isinstance(label, int | np.integer) else position)
+
+    return place
+
+
+def _numbers(
+    values: pd.Series, gone: np.ndarray, name: str, source: str, place: Callable[[int], str]
+) -> np.ndarray:
+    """A numeric column as float64 (NaN where missing); a cell that is not a number is a
+    ``DataError`` naming its place and column."""
+    import pandas as pd
+
+    if _is_numeric(values):
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    numbers = pd.to_numeric(values.astype(object).where(~gone, None), errors="coerce")
+    bad = np.flatnonzero(numbers.isna().to_numpy() & ~gone)
+    if len(bad):
+        raise DataError(
+            f"{source}: {place(int(bad[0]))}, column '{name}': "
+            f"{str(values.iloc[bad[0]])!r} is not a number"
+        )
+    return numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def missing_error(source: str, counts: dict[str, int], first: str | None = None) -> None:
+    """Raise the ``data.missing: error`` message, naming each column and how many rows (and
+    where the first one is, when known)."""
+    found = {name: n for name, n in counts.items() if n}
+    if not found:
+        return
+    columns = ", ".join(f"'{name}' ({n} row{'s' if n > 1 else ''})" for name, n in found.items())
+    raise DataError(
+        f"{source}: missing values in column(s) {columns}"
+        + (f", the first at {first}" if first else "")
+        + "; set data.missing: drop to leave those rows out, or data.missing: impute to fill "
+        "them in"
+    )
+
+
+def first_missing(table: pd.DataFrame, where: Callable[[int], str] | None) -> str | None:
+    """Where the first row with a missing value is (``where`` as in ``transform``), or None."""
+    rows = np.flatnonzero(table.isna().to_numpy().any(axis=1))
+    return _placer(table, where)(int(rows[0])) if len(rows) else None
+
+
+@dataclass
+class TablePlan:
+    """What a table source decided before the split: each feature column's kind, the policies,
+    and the missing values it found (the encoding is fitted after the split)."""
+
+    kinds: dict[str, str]
+    missing: str = "error"
+    impute: str = "mean"
+    unknown_category: str = "error"
+    missing_counts: dict[str, int] = field(default_factory=dict)
+
+
+def column_kinds(
+    table: pd.DataFrame,
+    features: Sequence[str],
+    categorical: str | Sequence[str],
+    source: str,
+    where: Callable[[int], str],
+) -> dict[str, str]:
+    """Each feature column's kind: columns of strings are categorical, numbers numeric, and
+    the columns listed in ``categorical`` (when it is a list) categorical whatever they hold.
+
+    A column of strings where most values are numbers is a typing slip, not a category: it is a
+    ``DataError`` naming the first value that is not a number."""
+    import pandas as pd
+
+    listed = [] if categorical == "auto" else list(categorical)
+    unknown = [name for name in listed if name not in features]
+    if unknown:
+        raise DataError(
+            f"{source}: data.categorical names {listing(unknown)}, not among the feature "
+            f"columns ({listing(features)})"
+        )
+    kinds = {}
+    for name in features:
+        column = table[name]
+        if name in listed:
+            kinds[name] = "categorical"
+        elif _is_numeric(column):
+            kinds[name] = "numeric"
+        else:
+            codes, uniques = pd.factorize(column, use_na_sentinel=True)
+            as_text = pd.Series(uniques, dtype=object).astype(str)
+            is_number = pd.to_numeric(as_text, errors="coerce").notna().to_numpy()
+            counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+            not_numbers = int(counts[~is_number].sum())
+            if not_numbers > 0 and not_numbers * 2 < counts.sum():
+                row = int(np.flatnonzero((codes >= 0) & ~is_number[codes])[0])
+                raise DataError(
+                    f"{source}: {_placer(table, where)(row)}, column '{name}': "
+                    f"{as_text.iloc[codes[row]]!r} is not a number (the column's other values "
+                    "are; list it in data.categorical to treat it as categories)"
+                )
+            kinds[name] = "categorical"
+    return kinds
