@@ -265,6 +265,7 @@ class TrainConfig(_Section):
     grad_clip: PositiveFloat | None = None
     early_stopping: EarlyStoppingConfig | None = None
     dtype: Literal["float32", "float64"] = "float32"
+    checkpoint_every: PositiveInt = 1
 
     @field_validator("early_stopping", mode="before")
     @classmethod

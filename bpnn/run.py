@@ -7,18 +7,23 @@ A run directory holds::
     config.yaml           the resolved config, a readable copy (the checkpoint's is the authority)
     metrics.jsonl         one JSON object per epoch, appended, never rewritten before the last
                           checkpoint's epoch
-    checkpoints/last.npz  after every epoch: weights, optimizer, schedule, RNGs, callback state
+    checkpoints/last.npz  every train.checkpoint_every epochs and at the end: weights,
+                          optimizer, schedule, RNGs, callback state
     checkpoints/best.npz  the epoch with the best monitored metric
     summary.json          the test metrics of best.npz and how the run ended
-    plots/                training curves
+    plots/                training curves (and the test set's confusion matrix)
 
-Writes happen in an order that a kill at any point cannot make disagree: each epoch writes
-``last.npz`` (temporary file, fsync, rename), then ``best.npz`` when the monitor improved, then the
+Writes happen in an order that a kill at any point cannot make disagree: every epoch appends its
+metrics line; at a checkpoint epoch (every ``train.checkpoint_every``, and when training ends,
+however it ends) ``best.npz`` is written first when the monitor improved since it was last
+written, then ``last.npz`` (each to a temporary file, fsync, rename), before that epoch's
 metrics line; the summary (atomically) and the plots come last. ``resume`` repairs what a kill
 can leave: metrics rows after the checkpoint's epoch (torn or not) are dropped and a missing row
-for it is added back from the checkpoint, a ``best.npz`` behind the checkpoint's best epoch is
-rewritten from ``last.npz`` (they were the same contents), and a run whose last epoch is done
-but has no summary is finished. Temporary files of a killed write are removed at the next start.
+for it is added back from the checkpoint, a ``best.npz`` from after the checkpoint's epoch (a
+kill between the two writes) is kept, as the resumed run writes it again bit for bit, a
+``best.npz`` behind the checkpoint's best epoch (the order of older versions) is rewritten from
+``last.npz``, and a run whose last epoch is done but has no summary is finished. Temporary
+files of a killed write are removed at the next start.
 """
 
 from __future__ import annotations
@@ -400,6 +405,7 @@ def make_callbacks(
     and the weights early stopping restores are the same; else it is the lowest validation
     loss (the training loss without a validation split)."""
     stopping = config.train.early_stopping
+    every = config.train.checkpoint_every
     callbacks: list[Callback] = []
     early_stopping = None
     if stopping is not None:
@@ -411,9 +417,12 @@ def make_callbacks(
             stopping.restore_best,
         )
         callbacks.append(early_stopping)
-        checkpointer = Checkpointer(run, stopping.monitor, stopping.mode, stopping.min_delta)
+        checkpointer = Checkpointer(
+            run, stopping.monitor, stopping.mode, stopping.min_delta, every=every
+        )
     else:
-        checkpointer = Checkpointer(run, "val_loss" if len(data.X_val) else "train_loss")
+        monitor = "val_loss" if len(data.X_val) else "train_loss"
+        checkpointer = Checkpointer(run, monitor, every=every)
     callbacks += [checkpointer, MetricsWriter(run)]
     if progress is not None:
         callbacks.append(progress)
@@ -626,8 +635,12 @@ def resume_training(
             raise CheckpointError(f"{run.checkpoint_path('last')}: no checkpointer state")
         best_path = run.checkpoint_path("best")
         best_epoch = checkpointer_state["best_epoch"]
-        best_current = best_path.is_file() and checkpoint.load(best_path).epoch == best_epoch
-        if not best_current and best_epoch != done:
+        best_on_disk = checkpoint.load(best_path).epoch if best_path.is_file() else None
+        best_current = best_on_disk == best_epoch
+        # killed between writing best.npz and last.npz: best.npz is from an epoch after
+        # last.npz's, which the resumed run trains again and writes again, bit for bit
+        best_ahead = best_on_disk is not None and best_on_disk > done
+        if not best_current and not best_ahead and best_epoch != done:
             raise TrainingError(
                 f"{best_path}: is not from the run's best epoch {best_epoch}; not resuming"
             )
@@ -635,7 +648,7 @@ def resume_training(
         # every check has passed: from here on the run directory is written
         run.claim()
         run.remove_stale_temporaries()
-        if not best_current:  # killed between the two renames: the contents were the same
+        if not best_current and not best_ahead:  # a best.npz behind last.npz's best epoch
             shutil.copyfile(run.checkpoint_path("last"), best_path.with_name(".best.npz.tmp"))
             os.replace(best_path.with_name(".best.npz.tmp"), best_path)
         run.repair_metrics(done, contents.metrics)
@@ -669,8 +682,9 @@ def resume_training(
         checkpointer.load_state(checkpointer_state)
         if early_stopping is not None:
             early_stopping.load_state(early_state)
-            best_network = load_model(best_path).network
-            early_stopping.best_weights = (best_network.params.copy(), best_network.buffers())
+            if not best_ahead:  # else the replayed epochs reach the best again before any end
+                best_network = load_model(best_path).network
+                early_stopping.best_weights = (best_network.params.copy(), best_network.buffers())
         trainer = make_trainer(config, model, data, shuffle_rng, callbacks, start_epoch=done)
         trainer.optimizer.load_state_dict(contents.optimizer)
         trainer.schedule.load_state_dict(contents.schedule)
