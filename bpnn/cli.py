@@ -16,25 +16,65 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
+
+
+def _as_flags(params: list[Any]) -> list[Any]:
+    """Typer shows a flag with the type of a value (``--json <bool>``); a flag takes none, so its
+    type column is left empty."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _Command(TyperCommand):
+    """A command whose help shows flags as flags and its usage line names its arguments as
+    ``CONFIG`` (Typer writes a required one as ``{config}``)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _as_flags(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [piece.strip("{}") for piece in super().collect_usage_pieces(ctx)]
+
+
+class _Group(TyperGroup):
+    """A command group whose help shows flags as flags (``--help``, ``--version``)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _as_flags(super().get_params(ctx))
+
 
 app = typer.Typer(
     name="bpnn",
     help="Train multilayer perceptrons with backpropagation written from scratch in NumPy.",
+    cls=_Group,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Example: bpnn init --example digits --out digits.yaml && bpnn train digits.yaml",
 )
-config_app = typer.Typer(help="Inspect and check experiment configs.", no_args_is_help=True)
+config_app = typer.Typer(
+    help="Inspect and check experiment configs.",
+    cls=_Group,
+    no_args_is_help=True,
+    epilog="Example: bpnn config check configs/digits.yaml --set optimizer.lr=0.1",
+)
 app.add_typer(config_app, name="config")
 
 ConfigPath = Annotated[
     Path,
-    typer.Argument(help="The experiment config (YAML).", dir_okay=False),
+    typer.Argument(metavar="CONFIG", help="The experiment config (YAML).", dir_okay=False),
 ]
 CheckpointPath = Annotated[
     Path,
-    typer.Argument(help="A checkpoint, e.g. runs/NAME/checkpoints/best.npz.", dir_okay=False),
+    typer.Argument(
+        metavar="CHECKPOINT",
+        help="A checkpoint, e.g. runs/NAME/checkpoints/best.npz.",
+        dir_okay=False,
+    ),
 ]
 Overrides = Annotated[
     list[str] | None,
@@ -48,6 +88,14 @@ Overrides = Annotated[
 
 Quiet = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress output; only the final summary.")
+]
+JsonSummary = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print only the final summary, as one JSON object on stdout (the keys of "
+        "summary.json and run_dir); progress still goes to stderr.",
+    ),
 ]
 
 
@@ -99,7 +147,9 @@ def main(
     """Train multilayer perceptrons with backpropagation written from scratch in NumPy."""
 
 
-@app.command()
+@app.command(
+    cls=_Command, epilog="Example: bpnn train configs/digits.yaml --set optimizer.lr=0.003"
+)
 def train(
     config: ConfigPath,
     out: Annotated[
@@ -107,48 +157,61 @@ def train(
         typer.Option(
             "--out",
             "-o",
+            metavar="DIR",
             help="Run directory (must not exist or be empty). Default: runs/NAME-TIME.",
         ),
     ] = None,
     overrides: Overrides = None,
     quiet: Quiet = False,
+    as_json: JsonSummary = False,
 ) -> None:
     """Train the network a config describes and write a run directory."""
     from bpnn.config import load_config
-    from bpnn.progress import make_progress
+    from bpnn.progress import make_progress, showing
     from bpnn.run import run_training
 
     err = _stderr()
-    with reported_errors():
+    progress = make_progress(err, quiet)
+    with reported_errors(), showing(progress, "loading data"):
         cfg = load_config(config, overrides or [])
-        run_dir, summary = run_training(cfg, out, progress=make_progress(err, quiet), log=err.print)
-    _print_summary(summary, run_dir)
+        run_dir, summary = run_training(cfg, out, progress=progress, log=err.print)
+    _print_summary(summary, run_dir, as_json)
 
 
-@app.command()
+@app.command(cls=_Command, epilog="Example: bpnn resume runs/digits-20261201-143353 --epochs 60")
 def resume(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory to continue.", file_okay=False)],
+    run_dir: Annotated[
+        Path,
+        typer.Argument(metavar="RUN_DIR", help="A run directory to continue.", file_okay=False),
+    ],
     epochs: Annotated[
         int | None,
-        typer.Option(min=1, help="Train until this many epochs in all (extends the run)."),
+        typer.Option(
+            min=1, metavar="N", help="Train until this many epochs in all (extends the run)."
+        ),
     ] = None,
     quiet: Quiet = False,
+    as_json: JsonSummary = False,
 ) -> None:
     """Continue a run from its last checkpoint, exactly where it stopped (metrics are appended)."""
-    from bpnn.progress import make_progress
+    from bpnn.progress import make_progress, showing
     from bpnn.run import resume_training
 
     err = _stderr()
-    with reported_errors():
-        summary = resume_training(
-            run_dir, epochs=epochs, progress=make_progress(err, quiet), log=err.print
-        )
-    _print_summary(summary, run_dir)
+    progress = make_progress(err, quiet)
+    with reported_errors(), showing(progress, "loading data"):
+        summary = resume_training(run_dir, epochs=epochs, progress=progress, log=err.print)
+    _print_summary(summary, run_dir, as_json)
 
 
-def _print_summary(summary: dict[str, Any], run_dir: Path) -> None:
+def _print_summary(summary: dict[str, Any], run_dir: Path, as_json: bool = False) -> None:
     from bpnn.metrics import format_value, metric_names
 
+    if as_json:
+        from bpnn.run import strict_json
+
+        print(json.dumps(strict_json({**summary, "run_dir": str(run_dir)}), allow_nan=False))
+        return
     metrics = "  ".join(
         f"{key} {format_value(key, summary[key])}"
         for key in metric_names(splits=("test",))
@@ -162,7 +225,11 @@ def _print_summary(summary: dict[str, Any], run_dir: Path) -> None:
     print(f"run directory: {run_dir}")
 
 
-@app.command("eval")
+@app.command(
+    "eval",
+    cls=_Command,
+    epilog="Example: bpnn eval runs/digits-20261201-143353/checkpoints/best.npz --plots report/",
+)
 def evaluate(
     checkpoint: CheckpointPath,
     data: Annotated[
@@ -199,7 +266,10 @@ def evaluate(
     _stdout().print(table)
 
 
-@app.command()
+@app.command(
+    cls=_Command,
+    epilog="Example: bpnn predict runs/iris-20261201-143353/checkpoints/best.npz examples/iris.csv",
+)
 def predict(
     checkpoint: CheckpointPath,
     input_file: Annotated[
@@ -227,22 +297,28 @@ def predict(
             print(f"wrote {text.count(chr(10)) - 1} predictions to {out}", file=sys.stderr)
 
 
-@app.command()
+@app.command(cls=_Command, epilog="Example: bpnn gradcheck configs/digits.yaml --samples 16")
 def gradcheck(
     config: Annotated[
         Path | None,
         typer.Argument(
+            metavar="CONFIG",
             help="A config; without one, check every activation x loss pairing.",
             dir_okay=False,
         ),
     ] = None,
     overrides: Overrides = None,
     samples: Annotated[
-        int, typer.Option(min=1, help="Samples of the training split to check on.")
+        int, typer.Option(min=1, metavar="N", help="Samples of the training split to check on.")
     ] = 8,
-    tol: Annotated[float, typer.Option(min=0, help="Largest relative error that passes.")] = 1e-6,
+    tol: Annotated[
+        float, typer.Option(min=0, metavar="X", help="Largest relative error that passes.")
+    ] = 1e-6,
     max_entries: Annotated[
-        int, typer.Option(min=1, help="Check at most this many random entries of each tensor.")
+        int,
+        typer.Option(
+            min=1, metavar="N", help="Check at most this many random entries of each tensor."
+        ),
     ] = 500,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout.")
@@ -331,7 +407,7 @@ def _report_gradcheck(
         raise typer.Exit(1)
 
 
-@config_app.command("show")
+@config_app.command("show", cls=_Command, epilog="Example: bpnn config show configs/digits.yaml")
 def config_show(config: ConfigPath, overrides: Overrides = None) -> None:
     """Print the resolved config: every key with its value or default."""
     from bpnn.config import load_config
@@ -341,7 +417,11 @@ def config_show(config: ConfigPath, overrides: Overrides = None) -> None:
     sys.stdout.write(cfg.to_yaml())
 
 
-@config_app.command("check")
+@config_app.command(
+    "check",
+    cls=_Command,
+    epilog="Example: bpnn config check configs/digits.yaml --set train.epochs=5",
+)
 def config_check(config: ConfigPath, overrides: Overrides = None) -> None:
     """Validate a config without training; exit 2 with the first problem."""
     from bpnn.config import load_config
@@ -351,9 +431,11 @@ def config_check(config: ConfigPath, overrides: Overrides = None) -> None:
     print(f"{config}: ok")
 
 
-@app.command()
+@app.command(cls=_Command, epilog="Example: bpnn plot runs/digits-20261201-143353")
 def plot(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory.", file_okay=False)],
+    run_dir: Annotated[
+        Path, typer.Argument(metavar="RUN_DIR", help="A run directory.", file_okay=False)
+    ],
 ) -> None:
     """(Re)draw the training curves of a run directory into RUN/plots/."""
     from bpnn.errors import DataError
