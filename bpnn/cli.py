@@ -242,28 +242,75 @@ def evaluate(
         ),
     ] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object on stdout.")
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON object on stdout (classification adds per_class and "
+            "confusion_matrix).",
+        ),
     ] = False,
+    plots: Annotated[
+        Path | None,
+        typer.Option(
+            "--plots",
+            metavar="DIR",
+            help="Also draw the confusion matrix (classification) or predicted against true "
+            "values (regression) as PNG into this folder.",
+            file_okay=False,
+        ),
+    ] = None,
 ) -> None:
-    """Evaluate a checkpoint on the test split of the data it was trained on (or on --data)."""
+    """Evaluate a checkpoint on the test split of the data it was trained on (or on --data):
+    metrics, and for a classifier precision, recall, F1 and support per class and the confusion
+    matrix."""
     from bpnn.run import evaluate_checkpoint, evaluate_file
 
     with reported_errors():
         if data is None:
-            metrics = evaluate_checkpoint(checkpoint, log=_stderr().print)
+            metrics = evaluate_checkpoint(checkpoint, log=_stderr().print, plots=plots)
         else:
-            metrics = evaluate_file(checkpoint, data)
+            metrics = evaluate_file(checkpoint, data, plots=plots)
     if as_json:
         print(json.dumps(metrics))
-        return
+    else:
+        _print_report(metrics, str(checkpoint))
+    if plots is not None:
+        name = "confusion_matrix.png" if "confusion_matrix" in metrics else "predictions.png"
+        print(f"wrote {plots / name}", file=sys.stderr)
+
+
+def _print_report(metrics: dict[str, Any], title: str) -> None:
+    """The metrics table, then for a classifier the per-class table and the confusion matrix."""
     from rich.table import Table
 
-    table = Table(title=str(checkpoint), show_header=True)
+    out = _stdout()
+    table = Table(title=title, show_header=True)
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in metrics.items():
-        table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
-    _stdout().print(table)
+        if not isinstance(value, list | dict):
+            table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
+    out.print(table)
+    if "per_class" not in metrics:
+        return
+    per_class = Table(title="per class", show_header=True)
+    per_class.add_column("class")
+    for column in ("precision", "recall", "f1", "support"):
+        per_class.add_column(column, justify="right")
+    for name, row in metrics["per_class"].items():
+        per_class.add_row(
+            name,
+            *(f"{row[key]:.4f}" for key in ("precision", "recall", "f1")),
+            str(row["support"]),
+        )
+    out.print(per_class)
+    matrix = Table(title="confusion matrix (rows: true class, columns: predicted)")
+    matrix.add_column("true \\ predicted")
+    for name in metrics["classes"]:
+        matrix.add_column(name, justify="right")
+    for name, row in zip(metrics["classes"], metrics["confusion_matrix"], strict=True):
+        matrix.add_row(name, *(str(count) for count in row))
+    out.print(matrix)
 
 
 @app.command(

@@ -38,6 +38,7 @@ METRICS: dict[str, Metric] = {
         Metric("accuracy", "max", CLASSIFICATION, SPLITS, "accuracy", "acc"),
         Metric("mae", "min", ("regression",), ("val", "test"), "mean absolute error", "mae"),
         Metric("r2", "max", ("regression",), ("val", "test"), "R²", "r2"),
+        Metric("rmse", "min", ("regression",), ("val", "test"), "root mean squared error", "rmse"),
     )
 }
 

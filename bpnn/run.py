@@ -48,7 +48,7 @@ from bpnn.callbacks import Callback, Checkpointer, EarlyStopping, MetricsWriter
 from bpnn.config import Config, load_config, validate
 from bpnn.data import Dataset, encode_labels, load_dataset, read_labelled
 from bpnn.errors import CheckpointError, ConfigError, DataError, OutputError, TrainingError
-from bpnn.evaluation import evaluate
+from bpnn.evaluation import report
 from bpnn.faults import crash_point
 from bpnn.model import Model, build_network, load_model, make_seeds
 from bpnn.nn.optimizers import make_optimizer
@@ -272,10 +272,18 @@ class RunDirectory:
         _write_atomically(self.summary_path, text, "summary")
 
     def plot(self) -> list[Path]:
-        """Draw the training curves of ``metrics.jsonl`` into ``plots/``."""
+        """Draw the training curves of ``metrics.jsonl`` into ``plots/``, titled with the
+        config's name, the best epoch of ``summary.json`` marked."""
         from bpnn.plots import plot_history  # start-up: matplotlib is loaded only to draw
 
-        return plot_history(self.read_metrics(), self.path / "plots", self.path.name)
+        summary = self.read_summary() or {}
+        try:  # the config's name titles the plots; the folder's name if config.yaml is unreadable
+            name = load_config(self.config_path).name
+        except ConfigError:
+            name = self.path.name
+        return plot_history(
+            self.read_metrics(), self.path / "plots", name, best_epoch=summary.get("best_epoch")
+        )
 
     # --- reading -----------------------------------------------------------------------------
     def read_metrics(self) -> list[dict[str, Any]]:
@@ -442,7 +450,10 @@ def _finish(
     plots. It is given the test split alone: the caller lets go of the training and validation
     arrays first, so the peak memory of a run stays that of its training."""
     best_model = load_model(run.checkpoint_path("best"))
-    summary: dict[str, Any] = evaluate(best_model, *test, prefix="test_")
+    full = report(best_model, *test, prefix="test_")
+    summary: dict[str, Any] = {
+        k: v for k, v in full.items() if k.startswith("test_") and not isinstance(v, list | dict)
+    }
     monitor, best_value, best_epoch = best
     n_train, n_val, n_test = samples
     summary.update(
@@ -459,6 +470,16 @@ def _finish(
     )
     run.write_summary(summary)
     run.plot()
+    if "confusion_matrix" in full and len(test[0]):
+        from bpnn.plots import plot_confusion_matrix  # start-up: matplotlib is loaded to draw
+
+        title = f"{best_model.config.name}: best.npz (epoch {best_epoch}), test set"
+        plot_confusion_matrix(
+            full["confusion_matrix"],
+            full["classes"],
+            run.path / "plots" / "confusion_matrix.png",
+            title,
+        )
     return summary
 
 
@@ -714,9 +735,38 @@ def _monitor(config: Config, data: Dataset) -> str:
 # --- evaluating a checkpoint ----------------------------------------------------------------
 
 
-def evaluate_checkpoint(path: Path, log: Log = _no_log) -> dict[str, Any]:
+def _report(
+    model: Model, X: np.ndarray, y: np.ndarray, plots: Path | None, title: str
+) -> dict[str, Any]:
+    """The test metrics of ``model`` with, for classification, the per-class table and the
+    confusion matrix; with ``plots``, the confusion matrix (classification) or the predicted
+    values against the true ones (regression) drawn there as PNG (never over a file)."""
+    full = report(model, X, y, prefix="test_")
+    predicted, actual = full.pop("predicted"), full.pop("actual")
+    if plots is not None:
+        from bpnn.plots import plot_confusion_matrix, plot_predictions  # start-up: matplotlib
+
+        name = "confusion_matrix.png" if model.task != "regression" else "predictions.png"
+        target = plots / name
+        if target.exists():
+            raise OutputError(f"{target}: already exists; choose another --plots folder")
+        try:
+            plots.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(f"{plots}: cannot create: {error.strerror or error}") from None
+        if model.task == "regression":
+            plot_predictions(actual, predicted, target, title)
+        else:
+            plot_confusion_matrix(full["confusion_matrix"], full["classes"], target, title)
+    return full
+
+
+def evaluate_checkpoint(
+    path: Path, log: Log = _no_log, plots: Path | None = None
+) -> dict[str, Any]:
     """Test metrics of a checkpoint on the test split of the data it was trained on, rebuilt from
-    its config and seed: the keys and numbers of ``summary.json``."""
+    its config and seed: the keys and numbers of ``summary.json``, with the per-class report and
+    confusion matrix of a classifier (see ``_report``)."""
     model = load_model(path)
     config = model.config
     data = load_dataset(
@@ -740,13 +790,18 @@ def evaluate_checkpoint(path: Path, log: Log = _no_log) -> dict[str, Any]:
             "scaling with the checkpoint's own scaling"
         )
         X_test = model.input_scaling.apply(data.input_scaling.invert(X_test), model.network.dtype)
-    metrics: dict[str, Any] = evaluate(model, X_test, data.y_test, prefix="test_")
-    metrics["epoch"] = model.epoch
-    metrics["test_samples"] = len(X_test)
-    return metrics
+    metrics = _report(model, X_test, data.y_test, plots, f"{config.name}: {path.name}, test set")
+    return _ordered(metrics, model.epoch, len(X_test))
 
 
-def evaluate_file(path: Path, data_file: Path) -> dict[str, Any]:
+def _ordered(metrics: dict[str, Any], epoch: int, samples: int) -> dict[str, Any]:
+    """The scalar metrics, ``epoch`` and ``test_samples``, then the per-class report."""
+    scalars = {k: v for k, v in metrics.items() if not isinstance(v, list | dict)}
+    rest = {k: v for k, v in metrics.items() if k not in scalars}
+    return {**scalars, "epoch": epoch, "test_samples": samples, **rest}
+
+
+def evaluate_file(path: Path, data_file: Path, plots: Path | None = None) -> dict[str, Any]:
     """Metrics of a checkpoint on a new labelled file (CSV with the target column, or NPZ with
     ``X`` and ``y``): its features are checked against the model's and its labels against the
     model's classes; the checkpoint's own scaling is applied."""
@@ -763,9 +818,7 @@ def evaluate_file(path: Path, data_file: Path) -> dict[str, Any]:
                 f"{data_file}: has {y.shape[1]} target columns, the model predicts "
                 f"{model.network.sizes[-1]}"
             )
-    metrics: dict[str, Any] = evaluate(
-        model, model.input_scaling.apply(X, model.network.dtype), model.targets(y), prefix="test_"
-    )
-    metrics["epoch"] = model.epoch
-    metrics["test_samples"] = len(X)
-    return metrics
+    X_scaled = model.input_scaling.apply(X, model.network.dtype)
+    title = f"{model.config.name}: {path.name} on {data_file.name}"
+    metrics = _report(model, X_scaled, model.targets(y), plots, title)
+    return _ordered(metrics, model.epoch, len(X))
