@@ -38,8 +38,9 @@ def _readable_log_axis(axes: Any, values: Sequence[float]) -> None:
     plain = FuncFormatter(lambda value, _: f"{value:g}")
     axes.yaxis.set_major_formatter(plain)
     low, high = min(values), max(values)
-    if high / low < 100:
-        axes.yaxis.set_minor_locator(LogLocator(subs=(0.2, 0.5)))
+    if high / low < 100:  # within a decade or two: label 2 and 5 (or more) of each decade
+        subs = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0) if high / low < 10 else (2.0, 5.0)
+        axes.yaxis.set_minor_locator(LogLocator(subs=subs, numticks=12))
         axes.yaxis.set_minor_formatter(plain)
     else:
         axes.yaxis.set_minor_formatter(NullFormatter())
