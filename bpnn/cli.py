@@ -478,6 +478,18 @@ def config_check(config: ConfigPath, overrides: Overrides = None) -> None:
     print(f"{config}: ok")
 
 
+@config_app.command(
+    "schema",
+    cls=_Command,
+    epilog="Example: bpnn config schema > bpnn-config.schema.json",
+)
+def config_schema() -> None:
+    """Print the JSON Schema of a config file (for an editor's YAML language server)."""
+    from bpnn.config import config_schema as schema
+
+    print(json.dumps(schema(), indent=2))
+
+
 @app.command(cls=_Command, epilog="Example: bpnn plot runs/digits-20261201-143353")
 def plot(
     run_dir: Annotated[
@@ -494,3 +506,64 @@ def plot(
             raise DataError(f"{run_dir}: no metrics.jsonl (not a run directory)")
         for path in run.plot():
             print(path)
+
+
+def _example_help() -> str:
+    """The examples shipped in the package, listed without importing anything heavy."""
+    from bpnn.examples import example_names
+
+    return ", ".join(example_names())
+
+
+@app.command(
+    cls=_Command,
+    epilog="Example: bpnn init --example digits --out digits.yaml && bpnn train digits.yaml",
+)
+def init(
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="NAME",
+            help="The experiment's name (it names the run folders). Default: the example's.",
+        ),
+    ] = None,
+    example: Annotated[
+        str,
+        typer.Option(
+            "--example",
+            "-e",
+            metavar="EXAMPLE",
+            help=f"The shipped example to start from: {_example_help()}.",
+        ),
+    ] = "digits",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="FILE",
+            help="Write here ('-': stdout; never over an existing file). Default: NAME.yaml.",
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Write a commented starter config from one of the example configs shipped with bpnn."""
+    from bpnn.errors import OutputError
+    from bpnn.examples import starter_config
+
+    with reported_errors():
+        target = out if out is not None else Path(f"{name or example}.yaml")
+        text = starter_config(
+            example, name, Path(f"{name or example}.yaml") if str(target) == "-" else target
+        )
+        if str(target) == "-":
+            sys.stdout.write(text)
+            return
+        try:
+            with target.open("x", encoding="utf-8") as handle:
+                handle.write(text)
+        except FileExistsError:
+            raise OutputError(f"{target}: already exists; choose another --out") from None
+        except OSError as error:
+            raise OutputError(f"{target}: cannot write: {error.strerror or error}") from None
+    print(f"wrote {target}; train it with: bpnn train {target}", file=sys.stderr)
