@@ -127,6 +127,22 @@ def reported_errors() -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a batch system's time limit) stops training as Ctrl-C does: the last
+    finished epoch is checkpointed and the command exits 130."""
+    import signal
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _version(value: bool) -> None:
     if value:
         from bpnn import __version__
@@ -172,7 +188,7 @@ def train(
 
     err = _stderr()
     progress = make_progress(err, quiet)
-    with reported_errors(), showing(progress, "loading data"):
+    with reported_errors(), _terminate_as_interrupt(), showing(progress, "loading data"):
         cfg = load_config(config, overrides or [])
         run_dir, summary = run_training(cfg, out, progress=progress, log=err.print)
     _print_summary(summary, run_dir, as_json)
@@ -199,7 +215,7 @@ def resume(
 
     err = _stderr()
     progress = make_progress(err, quiet)
-    with reported_errors(), showing(progress, "loading data"):
+    with reported_errors(), _terminate_as_interrupt(), showing(progress, "loading data"):
         summary = resume_training(run_dir, epochs=epochs, progress=progress, log=err.print)
     _print_summary(summary, run_dir, as_json)
 

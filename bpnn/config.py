@@ -790,8 +790,5 @@ def config_schema() -> dict[str, Any]:
     early["anyOf"].append({"type": "boolean", "description": "true: the defaults; false: off"})
     for name in ("data", "model", "train"):  # the defaults of whole sections are noise here
         top[name].pop("default", None)
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "bpnn config",
-        **schema,
-    }
+    schema["title"] = "bpnn config"
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}

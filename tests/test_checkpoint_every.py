@@ -144,3 +144,29 @@ def test_resume_after_a_kill_between_best_and_last_is_the_uninterrupted_run(
     result = runner.invoke(app, ["resume", str(killed), "-q"])
     assert result.exit_code == 0, result.output
     assert_same_run(whole, killed)
+
+
+def test_sigterm_checkpoints_the_last_finished_epoch_and_exits_130(tmp_path: Path):
+    config = tmp_path / "long.yaml"
+    config.write_text(
+        "data: {source: xor, options: {n_samples: 64}}\nmodel: {hidden: [4]}\n"
+        "train: {epochs: 100000, checkpoint_every: 100000}\n"
+    )
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "bpnn", "train", str(config), "--out", str(run)]
+    with subprocess.Popen(
+        command, cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if line.startswith("epoch 3/"):
+                break
+        process.terminate()
+        process.communicate(timeout=120)
+    assert process.returncode == 130
+    done = load(run / "checkpoints" / "last.npz").epoch
+    assert done >= 3
+    assert [row["epoch"] for row in metrics(run)][-1] == done  # nothing after the checkpoint
+    result = runner.invoke(app, ["resume", str(run), "--epochs", str(done + 2), "-q"])
+    assert result.exit_code == 0, result.output
