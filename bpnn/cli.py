@@ -132,6 +132,11 @@ def _terminate_as_interrupt() -> Iterator[None]:
     """SIGTERM (``kill``, a batch system's time limit) stops training as Ctrl-C does: the last
     finished epoch is checkpointed and the command exits 130."""
     import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # only it may set handlers
+        yield
+        return
 
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
