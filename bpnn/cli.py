@@ -17,25 +17,65 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
+
+
+def _as_flags(params: list[Any]) -> list[Any]:
+    """Typer shows a flag with the type of a value (``--json <bool>``); a flag takes none, so its
+    type column is left empty."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _Command(TyperCommand):
+    """A command whose help shows flags as flags and its usage line names its arguments as
+    ``CONFIG`` (Typer writes a required one as ``{config}``)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _as_flags(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [piece.strip("{}") for piece in super().collect_usage_pieces(ctx)]
+
+
+class _Group(TyperGroup):
+    """A command group whose help shows flags as flags (``--help``, ``--version``)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _as_flags(super().get_params(ctx))
+
 
 app = typer.Typer(
     name="bpnn",
     help="Train multilayer perceptrons with backpropagation written from scratch in NumPy.",
+    cls=_Group,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Example: bpnn init --example digits --out digits.yaml && bpnn train digits.yaml",
 )
-config_app = typer.Typer(help="Inspect and check experiment configs.", no_args_is_help=True)
+config_app = typer.Typer(
+    help="Inspect and check experiment configs.",
+    cls=_Group,
+    no_args_is_help=True,
+    epilog="Example: bpnn config check configs/digits.yaml --set optimizer.lr=0.1",
+)
 app.add_typer(config_app, name="config")
 
 ConfigPath = Annotated[
     Path,
-    typer.Argument(help="The experiment config (YAML).", dir_okay=False),
+    typer.Argument(metavar="CONFIG", help="The experiment config (YAML).", dir_okay=False),
 ]
 CheckpointPath = Annotated[
     Path,
-    typer.Argument(help="A checkpoint, e.g. runs/NAME/checkpoints/best.npz.", dir_okay=False),
+    typer.Argument(
+        metavar="CHECKPOINT",
+        help="A checkpoint, e.g. runs/NAME/checkpoints/best.npz.",
+        dir_okay=False,
+    ),
 ]
 Overrides = Annotated[
     list[str] | None,
@@ -49,6 +89,14 @@ Overrides = Annotated[
 
 Quiet = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress output; only the final summary.")
+]
+JsonSummary = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print only the final summary, as one JSON object on stdout (the keys of "
+        "summary.json and run_dir); progress still goes to stderr.",
+    ),
 ]
 
 
@@ -88,9 +136,12 @@ def reported_errors() -> Iterator[None]:
     table is ``bpnn.errors.EXIT_CODES``): bpnn's own errors, the operating system's (naming the
     path and the reason), running out of memory, SIGINT and SIGTERM. A traceback only with
     ``--debug`` or ``BPNN_DEBUG=1``."""
+    import threading
+
     from bpnn.errors import BpnnError, Terminated
 
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    in_main_thread = threading.current_thread() is threading.main_thread()  # only it may
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
     try:
         yield
     except KeyboardInterrupt as error:
@@ -115,7 +166,8 @@ def reported_errors() -> Iterator[None]:
         print(f"error: {' '.join(message.split())}", file=sys.stderr)
         raise typer.Exit(code) from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _version(value: bool) -> None:
@@ -144,7 +196,9 @@ def main(
         os.environ["BPNN_DEBUG"] = "1"
 
 
-@app.command()
+@app.command(
+    cls=_Command, epilog="Example: bpnn train configs/digits.yaml --set optimizer.lr=0.003"
+)
 def train(
     config: ConfigPath,
     out: Annotated[
@@ -152,48 +206,61 @@ def train(
         typer.Option(
             "--out",
             "-o",
+            metavar="DIR",
             help="Run directory (must not exist or be empty). Default: runs/NAME-TIME.",
         ),
     ] = None,
     overrides: Overrides = None,
     quiet: Quiet = False,
+    as_json: JsonSummary = False,
 ) -> None:
     """Train the network a config describes and write a run directory."""
     from bpnn.config import load_config
-    from bpnn.progress import make_progress
+    from bpnn.progress import make_progress, showing
     from bpnn.run import run_training
 
     err = _stderr()
-    with reported_errors():
+    progress = make_progress(err, quiet)
+    with reported_errors(), showing(progress, "loading data"):
         cfg = load_config(config, overrides or [])
-        run_dir, summary = run_training(cfg, out, progress=make_progress(err, quiet), log=err.print)
-    _print_summary(summary, run_dir)
+        run_dir, summary = run_training(cfg, out, progress=progress, log=err.print)
+    _print_summary(summary, run_dir, as_json)
 
 
-@app.command()
+@app.command(cls=_Command, epilog="Example: bpnn resume runs/digits-20261201-143353 --epochs 60")
 def resume(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory to continue.", file_okay=False)],
+    run_dir: Annotated[
+        Path,
+        typer.Argument(metavar="RUN_DIR", help="A run directory to continue.", file_okay=False),
+    ],
     epochs: Annotated[
         int | None,
-        typer.Option(min=1, help="Train until this many epochs in all (extends the run)."),
+        typer.Option(
+            min=1, metavar="N", help="Train until this many epochs in all (extends the run)."
+        ),
     ] = None,
     quiet: Quiet = False,
+    as_json: JsonSummary = False,
 ) -> None:
     """Continue a run from its last checkpoint, exactly where it stopped (metrics are appended)."""
-    from bpnn.progress import make_progress
+    from bpnn.progress import make_progress, showing
     from bpnn.run import resume_training
 
     err = _stderr()
-    with reported_errors():
-        summary = resume_training(
-            run_dir, epochs=epochs, progress=make_progress(err, quiet), log=err.print
-        )
-    _print_summary(summary, run_dir)
+    progress = make_progress(err, quiet)
+    with reported_errors(), showing(progress, "loading data"):
+        summary = resume_training(run_dir, epochs=epochs, progress=progress, log=err.print)
+    _print_summary(summary, run_dir, as_json)
 
 
-def _print_summary(summary: dict[str, Any], run_dir: Path) -> None:
+def _print_summary(summary: dict[str, Any], run_dir: Path, as_json: bool = False) -> None:
     from bpnn.metrics import format_value, metric_names
 
+    if as_json:
+        from bpnn.run import strict_json
+
+        print(json.dumps(strict_json({**summary, "run_dir": str(run_dir)}), allow_nan=False))
+        return
     split = "test" if summary.get("test_samples") else "train"  # no test split: training
     metrics = "  ".join(
         f"{key} {format_value(key, summary[key])}"
@@ -208,7 +275,11 @@ def _print_summary(summary: dict[str, Any], run_dir: Path) -> None:
     print(f"run directory: {run_dir}")
 
 
-@app.command("eval")
+@app.command(
+    "eval",
+    cls=_Command,
+    epilog="Example: bpnn eval runs/digits-20261201-143353/checkpoints/best.npz --plots report/",
+)
 def evaluate(
     checkpoint: CheckpointPath,
     data: Annotated[
@@ -222,31 +293,81 @@ def evaluate(
         ),
     ] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object on stdout.")
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON object on stdout (classification adds per_class and "
+            "confusion_matrix).",
+        ),
     ] = False,
+    plots: Annotated[
+        Path | None,
+        typer.Option(
+            "--plots",
+            metavar="DIR",
+            help="Also draw the confusion matrix (classification) or predicted against true "
+            "values (regression) as PNG into this folder.",
+            file_okay=False,
+        ),
+    ] = None,
 ) -> None:
-    """Evaluate a checkpoint on the test split of the data it was trained on (or on --data)."""
+    """Evaluate a checkpoint on the test split of the data it was trained on (or on --data):
+    metrics, and for a classifier precision, recall, F1 and support per class and the confusion
+    matrix."""
     from bpnn.run import evaluate_checkpoint, evaluate_file
 
     with reported_errors():
         if data is None:
-            metrics = evaluate_checkpoint(checkpoint, log=_stderr().print)
+            metrics = evaluate_checkpoint(checkpoint, log=_stderr().print, plots=plots)
         else:
-            metrics = evaluate_file(checkpoint, data, log=_stderr().print)
+            metrics = evaluate_file(checkpoint, data, log=_stderr().print, plots=plots)
     if as_json:
         print(json.dumps(metrics))
-        return
+    else:
+        _print_report(metrics, str(checkpoint))
+    if plots is not None:
+        name = "confusion_matrix.png" if "confusion_matrix" in metrics else "predictions.png"
+        print(f"wrote {plots / name}", file=sys.stderr)
+
+
+def _print_report(metrics: dict[str, Any], title: str) -> None:
+    """The metrics table, then for a classifier the per-class table and the confusion matrix."""
     from rich.table import Table
 
-    table = Table(title=str(checkpoint), show_header=True)
+    out = _stdout()
+    table = Table(title=title, show_header=True)
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in metrics.items():
-        table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
-    _stdout().print(table)
+        if not isinstance(value, list | dict):
+            table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
+    out.print(table)
+    if "per_class" not in metrics:
+        return
+    per_class = Table(title="per class", show_header=True)
+    per_class.add_column("class")
+    for column in ("precision", "recall", "f1", "support"):
+        per_class.add_column(column, justify="right")
+    for name, row in metrics["per_class"].items():
+        per_class.add_row(
+            name,
+            *(f"{row[key]:.4f}" for key in ("precision", "recall", "f1")),
+            str(row["support"]),
+        )
+    out.print(per_class)
+    matrix = Table(title="confusion matrix (rows: true class, columns: predicted)")
+    matrix.add_column("true \\ predicted")
+    for name in metrics["classes"]:
+        matrix.add_column(name, justify="right")
+    for name, row in zip(metrics["classes"], metrics["confusion_matrix"], strict=True):
+        matrix.add_row(name, *(str(count) for count in row))
+    out.print(matrix)
 
 
-@app.command()
+@app.command(
+    cls=_Command,
+    epilog="Example: bpnn predict runs/iris-20261201-143353/checkpoints/best.npz examples/iris.csv",
+)
 def predict(
     checkpoint: CheckpointPath,
     input_file: Annotated[
@@ -302,22 +423,28 @@ def predict(
             print(f"wrote {rows} predictions to {out}", file=sys.stderr)
 
 
-@app.command()
+@app.command(cls=_Command, epilog="Example: bpnn gradcheck configs/digits.yaml --samples 16")
 def gradcheck(
     config: Annotated[
         Path | None,
         typer.Argument(
+            metavar="CONFIG",
             help="A config; without one, check every activation x loss pairing.",
             dir_okay=False,
         ),
     ] = None,
     overrides: Overrides = None,
     samples: Annotated[
-        int, typer.Option(min=1, help="Samples of the training split to check on.")
+        int, typer.Option(min=1, metavar="N", help="Samples of the training split to check on.")
     ] = 8,
-    tol: Annotated[float, typer.Option(min=0, help="Largest relative error that passes.")] = 1e-6,
+    tol: Annotated[
+        float, typer.Option(min=0, metavar="X", help="Largest relative error that passes.")
+    ] = 1e-6,
     max_entries: Annotated[
-        int, typer.Option(min=1, help="Check at most this many random entries of each tensor.")
+        int,
+        typer.Option(
+            min=1, metavar="N", help="Check at most this many random entries of each tensor."
+        ),
     ] = 500,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout.")
@@ -406,7 +533,10 @@ def _report_gradcheck(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(
+    cls=_Command,
+    epilog="Example: bpnn explain configs/worked-example.yaml --step",
+)
 def explain(
     config: ConfigPath,
     overrides: Overrides = None,
@@ -478,7 +608,7 @@ def explain(
         sys.stdout.write(to_text(result, full))
 
 
-@config_app.command("show")
+@config_app.command("show", cls=_Command, epilog="Example: bpnn config show configs/digits.yaml")
 def config_show(config: ConfigPath, overrides: Overrides = None) -> None:
     """Print the resolved config: every key with its value or default (and, for a table, its
     target and features after encoding, as YAML comments)."""
@@ -492,7 +622,11 @@ def config_show(config: ConfigPath, overrides: Overrides = None) -> None:
     sys.stdout.write("".join(f"# {line}\n" for line in data_lines))
 
 
-@config_app.command("check")
+@config_app.command(
+    "check",
+    cls=_Command,
+    epilog="Example: bpnn config check configs/digits.yaml --set train.epochs=5",
+)
 def config_check(config: ConfigPath, overrides: Overrides = None) -> None:
     """Validate a config without training; exit 2 with the first problem."""
     from bpnn.config import load_config
@@ -502,10 +636,25 @@ def config_check(config: ConfigPath, overrides: Overrides = None) -> None:
     print(f"{config}: ok")
 
 
-@app.command()
+@config_app.command(
+    "schema",
+    cls=_Command,
+    epilog="Example: bpnn config schema > bpnn-config.schema.json",
+)
+def config_schema() -> None:
+    """Print the JSON Schema of a config file (for an editor's YAML language server)."""
+    from bpnn.config import config_schema as schema
+
+    print(json.dumps(schema(), indent=2))
+
+
+@app.command(cls=_Command, epilog="Example: bpnn plot runs/digits-20261201-143353")
 def plot(
     run_dir: Annotated[
-        Path, typer.Argument(help="A run directory or a sweep folder.", file_okay=False)
+        Path,
+        typer.Argument(
+            metavar="RUN_DIR", help="A run directory or a sweep folder.", file_okay=False
+        ),
     ],
 ) -> None:
     """(Re)draw the training curves of a run directory into RUN/plots/ (for a sweep folder: the
@@ -527,7 +676,68 @@ def plot(
             print(path)
 
 
-@app.command()
+def _example_help() -> str:
+    """The examples shipped in the package, listed without importing anything heavy."""
+    from bpnn.examples import example_names
+
+    return ", ".join(example_names())
+
+
+@app.command(
+    cls=_Command,
+    epilog="Example: bpnn init --example digits --out digits.yaml && bpnn train digits.yaml",
+)
+def init(
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="NAME",
+            help="The experiment's name (it names the run folders). Default: the example's.",
+        ),
+    ] = None,
+    example: Annotated[
+        str,
+        typer.Option(
+            "--example",
+            "-e",
+            metavar="EXAMPLE",
+            help=f"The shipped example to start from: {_example_help()}.",
+        ),
+    ] = "digits",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="FILE",
+            help="Write here ('-': stdout; never over an existing file). Default: NAME.yaml.",
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Write a commented starter config from one of the example configs shipped with bpnn."""
+    from bpnn.errors import OutputError
+    from bpnn.examples import starter_config
+
+    with reported_errors():
+        target = out if out is not None else Path(f"{name or example}.yaml")
+        text = starter_config(
+            example, name, Path(f"{name or example}.yaml") if str(target) == "-" else target
+        )
+        if str(target) == "-":
+            sys.stdout.write(text)
+            return
+        try:
+            with target.open("x", encoding="utf-8") as handle:
+                handle.write(text)
+        except FileExistsError:
+            raise OutputError(f"{target}: already exists; choose another --out") from None
+        except OSError as error:
+            raise OutputError(f"{target}: cannot write: {error.strerror or error}") from None
+    print(f"wrote {target}; train it with: bpnn train {target}", file=sys.stderr)
+
+
+@app.command(cls=_Command, epilog="Example: bpnn sweep examples/digits-sweep.yaml --workers 2")
 def sweep(
     sweep_file: Annotated[
         Path,
@@ -591,7 +801,11 @@ def sweep(
     print(f"sweep folder: {outcome.sweep_dir}")
 
 
-@app.command()
+@app.command(
+    cls=_Command,
+    epilog="Example: bpnn export runs/digits-20261201-143353/checkpoints/best.npz "
+    "--format onnx --out digits.onnx",
+)
 def export(
     checkpoint: CheckpointPath,
     fmt: Annotated[

@@ -337,6 +337,7 @@ class TrainConfig(_Section):
     early_stopping: EarlyStoppingConfig | None = None
     dtype: Literal["float32", "float64"] = "float32"
     max_memory: PositiveInt | str | None = None  # bytes, or "512MiB", "4GiB"; None: available
+    checkpoint_every: PositiveInt = 1
 
     @field_validator("early_stopping", mode="before")
     @classmethod
@@ -855,3 +856,67 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
                 if key in override_raw[section]:
                     raw[section][key] = override_raw[section][key]
     return validate(raw, str(path))
+
+
+# --- JSON Schema ------------------------------------------------------------------------------
+
+
+def _component_schema(names: Sequence[str], what: str, fixed: dict[str, Any] | None = None) -> Any:
+    """A component as the YAML writes it: its name, or a mapping of ``name`` and its options."""
+    name = {"type": "string", "enum": sorted(names)}
+    return {
+        "description": f"{what}: a name, or a mapping of name and options",
+        "anyOf": [
+            name,
+            {
+                "type": "object",
+                "properties": {"name": name, **(fixed or {})},
+                "required": ["name"],
+                "additionalProperties": True,
+            },
+        ],
+    }
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a config file, for editors and other tools: pydantic's
+    schema of ``Config`` with the components written as the YAML writes them (a name, or a
+    mapping of name and options, the names from the engine's registries) and
+    ``train.early_stopping: true``. Unknown keys are refused, as ``load_config`` refuses them;
+    checks that need the registries' signatures (an option's name) stay with ``config check``."""
+    schema = Config.model_json_schema()
+    defs = schema["$defs"]
+    model = defs["ModelConfig"]["properties"]
+    activation = _component_schema(list(ACTIVATIONS), "activation")
+    model["activation"] = {**activation, "default": "relu"}
+    model["activations"] = {
+        "anyOf": [{"type": "array", "items": activation}, {"type": "null"}],
+        "default": None,
+        "description": "one activation per hidden layer (instead of model.activation)",
+    }
+    model["init"] = {**_component_schema(list(INITIALIZERS), "initializer"), "default": "he_normal"}
+    output = _component_schema(["auto", *OUTPUT_ACTIVATIONS], "output activation")
+    model["output"] = {**output, "default": "auto"}
+    top = schema["properties"]
+    top["loss"] = {**_component_schema(list(LOSSES), "loss"), "default": "cross_entropy"}
+    top["schedule"] = {**_component_schema(list(SCHEDULES), "schedule"), "default": "constant"}
+    number = {"type": "number"}
+    top["optimizer"] = {
+        **_component_schema(
+            list(OPTIMIZERS),
+            "optimizer",
+            fixed={
+                "lr": {**number, "exclusiveMinimum": 0},
+                "weight_decay": {"anyOf": [{**number, "minimum": 0}, {"type": "null"}]},
+            },
+        ),
+        "default": "adam",
+    }
+    for unused in ("Component", "ScheduleConfig", "OptimizerConfig"):
+        defs.pop(unused, None)
+    early = defs["TrainConfig"]["properties"]["early_stopping"]
+    early["anyOf"].append({"type": "boolean", "description": "true: the defaults; false: off"})
+    for name in ("data", "model", "train"):  # the defaults of whole sections are noise here
+        top[name].pop("default", None)
+    schema["title"] = "bpnn config"
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}

@@ -9,8 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,8 +30,8 @@ def correct_count(task: str, output: np.ndarray, y: np.ndarray) -> int:
 
 def evaluate(model: Model, X: np.ndarray, y: np.ndarray, prefix: str = "") -> dict[str, float]:
     """Loss and task metrics of ``model`` on scaled features ``X`` and network targets ``y``:
-    ``loss`` and ``accuracy`` for classification; ``loss`` (on the scaled targets), ``mae`` and
-    ``r2`` (in the data's own units) for regression."""
+    ``loss`` and ``accuracy`` for classification; ``loss`` (on the scaled targets), ``mae``,
+    ``r2`` and ``rmse = sqrt(mean((y - y_hat)^2))`` (in the data's own units) for regression."""
     loss, output = model.network.evaluate(X, y)
     metrics = {f"{prefix}loss": loss}
     if model.task == "regression":
@@ -42,9 +43,64 @@ def evaluate(model: Model, X: np.ndarray, y: np.ndarray, prefix: str = "") -> di
         r2 = 1 - (residual**2).sum(axis=0) / np.where(total == 0, 1, total)
         metrics[f"{prefix}mae"] = float(np.abs(residual).mean())
         metrics[f"{prefix}r2"] = float(r2.mean())
+        metrics[f"{prefix}rmse"] = float(np.sqrt((residual**2).mean()))
     else:
         metrics[f"{prefix}accuracy"] = correct_count(model.task, output, y) / max(len(y), 1)
     return metrics
+
+
+def predicted_classes(task: str, output: np.ndarray) -> np.ndarray:
+    """Class indices from network probabilities (``p > 0.5`` for one sigmoid output)."""
+    if task == "binary":
+        return (output[:, 0] > 0.5).astype(np.int64)
+    return output.argmax(axis=1)
+
+
+def classification_report(
+    classes: Sequence[Any], y: np.ndarray, predicted: np.ndarray
+) -> dict[str, Any]:
+    """Per-class precision, recall, F1 and support and the confusion matrix of class indices
+    ``y`` (true) and ``predicted`` (scikit-learn's ``precision_recall_fscore_support`` and
+    ``confusion_matrix``): ``precision = TP / (TP + FP)``, ``recall = TP / (TP + FN)``,
+    ``F1 = 2 precision recall / (precision + recall)`` (0 where a denominator is 0); the matrix
+    has a row per true class and a column per predicted class, in the order of ``classes``."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    labels = list(range(len(classes)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y, predicted, labels=labels, zero_division=0
+    )
+    names = [str(c) for c in classes]
+    return {
+        "classes": names,
+        "per_class": {
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, name in enumerate(names)
+        },
+        "confusion_matrix": confusion_matrix(y, predicted, labels=labels).tolist(),
+    }
+
+
+def report(model: Model, X: np.ndarray, y: np.ndarray, prefix: str = "test_") -> dict[str, Any]:
+    """``evaluate`` and, for classification, ``classification_report`` of ``model`` on scaled
+    features ``X`` and network targets ``y``. Also returns the predictions (class indices, or
+    values in the data's units) and the true values, for plots."""
+    metrics: dict[str, Any] = evaluate(model, X, y, prefix=prefix)
+    output = model.network.predict(X)
+    if model.task == "regression":
+        scaling = model.target_scaling
+        predicted = output if scaling is None else scaling.invert(output)
+        actual = y if scaling is None else scaling.invert(y)
+        return {**metrics, "predicted": predicted, "actual": actual}
+    predicted = predicted_classes(model.task, output)
+    assert model.classes is not None
+    metrics.update(classification_report(list(model.classes), y, predicted))
+    return {**metrics, "predicted": predicted, "actual": y}
 
 
 #: the text of a prediction: float32 values round-trip through 9 significant digits

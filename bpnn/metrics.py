@@ -38,6 +38,7 @@ METRICS: dict[str, Metric] = {
         Metric("accuracy", "max", CLASSIFICATION, SPLITS, "accuracy", "acc"),
         Metric("mae", "min", ("regression",), ("val", "test"), "mean absolute error", "mae"),
         Metric("r2", "max", ("regression",), ("val", "test"), "R²", "r2"),
+        Metric("rmse", "min", ("regression",), ("val", "test"), "root mean squared error", "rmse"),
     )
 }
 
@@ -85,7 +86,19 @@ def is_improvement(value: float, best: float | None, mode: str, min_delta: float
     return value < best - min_delta if mode == "min" else value > best + min_delta
 
 
-def format_value(name: str, value: float) -> str:
-    """A metric's value as progress lines and summaries show it."""
+def format_value(name: str, value: float, fewer_decimals: int = 0) -> str:
+    """A metric's value as progress lines and summaries show it (``fewer_decimals`` than its
+    own, down to 2, where a narrow terminal needs the room)."""
     found = split_and_base(name)
-    return f"{value:.{found[1].decimals if found else 4}f}"
+    decimals = found[1].decimals if found else 4
+    return f"{value:.{max(2, decimals - fewer_decimals)}f}"
+
+
+def short_name(name: str) -> str:
+    """A metric's name in narrow progress lines: the training split goes without its prefix
+    (``train_loss`` -> ``loss``, ``train_accuracy`` -> ``acc``, ``val_accuracy`` -> ``val_acc``)."""
+    found = split_and_base(name)
+    if found is None:
+        return name
+    split, metric = found
+    return metric.short if split == "train" else f"{split}_{metric.short}"

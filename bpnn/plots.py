@@ -1,30 +1,77 @@
-"""Training curves of a run directory as PNG files (matplotlib, imported only here)."""
+"""Training curves, the confusion matrix and predicted-against-true scatter as PNG files
+(matplotlib, imported only here and only when a plot is drawn)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from bpnn.errors import naming
 from bpnn.metrics import METRICS
 
 
-def plot_history(history: list[dict[str, Any]], folder: Path, title: str) -> list[Path]:
-    """Write one figure per metric of the epochs in ``history`` (train and validation curves):
-    ``loss.png``, and ``accuracy.png`` (classification) or ``mae.png`` and ``r2.png``
-    (regression) into ``folder``; returns the files written."""
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _epoch_axis(axes: Any) -> None:
+    """Whole epochs on the x axis (never 2.5)."""
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel("epoch")
+
+
+def _readable_log_axis(axes: Any, values: Sequence[float]) -> None:
+    """A log y axis labelled in plain numbers (0.05, 0.1, 0.2, 0.5 rather than 10^-1 alone):
+    minor ticks are labelled too when the curve spans less than two decades."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axes.set_yscale("log")
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    axes.yaxis.set_major_formatter(plain)
+    low, high = min(values), max(values)
+    if high / low < 100:  # within a decade or two: label 2 and 5 (or more) of each decade
+        subs = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0) if high / low < 10 else (2.0, 5.0)
+        axes.yaxis.set_minor_locator(LogLocator(subs=subs, numticks=12))
+        axes.yaxis.set_minor_formatter(plain)
+    else:
+        axes.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _mark_best(axes: Any, best_epoch: int | None) -> None:
+    if best_epoch is not None:
+        axes.axvline(
+            best_epoch,
+            color="tab:green",
+            linestyle="--",
+            linewidth=1,
+            label=f"best epoch {best_epoch}",
+        )
+
+
+def plot_history(
+    history: list[dict[str, Any]], folder: Path, title: str, best_epoch: int | None = None
+) -> list[Path]:
+    """Write one figure per metric of the epochs in ``history`` (train and validation curves):
+    ``loss.png``, ``accuracy.png`` (classification) or ``mae.png``, ``r2.png``, ``rmse.png``
+    (regression), and ``lr.png`` (the learning rate per epoch) into ``folder``, each titled
+    ``title`` (the config's name) with ``best_epoch`` marked; returns the files written."""
     if not history:
         return []
+    plt = _pyplot()
     folder.mkdir(exist_ok=True)
     epochs = [row["epoch"] for row in history]
     written = []
     for metric in METRICS.values():
-        ylabel = metric.label
         keys = [
             f"{split}_{metric.name}"
             for split in ("train", "val")
@@ -36,15 +83,15 @@ def plot_history(history: list[dict[str, Any]], folder: Path, title: str) -> lis
         for key in keys:
             values = [row.get(key) for row in history]
             axes.plot(epochs, values, marker="o", markersize=3, label=key)
-        axes.set_xlabel("epoch")
-        axes.set_ylabel(ylabel)
-        if metric.log_scale and all(
-            row.get(k) is not None and row[k] > 0 for row in history for k in keys
-        ):
-            axes.set_yscale("log")
-        axes.grid(True, alpha=0.3)
+        values = [row[k] for row in history for k in keys if row.get(k) is not None]
+        if metric.log_scale and values and all(v > 0 for v in values):
+            _readable_log_axis(axes, values)
+        _mark_best(axes, best_epoch)
+        _epoch_axis(axes)
+        axes.set_ylabel(metric.label)
+        axes.grid(True, which="both", alpha=0.3)
         axes.legend()
-        axes.set_title(f"{title}: {ylabel}")
+        axes.set_title(f"{title}: {metric.label}")
         figure.tight_layout()
         path = folder / f"{metric.name}.png"
         try:
@@ -53,4 +100,85 @@ def plot_history(history: list[dict[str, Any]], folder: Path, title: str) -> lis
         finally:
             plt.close(figure)
         written.append(path)
+    rates = [row.get("lr") for row in history]
+    if all(isinstance(rate, int | float) for rate in rates):
+        figure, axes = plt.subplots(figsize=(6, 2.5), dpi=100)
+        axes.plot(epochs, rates, color="tab:purple", drawstyle="steps-mid")
+        if min(rates) > 0 and max(rates) / min(rates) > 20:
+            _readable_log_axis(axes, rates)
+        _mark_best(axes, best_epoch)
+        _epoch_axis(axes)
+        axes.set_ylabel("learning rate")
+        axes.grid(True, which="both", alpha=0.3)
+        axes.set_title(f"{title}: learning rate")
+        figure.tight_layout()
+        path = folder / "lr.png"
+        figure.savefig(path)
+        plt.close(figure)
+        written.append(path)
     return written
+
+
+def plot_confusion_matrix(
+    matrix: Sequence[Sequence[int]], classes: Sequence[str], path: Path, title: str
+) -> Path:
+    """The confusion matrix as a heatmap: a row per true class, a column per predicted class,
+    each cell with its count; colours are the share of the row (the recall of that class)."""
+    plt = _pyplot()
+    counts = np.asarray(matrix)
+    totals = counts.sum(axis=1, keepdims=True)
+    share = counts / np.where(totals == 0, 1, totals)
+    n = len(classes)
+    size = min(12.0, max(4.5, 0.55 * n + 2.5))
+    figure, axes = plt.subplots(figsize=(size, size * 0.9), dpi=100)
+    image = axes.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="share of the true class")
+    axes.set_xticks(
+        range(n),
+        labels=list(classes),
+        rotation=45 if n * max(map(len, classes)) > 40 else 0,
+        ha="right" if n * max(map(len, classes)) > 40 else "center",
+    )
+    axes.set_yticks(range(n), labels=list(classes))
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    for i in range(n):
+        for j in range(n):
+            axes.text(
+                j,
+                i,
+                str(counts[i, j]),
+                ha="center",
+                va="center",
+                fontsize=9 if n <= 12 else 6,
+                color="white" if share[i, j] > 0.5 else "black",
+            )
+    accuracy = np.trace(counts) / max(counts.sum(), 1)
+    axes.set_title(f"{title}\naccuracy {accuracy:.4f} on {counts.sum()} samples", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def plot_predictions(actual: np.ndarray, predicted: np.ndarray, path: Path, title: str) -> Path:
+    """Predicted against true values (the first target column), with the line y = x on which
+    perfect predictions lie."""
+    plt = _pyplot()
+    true = np.asarray(actual, dtype=np.float64).reshape(len(actual), -1)[:, 0]
+    guess = np.asarray(predicted, dtype=np.float64).reshape(len(predicted), -1)[:, 0]
+    figure, axes = plt.subplots(figsize=(5.5, 5), dpi=100)
+    axes.scatter(true, guess, s=12, alpha=0.6, color="tab:blue", label="samples")
+    low, high = float(min(true.min(), guess.min())), float(max(true.max(), guess.max()))
+    axes.plot([low, high], [low, high], color="tab:red", linewidth=1, label="y = x")
+    rmse = float(np.sqrt(np.mean((true - guess) ** 2)))
+    axes.set_xlabel("true value")
+    axes.set_ylabel("predicted value")
+    axes.set_aspect("equal", adjustable="datalim")
+    axes.grid(True, alpha=0.3)
+    axes.legend()
+    axes.set_title(f"{title}\nRMSE {rmse:.4g} on {len(true)} samples", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path

@@ -7,18 +7,23 @@ A run directory holds::
     config.yaml           the resolved config, a readable copy (the checkpoint's is the authority)
     metrics.jsonl         one JSON object per epoch, appended, never rewritten before the last
                           checkpoint's epoch
-    checkpoints/last.npz  after every epoch: weights, optimizer, schedule, RNGs, callback state
+    checkpoints/last.npz  every train.checkpoint_every epochs and at the end: weights,
+                          optimizer, schedule, RNGs, callback state
     checkpoints/best.npz  the epoch with the best monitored metric
     summary.json          the test metrics of best.npz and how the run ended
-    plots/                training curves
+    plots/                training curves (and the test set's confusion matrix)
 
-Writes happen in an order that a kill at any point cannot make disagree: each epoch writes
-``last.npz`` (temporary file, fsync, rename), then ``best.npz`` when the monitor improved, then the
+Writes happen in an order that a kill at any point cannot make disagree: every epoch appends its
+metrics line; at a checkpoint epoch (every ``train.checkpoint_every``, and when training ends,
+however it ends) ``best.npz`` is written first when the monitor improved since it was last
+written, then ``last.npz`` (each to a temporary file, fsync, rename), before that epoch's
 metrics line; the summary (atomically) and the plots come last. ``resume`` repairs what a kill
 can leave: metrics rows after the checkpoint's epoch (torn or not) are dropped and a missing row
-for it is added back from the checkpoint, a ``best.npz`` behind the checkpoint's best epoch is
-rewritten from ``last.npz`` (they were the same contents), and a run whose last epoch is done
-but has no summary is finished. Temporary files of a killed write are removed at the next start.
+for it is added back from the checkpoint, a ``best.npz`` from after the checkpoint's epoch (a
+kill between the two writes) is kept, as the resumed run writes it again bit for bit, a
+``best.npz`` behind the checkpoint's best epoch (the order of older versions) is rewritten from
+``last.npz``, and a run whose last epoch is done but has no summary is finished. Temporary
+files of a killed write are removed at the next start.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ from bpnn.errors import (
     ResumeError,
     naming,
 )
-from bpnn.evaluation import evaluate
+from bpnn.evaluation import report
 from bpnn.faults import crash_point
 from bpnn.memory import check_fits, optimizer_buffers, training_bytes
 from bpnn.model import Model, build_network, load_model, make_seeds, set_initial_weights
@@ -327,10 +332,18 @@ class RunDirectory:
         _write_atomically(self.summary_path, text, "summary")
 
     def plot(self) -> list[Path]:
-        """Draw the training curves of ``metrics.jsonl`` into ``plots/``."""
+        """Draw the training curves of ``metrics.jsonl`` into ``plots/``, titled with the
+        config's name, the best epoch of ``summary.json`` marked."""
         from bpnn.plots import plot_history  # start-up: matplotlib is loaded only to draw
 
-        return plot_history(self.read_metrics(), self.path / "plots", self.path.name)
+        summary = self.read_summary() or {}
+        try:  # the config's name titles the plots; the folder's name if config.yaml is unreadable
+            name = load_config(self.config_path).name
+        except ConfigError:
+            name = self.path.name
+        return plot_history(
+            self.read_metrics(), self.path / "plots", name, best_epoch=summary.get("best_epoch")
+        )
 
     # --- reading -----------------------------------------------------------------------------
     def read_metrics(self) -> list[dict[str, Any]]:
@@ -534,6 +547,7 @@ def make_callbacks(
     and the weights early stopping restores are the same; else it is the lowest validation
     loss (the training loss without a validation split)."""
     stopping = config.train.early_stopping
+    every = config.train.checkpoint_every
     callbacks: list[Callback] = []
     early_stopping = None
     if stopping is not None:
@@ -545,9 +559,12 @@ def make_callbacks(
             stopping.restore_best,
         )
         callbacks.append(early_stopping)
-        checkpointer = Checkpointer(run, stopping.monitor, stopping.mode, stopping.min_delta)
+        checkpointer = Checkpointer(
+            run, stopping.monitor, stopping.mode, stopping.min_delta, every=every
+        )
     else:
-        checkpointer = Checkpointer(run, "val_loss" if len(data.X_val) else "train_loss")
+        monitor = "val_loss" if len(data.X_val) else "train_loss"
+        checkpointer = Checkpointer(run, monitor, every=every)
     callbacks += [checkpointer, MetricsWriter(run)]
     if progress is not None:
         callbacks.append(progress)
@@ -578,7 +595,10 @@ def _finish(
     a run stays that of its training."""
     best_model = load_model(run.checkpoint_path("best"))
     X, y, prefix = test
-    summary: dict[str, Any] = evaluate(best_model, X, y, prefix=prefix)
+    full = report(best_model, X, y, prefix=prefix)
+    summary: dict[str, Any] = {
+        k: v for k, v in full.items() if k.startswith(prefix) and not isinstance(v, list | dict)
+    }
     monitor, best_value, best_epoch = best
     n_train, n_val, n_test = samples
     summary.update(
@@ -595,6 +615,17 @@ def _finish(
     )
     run.write_summary(summary)
     run.plot()
+    if "confusion_matrix" in full and len(X):
+        from bpnn.plots import plot_confusion_matrix  # start-up: matplotlib is loaded to draw
+
+        split = "test set" if prefix == "test_" else "training set (no test split)"
+        title = f"{best_model.config.name}: best.npz (epoch {best_epoch}), {split}"
+        plot_confusion_matrix(
+            full["confusion_matrix"],
+            full["classes"],
+            run.path / "plots" / "confusion_matrix.png",
+            title,
+        )
     return summary
 
 
@@ -783,8 +814,12 @@ def resume_training(
             raise CheckpointError(f"{run.checkpoint_path('last')}: no checkpointer state")
         best_path = run.checkpoint_path("best")
         best_epoch = checkpointer_state["best_epoch"]
-        best_current = best_path.is_file() and checkpoint.load(best_path).epoch == best_epoch
-        if not best_current and best_epoch != done:
+        best_on_disk = checkpoint.load(best_path).epoch if best_path.is_file() else None
+        best_current = best_on_disk == best_epoch
+        # killed between writing best.npz and last.npz: best.npz is from an epoch after
+        # last.npz's, which the resumed run trains again and writes again, bit for bit
+        best_ahead = best_on_disk is not None and best_on_disk > done
+        if not best_current and not best_ahead and best_epoch != done:
             raise ResumeError(
                 f"{best_path}: is not from the run's best epoch {best_epoch}; not resuming"
             )
@@ -792,7 +827,7 @@ def resume_training(
         # every check has passed: from here on the run directory is written
         run.claim()
         run.remove_stale_temporaries()
-        if not best_current:  # killed between the two renames: the contents were the same
+        if not best_current and not best_ahead:  # a best.npz behind last.npz's best epoch
             shutil.copyfile(run.checkpoint_path("last"), best_path.with_name(".best.npz.tmp"))
             os.replace(best_path.with_name(".best.npz.tmp"), best_path)
         run.repair_metrics(done, contents.metrics)
@@ -826,8 +861,9 @@ def resume_training(
         checkpointer.load_state(checkpointer_state)
         if early_stopping is not None:
             early_stopping.load_state(early_state)
-            best_network = load_model(best_path).network
-            early_stopping.best_weights = (best_network.params.copy(), best_network.buffers())
+            if not best_ahead:  # else the replayed epochs reach the best again before any end
+                best_network = load_model(best_path).network
+                early_stopping.best_weights = (best_network.params.copy(), best_network.buffers())
         trainer = make_trainer(config, model, data, shuffle_rng, callbacks, start_epoch=done)
         trainer.optimizer.load_state_dict(contents.optimizer)
         trainer.schedule.load_state_dict(contents.schedule)
@@ -859,10 +895,45 @@ def _monitor(config: Config, data: Dataset) -> str:
 # --- evaluating a checkpoint ----------------------------------------------------------------
 
 
-def evaluate_checkpoint(path: Path, log: Log = _no_log) -> dict[str, Any]:
+def _report(
+    model: Model,
+    X: np.ndarray,
+    y: np.ndarray,
+    plots: Path | None,
+    title: str,
+    prefix: str = "test_",
+) -> dict[str, Any]:
+    """The metrics of ``model`` (named ``prefix`` + metric) with, for classification, the
+    per-class table and the confusion matrix; with ``plots``, the confusion matrix
+    (classification) or the predicted values against the true ones (regression) drawn there as
+    PNG (never over a file)."""
+    full = report(model, X, y, prefix=prefix)
+    predicted, actual = full.pop("predicted"), full.pop("actual")
+    if plots is not None:
+        from bpnn.plots import plot_confusion_matrix, plot_predictions  # start-up: matplotlib
+
+        name = "confusion_matrix.png" if model.task != "regression" else "predictions.png"
+        target = plots / name
+        if target.exists():
+            raise OutputError(f"{target}: already exists; choose another --plots folder")
+        try:
+            plots.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(f"{plots}: cannot create: {error.strerror or error}") from None
+        if model.task == "regression":
+            plot_predictions(actual, predicted, target, title)
+        else:
+            plot_confusion_matrix(full["confusion_matrix"], full["classes"], target, title)
+    return full
+
+
+def evaluate_checkpoint(
+    path: Path, log: Log = _no_log, plots: Path | None = None
+) -> dict[str, Any]:
     """Test metrics of a checkpoint on the test split of the data it was trained on, rebuilt from
     its config and seed: the keys and numbers of ``summary.json`` (``train_*`` on the training
-    split for a run without a test split)."""
+    split for a run without a test split), with the per-class report and confusion matrix of a
+    classifier (see ``_report``)."""
     model = load_model(path)
     config = model.config
     data = load_dataset(
@@ -886,13 +957,23 @@ def evaluate_checkpoint(path: Path, log: Log = _no_log) -> dict[str, Any]:
             "scaling with the checkpoint's own scaling"
         )
         X_test = model.input_scaling.apply(data.input_scaling.invert(X_test), model.network.dtype)
-    metrics: dict[str, Any] = evaluate(model, X_test, y_test, prefix=prefix)
-    metrics["epoch"] = model.epoch
-    metrics[f"{prefix}samples"] = len(X_test)
-    return metrics
+    split = "test set" if prefix == "test_" else "training set (no test split)"
+    metrics = _report(model, X_test, y_test, plots, f"{config.name}: {path.name}, {split}", prefix)
+    return _ordered(metrics, model.epoch, len(X_test), prefix)
 
 
-def evaluate_file(path: Path, data_file: Path, log: Log = _no_log) -> dict[str, Any]:
+def _ordered(
+    metrics: dict[str, Any], epoch: int, samples: int, prefix: str = "test_"
+) -> dict[str, Any]:
+    """The scalar metrics, ``epoch`` and ``{prefix}samples``, then the per-class report."""
+    scalars = {k: v for k, v in metrics.items() if not isinstance(v, list | dict)}
+    rest = {k: v for k, v in metrics.items() if k not in scalars}
+    return {**scalars, "epoch": epoch, f"{prefix}samples": samples, **rest}
+
+
+def evaluate_file(
+    path: Path, data_file: Path, log: Log = _no_log, plots: Path | None = None
+) -> dict[str, Any]:
     """Metrics of a checkpoint on a new labelled file (a table with the target column, or NPZ
     with ``X`` and ``y``): its columns are read as ``predict`` reads them (the checkpoint's
     table encoding; extra columns left out, through ``log``), its labels checked against the
@@ -914,9 +995,7 @@ def evaluate_file(path: Path, data_file: Path, log: Log = _no_log) -> dict[str, 
                 f"{data_file}: has {y.shape[1]} target columns, the model predicts "
                 f"{model.network.sizes[-1]}"
             )
-    metrics: dict[str, Any] = evaluate(
-        model, model.scaled_inputs(X, str(data_file)), model.targets(y), prefix="test_"
-    )
-    metrics["epoch"] = model.epoch
-    metrics["test_samples"] = len(X)
-    return metrics
+    X_scaled = model.scaled_inputs(X, str(data_file))  # beyond the dtype's range: one line
+    title = f"{model.config.name}: {path.name} on {data_file.name}"
+    metrics = _report(model, X_scaled, model.targets(y), plots, title)
+    return _ordered(metrics, model.epoch, len(X))

@@ -154,9 +154,9 @@ TRAIN_KILLS = [
     "last:written@8",
     "last:renamed@1",
     "last:renamed@3",
-    "last:renamed@4",  # best improves here: killed between the two checkpoint renames
+    "last:renamed@4",  # best improved here: after both renames, before the metrics row
     "last:renamed@8",
-    "best:written@1",
+    "best:renamed@2",  # epoch 4: between the two renames, best.npz ahead of last.npz
     "best:written@2",  # epoch 4
     "best:renamed@3",  # epoch 5
     "best:renamed@4",  # epoch 8, the last
@@ -219,7 +219,10 @@ def test_a_resume_with_more_epochs_killed_while_saving_the_config_continues(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("crash_at", ["config:written", "config:renamed", "last:written@1"])
+@pytest.mark.parametrize(
+    "crash_at",
+    ["config:written", "config:renamed", "best:written@1", "best:renamed@1", "last:written@1"],
+)
 def test_a_run_killed_before_its_first_checkpoint_is_refused_by_resume_and_trained_again(
     crash_at: str, config_file: Path, reference: Path
 ):
@@ -237,16 +240,17 @@ def test_a_run_killed_before_its_first_checkpoint_is_refused_by_resume_and_train
 
 @pytest.mark.slow
 def test_a_killed_python_m_bpnn_process_resumes_bit_for_bit(config_file: Path, reference: Path):
-    """Killed between the two checkpoint renames of epoch 4 (best improves there): a real
-    ``python -m bpnn`` process, not a fork."""
+    """Killed between the two checkpoint renames of epoch 4 (best improves there, and best.npz
+    is written first): a real ``python -m bpnn`` process, not a fork."""
     run = config_file.parent / "python-m-bpnn"
     command = [sys.executable, "-m", "bpnn"]
-    env = {**os.environ, "BPNN_CRASH_AT": "last:renamed@4"}
+    env = {**os.environ, "BPNN_CRASH_AT": "best:renamed@2"}
     train = [*command, "train", str(config_file), "--out", str(run), "--quiet"]
     killed = subprocess.run(train, cwd=ROOT, env=env, capture_output=True, text=True)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     best = checkpoint_arrays(run / "checkpoints" / "best.npz")
-    assert best["meta"]["epoch"] == 1  # best.npz was not yet renamed for epoch 4
+    last = checkpoint_arrays(run / "checkpoints" / "last.npz")
+    assert (best["meta"]["epoch"], last["meta"]["epoch"]) == (4, 3)  # last.npz not yet renamed
     env.pop("BPNN_CRASH_AT")
     resumed = subprocess.run(
         [*command, "resume", str(run), "--quiet"], cwd=ROOT, env=env, capture_output=True
