@@ -34,7 +34,8 @@ class Callback:
         """Before epoch ``epoch`` (1-based); ``logs`` holds its ``lr``."""
 
     def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None:
-        """After batch ``batch`` (1-based); ``logs`` holds ``loss`` and ``running_loss``."""
+        """After batch ``batch`` (1-based); ``logs`` holds ``loss``, ``running_loss`` and
+        ``clipped`` (whether gradient clipping scaled this batch's gradients)."""
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         """After epoch ``epoch`` with its metrics (``train_loss``, ``val_loss``, ``lr``, ...)."""

@@ -265,6 +265,7 @@ class TrainConfig(_Section):
     grad_clip: PositiveFloat | None = None
     early_stopping: EarlyStoppingConfig | None = None
     dtype: Literal["float32", "float64"] = "float32"
+    health: bool = True
 
     @field_validator("early_stopping", mode="before")
     @classmethod

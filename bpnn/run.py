@@ -45,6 +45,7 @@ from bpnn.data import Dataset, encode_labels, load_dataset, read_labelled
 from bpnn.errors import CheckpointError, ConfigError, DataError, OutputError, TrainingError
 from bpnn.evaluation import evaluate
 from bpnn.faults import crash_point
+from bpnn.health import HealthMonitor, diagnose
 from bpnn.model import Model, build_network, load_model, make_seeds
 from bpnn.nn.optimizers import make_optimizer
 from bpnn.nn.schedules import make_schedule
@@ -391,16 +392,27 @@ def make_trainer(
 
 
 def make_callbacks(
-    config: Config, run: RunDirectory, data: Dataset, progress: Callback | None
+    config: Config,
+    run: RunDirectory,
+    data: Dataset,
+    progress: Callback | None,
+    *,
+    log: Log = _no_log,
+    history: Sequence[dict[str, Any]] = (),
 ) -> tuple[Checkpointer, EarlyStopping | None, list[Callback]]:
-    """Early stopping (first, so the checkpoint holds its new state), the checkpointer, the
-    metrics writer (after the checkpoint: a resume can add a lost line back) and the progress.
+    """The health monitor (``train.health``; first, so the logs the others see hold its
+    numbers; it says its diagnoses through ``log``, and ``history``, the epochs a resumed run
+    already has, keeps it from saying them again), early stopping (so the checkpoint holds its
+    new state), the checkpointer, the metrics writer (after the checkpoint: a resume can add a
+    lost line back) and the progress.
 
     ``best.npz`` follows early stopping's monitor, mode and min_delta, so the best checkpoint
     and the weights early stopping restores are the same; else it is the lowest validation
     loss (the training loss without a validation split)."""
     stopping = config.train.early_stopping
     callbacks: list[Callback] = []
+    if config.train.health:
+        callbacks.append(HealthMonitor(log, history))
     early_stopping = None
     if stopping is not None:
         early_stopping = EarlyStopping(
@@ -448,21 +460,31 @@ def _finish(
             "test_samples": n_test,
         }
     )
+    _add_diagnoses(run, summary)
     run.write_summary(summary)
     run.plot()
     return summary
 
 
+def _add_diagnoses(run: RunDirectory, summary: dict[str, Any]) -> None:
+    """``summary["diagnoses"]``: what ``bpnn.health.diagnose`` finds in the run's metrics (only
+    when they hold health numbers, i.e. ``train.health`` was on)."""
+    with contextlib.suppress(DataError):
+        history = run.read_metrics()
+        if any("health" in row for row in history):
+            summary["diagnoses"] = [d.as_dict() for d in diagnose(history)]
+
+
 def _record_failure(run: RunDirectory, error: BaseException, epochs_run: int) -> None:
     """Say in summary.json that the run failed (its checkpoints stay resumable)."""
+    summary: dict[str, Any] = {
+        "stop_reason": "error",
+        "error": str(error) or type(error).__name__,
+        "epochs_run": epochs_run,
+    }
+    _add_diagnoses(run, summary)
     with contextlib.suppress(OSError):
-        run.write_summary(
-            {
-                "stop_reason": "error",
-                "error": str(error) or type(error).__name__,
-                "epochs_run": epochs_run,
-            }
-        )
+        run.write_summary(summary)
 
 
 def run_training(
@@ -488,7 +510,7 @@ def run_training(
         run.write_config(config)
         init_rng, shuffle_rng = make_seeds(config.seed)
         model = build_model(config, data, init_rng)
-        checkpointer, _, callbacks = make_callbacks(config, run, data, progress)
+        checkpointer, _, callbacks = make_callbacks(config, run, data, progress, log=log)
         trainer = make_trainer(config, model, data, shuffle_rng, callbacks)
         try:
             end = trainer.fit()
@@ -665,7 +687,9 @@ def resume_training(
         shuffle_rng.bit_generator.state = contents.trainer["shuffle_rng"]
         if model.network.dropout_rng is not None:
             model.network.dropout_rng.bit_generator.state = contents.trainer["dropout_rng"]
-        checkpointer, early_stopping, callbacks = make_callbacks(config, run, data, progress)
+        checkpointer, early_stopping, callbacks = make_callbacks(
+            config, run, data, progress, log=log, history=run.read_metrics()
+        )
         checkpointer.load_state(checkpointer_state)
         if early_stopping is not None:
             early_stopping.load_state(early_state)
