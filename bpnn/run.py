@@ -268,10 +268,15 @@ class RunDirectory:
         _write_atomically(self.summary_path, text, "summary")
 
     def plot(self) -> list[Path]:
-        """Draw the training curves of ``metrics.jsonl`` into ``plots/``."""
-        from bpnn.plots import plot_history  # start-up: matplotlib is loaded only to draw
+        """Draw the training curves of ``metrics.jsonl`` into ``plots/`` (and ``health.png``,
+        the per-layer gradient health, when the metrics hold it)."""
+        from bpnn.plots import plot_health, plot_history  # start-up: matplotlib only to draw
 
-        return plot_history(self.read_metrics(), self.path / "plots", self.path.name)
+        history = self.read_metrics()
+        folder = self.path / "plots"
+        return plot_history(history, folder, self.path.name) + plot_health(
+            history, folder, self.path.name
+        )
 
     # --- reading -----------------------------------------------------------------------------
     def read_metrics(self) -> list[dict[str, Any]]:
