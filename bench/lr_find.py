@@ -74,6 +74,7 @@ def main() -> None:
             grid = {lr: test_accuracy(config, data, lr) for lr in GRID}
             suggested = test_accuracy(config, data, found.suggested_lr)
             second = test_accuracy(config, data, found.min_loss_lr)
+            third = test_accuracy(config, data, found.valley_lr)
             best_lr = max(grid, key=grid.__getitem__)
             rows.append(
                 (
@@ -84,6 +85,8 @@ def main() -> None:
                     suggested,
                     found.min_loss_lr,
                     second,
+                    found.valley_lr,
+                    third,
                     best_lr,
                     grid[best_lr],
                     find_seconds,
@@ -91,39 +94,33 @@ def main() -> None:
                 )
             )
             print(f"{name} {optimizer}: done", file=sys.stderr)
-    header = (
-        "data",
-        "optimizer",
-        "epochs",
-        "suggested lr",
-        "test acc",
-        "min lr/10",
-        "test acc",
-        "grid best lr",
-        "grid best acc",
-        "gap (pp)",
-        "lr-find s",
-    )
+    header = ("data", "optimizer", "epochs", "steepest lr", "test acc", "min lr/10", "test acc",
+              "valley lr", "test acc", "grid best lr", "grid best acc", "gap steepest (pp)",
+              "gap min/10 (pp)", "gap valley (pp)", "lr-find s")  # fmt: skip
     lines = []
-    for r in rows:
-        gap = 100 * (r[8] - r[4])
+    for (name, optimizer, epochs, steep, steep_acc, minimum, min_acc, valley, valley_acc,
+         best_lr, best_acc, seconds, _) in rows:  # fmt: skip
         lines.append(
             (
-                r[0],
-                r[1],
-                str(r[2]),
-                f"{r[3]:.3g}",
-                f"{r[4]:.4f}",
-                f"{r[5]:.3g}",
-                f"{r[6]:.4f}",
-                f"{r[7]:g}",
-                f"{r[8]:.4f}",
-                f"{gap:+.2f}",
-                f"{r[9]:.1f}",
+                name,
+                optimizer,
+                str(epochs),
+                f"{steep:.3g}",
+                f"{steep_acc:.4f}",
+                f"{minimum:.3g}",
+                f"{min_acc:.4f}",
+                f"{valley:.3g}",
+                f"{valley_acc:.4f}",
+                f"{best_lr:g}",
+                f"{best_acc:.4f}",
+                f"{100 * (best_acc - steep_acc):+.2f}",
+                f"{100 * (best_acc - min_acc):+.2f}",
+                f"{100 * (best_acc - valley_acc):+.2f}",
+                f"{seconds:.1f}",
             )
         )
     grid_header = ("data", "optimizer", *(f"{lr:g}" for lr in GRID))
-    grid_lines = [(r[0], r[1], *(f"{r[10][lr]:.4f}" for lr in GRID)) for r in rows]
+    grid_lines = [(r[0], r[1], *(f"{r[-1][lr]:.4f}" for lr in GRID)) for r in rows]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(
         f"lr-find benchmark, {stamp}, {platform.processor() or platform.machine()}, "

@@ -55,6 +55,7 @@ class LrFindResult:
     smoothed: list[float]
     suggested_lr: float
     min_loss_lr: float
+    valley_lr: float
     stop_reason: str
     start: float
     end: float
@@ -101,6 +102,23 @@ def suggest(lrs: list[float], smoothed: list[float]) -> tuple[float, float]:
     first = min(len(values) // 20, max(lowest - 1, 0))
     steepest = first + int(np.argmin(slopes[first : lowest + 1]))
     return float(lrs[steepest]), minimum
+
+
+def valley(lrs: list[float], smoothed: list[float]) -> float:
+    """fastai's "valley" rule: the longest run of steps over which the smoothed loss keeps
+    falling (a longest decreasing subsequence), and the rate half-way into its middle third."""
+    n = len(smoothed)
+    run = [1] * n  # run[i]: the longest decreasing subsequence ending at i
+    start = end = 0
+    for i in range(1, n):
+        for j in range(i):
+            if smoothed[i] < smoothed[j] and run[i] < run[j] + 1:
+                run[i] = run[j] + 1
+        if run[end] < run[i]:
+            end = i
+            start = end - run[end]
+    third = (end - start) / 3
+    return float(lrs[max(0, start + int(third) + int(third / 2))])
 
 
 def lr_find(
@@ -173,7 +191,17 @@ def lr_find(
             "the loss was still falling at --end: the best rate may be higher; try a higher --end"
         )
     return LrFindResult(
-        lrs, losses, smoothed, suggested, minimum, stop_reason, start, end, steps, warnings
+        lrs,
+        losses,
+        smoothed,
+        suggested,
+        minimum,
+        valley(lrs, smoothed),
+        stop_reason,
+        start,
+        end,
+        steps,
+        warnings,
     )
 
 
