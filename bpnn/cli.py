@@ -572,50 +572,41 @@ def list_runs(
         return
     from rich.table import Table
 
-    from bpnn.metrics import format_value
+    from bpnn.metrics import METRICS, format_value
 
     table = Table(title=f"{len(records)} runs")
-    for column in (
-        "name",
-        "status",
-        "started",
-        "data",
-        "architecture",
-        "optimizer",
-        "lr",
-        "epochs",
-        "best",
-        "test",
-        "stop reason",
-        "seconds",
-    ):
+    columns = ("name", "status", "started", "data", "architecture", "optimizer", "epochs", "best")
+    for column in (*columns, "test", "stop reason", "seconds"):
         table.add_column(
-            column, justify="right" if column in ("lr", "epochs", "seconds") else "left"
+            column,
+            justify="right" if column in ("epochs", "seconds") else "left",
+            no_wrap=column != "stop reason",
         )
     for r in records:
-        best = (
-            f"{r['best_metric']} {format_value(r['best_metric'], r['best_value'])}"
-            if r["best_value"] is not None
-            else "-"
+        best = "-"
+        if r["best_value"] is not None:
+            best = f"{r['best_metric']} {format_value(r['best_metric'], r['best_value'])}"
+        tests = " ".join(
+            f"{METRICS[k[len('test_') :]].short} {format_value(k, v)}"
+            for k, v in r["test_metrics"].items()
         )
-        tests = (
-            "  ".join(
-                f"{k[len('test_') :]} {format_value(k, v)}" for k, v in r["test_metrics"].items()
-            )
-            or "-"
-        )
+        optimizer = r["optimizer"] or "-"
+        if isinstance(r["lr"], float | int):
+            optimizer += f" {r['lr']:g}"
         table.add_row(
             r["name"],
             r["status"],
-            r["started"] or "-",
+            (r["started"] or "-")[:16],
             r["data"],
             r["architecture"],
-            r["optimizer"] or "-",
-            f"{r['lr']:g}" if isinstance(r["lr"], float | int) else "-",
+            optimizer,
             r["epochs"],
             best,
-            tests,
+            tests or "-",
             (r["stop_reason"] or "-")[:40],
             f"{r['seconds']:.1f}" if r["seconds"] is not None else "-",
         )
-    _stdout().print(table)
+    console = _stdout()
+    if not console.is_terminal:  # a pipe or a file: no terminal width to squeeze into
+        console.width = max(console.width, 180)
+    console.print(table)

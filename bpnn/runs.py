@@ -96,8 +96,12 @@ def _status(run: RunDirectory, summary: dict[str, Any] | None) -> str:
 
 
 def _architecture(model: dict[str, Any]) -> str:
-    """``16-16 relu`` (``+bn``, ``+dropout``): the hidden layers and their activations."""
-    hidden = "-".join(str(n) for n in model.get("hidden") or []) or "none"
+    """``16-16 relu``, ``8x16 sigmoid`` (``+bn``, ``+dropout``): the hidden layers and their
+    activations."""
+    sizes = [str(n) for n in model.get("hidden") or []]
+    hidden = "-".join(sizes) or "none"
+    if len(sizes) > 2 and len(set(sizes)) == 1:
+        hidden = f"{len(sizes)}x{sizes[0]}"
     activations = model.get("activations") or [model.get("activation")]
     names = sorted({a["name"] if isinstance(a, dict) else str(a) for a in activations if a})
     text = f"{hidden} {'/'.join(names)}".strip()
