@@ -464,6 +464,60 @@ def train_in_turns(
     return list(runs.values()), runners
 
 
+# --- the cost of gradient health (train.health) ------------------------------------------------
+
+
+def health_overhead(data: Any, epochs: int, label: str) -> list[str]:
+    """Median seconds of a whole epoch (``Trainer.fit`` for one epoch: training, validation,
+    callbacks) without and with ``bpnn.health.HealthMonitor``, in turns, and their ratio.
+    Both trainers start from the same weights and see the same batches."""
+    from bpnn.health import HealthMonitor
+    from bpnn.model import make_seeds
+    from bpnn.run import build_model, make_trainer
+
+    config = bpnn_config(BATCH, epochs)
+    trainers = {}
+    for name, callbacks in (("off", []), ("on", [HealthMonitor()])):
+        init_rng, shuffle_rng = make_seeds(config.seed)
+        model = build_model(config, data, init_rng)
+        trainers[name] = make_trainer(config, model, data, shuffle_rng, callbacks)
+    seconds: dict[str, list[float]] = {"off": [], "on": []}
+    for epoch in range(1, epochs + 1):
+        for name, trainer in trainers.items():
+            trainer.start_epoch, trainer.epochs = epoch - 1, epoch
+            started = time.perf_counter()
+            trainer.fit()
+            seconds[name].append(time.perf_counter() - started)
+            log(f"  health {name:3s} epoch {epoch}  {seconds[name][-1]:6.2f} s")
+    off, on = statistics.median(seconds["off"]), statistics.median(seconds["on"])
+    return [label, f"{off:.3f}", f"{on:.3f}", f"{on / off:.3f}", f"{100 * (on / off - 1):+.1f} %"]
+
+
+HEALTH_HEADERS = ["set-up", "health off (s)", "health on (s)", "ratio", "overhead"]
+
+
+def health_rows(data: Any, epochs: int) -> list[list[str]]:
+    """The overhead without a validation split (health sample: 1,024 training rows) and with
+    configs/mnist.yaml's 6,000-image validation split (the health sample)."""
+    from bpnn.data import load_dataset
+
+    rows = [health_overhead(data, epochs, f"no validation ({len(data.X_train)} train)")]
+    config = load_config_with_validation()
+    with_val = load_dataset(
+        config.data, task=config.task, seed=config.seed, dtype=np.float32, log=log
+    )
+    label = f"validation {len(with_val.X_val)} ({len(with_val.X_train)} train)"
+    rows.append(health_overhead(with_val, epochs, label))
+    return rows
+
+
+def load_config_with_validation() -> Any:
+    from bpnn.config import load_config
+
+    overrides = [o for o in OVERRIDES if not o.startswith("data.val_fraction")]
+    return load_config(CONFIG, [*overrides, "data.val_fraction=0.1"])
+
+
 # --- timing helpers and the matrix-product ceiling --------------------------------------------
 
 
@@ -822,6 +876,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="skip the peak-memory measurement (it runs bpnn train for one epoch)",
     )
     add(
+        "--health-epochs",
+        type=int,
+        default=3,
+        help="epochs with and without train.health, table 4 (default 3; 0 skips it)",
+    )
+    add(
+        "--health-only",
+        action="store_true",
+        help="measure only table 4, the cost of train.health",
+    )
+    add(
         "--markdown",
         action="store_true",
         help="print Markdown tables under a header (date, CPU, cores, versions, BLAS)",
@@ -847,7 +912,10 @@ class Results:
     sweep_runs: list[Run]
     predict_seconds: dict[str, float]
     memory: list[list[str]]
-    load: dict[str, str]  # what other processes took during each phase ("others used ...")
+    load: dict[str, str]
+    health: list[list[str]] = field(
+        default_factory=list
+    )  # what other processes took during each phase ("others used ...")
 
 
 def measure(args: argparse.Namespace, frameworks: Sequence[str]) -> Results:
@@ -888,10 +956,26 @@ def measure(args: argparse.Namespace, frameworks: Sequence[str]) -> Results:
         product.measure(args.repeats)
     load["run"] = CpuClock.now().others_since(begin)
 
+    health = []
+    if args.health_epochs > 0:
+        log(f"table 4: train.health off and on, {args.health_epochs} epochs in turns ...")
+        start = CpuClock.now()
+        health = health_rows(data, args.health_epochs)
+        load["table 4"] = CpuClock.now().others_since(start)
+
     model_bytes = runners["bpnn"].model.network.params.nbytes
     memory = [] if args.no_memory else memory_rows(model_bytes, len(data.X_train), sizes[0])
     return Results(
-        sizes, len(data.X_train), n_test, products, main_runs, sweep_runs, predict, memory, load
+        sizes,
+        len(data.X_train),
+        n_test,
+        products,
+        main_runs,
+        sweep_runs,
+        predict,
+        memory,
+        load,
+        health,
     )
 
 
@@ -947,11 +1031,26 @@ def report(results: Results, args: argparse.Namespace, header: Sequence[str]) ->
     out.append(table(title, PREDICT_HEADERS, rows, md))
     if r.memory:
         out.append(table("Peak memory", ["measure", "value"], r.memory, md))
+    if r.health:
+        out.append(health_table(r.health, args, load("table 4")))
     return "\n".join(out)
+
+
+def health_table(rows: list[list[str]], args: argparse.Namespace, load: str = "") -> str:
+    title = (
+        f"Table 4: cost of train.health (bpnn.health.HealthMonitor), a whole epoch (training, "
+        f"validation, callbacks) at batch {BATCH}, median of {args.health_epochs}{load}"
+    )
+    return table(title, HEALTH_HEADERS, rows, args.markdown)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.health_only:
+        log("loading MNIST through bpnn.data.load_dataset ...")
+        print("\n".join(environment(None)))
+        print(health_table(health_rows(load_mnist(), args.health_epochs), args))
+        return
     torch = None if args.no_torch else import_torch()
     frameworks = ["bpnn"]
     frameworks += [] if args.no_sklearn else ["scikit-learn"]

@@ -474,7 +474,7 @@ def _draw_lr_curve(result: Any) -> None:
 def diagnose(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.", file_okay=False)],
     every: Annotated[
-        bool, typer.Option("--all", help="Every epoch (default: at most 8, evenly spread).")
+        bool, typer.Option("--all", help="Every epoch (default: at most 4, evenly spread).")
     ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout.")
@@ -502,8 +502,8 @@ def diagnose(
     from rich.table import Table
 
     shown = rows
-    if not every and len(rows) > 8:
-        picks = sorted({round(i * (len(rows) - 1) / 7) for i in range(8)})
+    if not every and len(rows) > 4:
+        picks = sorted({round(i * (len(rows) - 1) / 3) for i in range(4)})
         shown = [rows[i] for i in picks]
     table = Table(title=f"gradient health: {run_dir}")
     for column in ("epoch", "layer", "grad norm", "update ratio", "dead", "saturated"):

@@ -60,8 +60,8 @@ EXPLODING_GROWTH = 10.0  # a layer's gradient norm from one epoch to the next
 CLIPPED_MAJORITY = 0.5  # fraction of batches clipped
 DEAD_MAJORITY = 0.5
 SATURATED_MAJORITY = 0.5
-UPDATE_RATIO_HIGH = 1e-1  # about 100x the healthy 1e-3
-UPDATE_RATIO_LOW = 1e-5  # about 1/100 of it
+UPDATE_RATIO_HIGH = 0.3  # 300x the healthy 1e-3: a third of the weights' size in one step
+UPDATE_RATIO_LOW = 1e-5  # 1/100 of it
 
 KINDS = ("vanishing_gradients", "exploding_gradients", "dying_relu", "saturation", "update_ratio")
 
@@ -229,7 +229,7 @@ class Diagnoser:
       epoch (and above its first epoch's), or clipping was active on most batches;
     - ``dying_relu``: more than half of a layer's units are dead;
     - ``saturation``: more than half of a layer's outputs are saturated;
-    - ``update_ratio``: layers whose update ratio is above ``1e-1`` or below ``1e-5`` (the
+    - ``update_ratio``: layers whose update ratio is above ``0.3`` or below ``1e-5`` (the
       healthy step is about ``1e-3``): a learning rate likely too high or too low (one
       diagnosis for each direction, naming the layers, its ``layer`` the worst of them).
     """
@@ -274,18 +274,6 @@ class Diagnoser:
                 f"{lr_text} is likely too high. Remedies, most likely first: 'bpnn lr-find "
                 "CONFIG' and its suggestion; a tenth of the rate; train.grad_clip=1.0",
                 key=("update_ratio", "high"),
-            )
-        if low and ("update_ratio", "high") not in self.seen:  # small after a blow-up: not low
-            worst = min(low, key=low.__getitem__)
-            add(
-                "update_ratio",
-                worst,
-                f"{_layers_text(low)}: an update changes the weights by as little as "
-                f"{low[worst]:.2g} of their norm (layer {worst}; a healthy step is about 1e-3): "
-                f"{lr_text} is likely too low (or the gradients vanish before these layers). "
-                "Remedies, most likely first: 'bpnn lr-find CONFIG' and its suggestion; ten "
-                "times the rate; an adaptive optimizer (adam)",
-                key=("update_ratio", "low"),
             )
         norms = {k: v.get("grad_norm") for k, v in health.items()}
         first, last = norms.get("0"), norms.get(str(layers - 1))
@@ -352,6 +340,18 @@ class Diagnoser:
                     "first: model.init=xavier_normal; data.scale=standard; model.batch_norm=true; "
                     "model.activation=relu with model.init=he_normal",
                 )
+        if low and ("update_ratio", "high") not in self.seen:  # small after a blow-up: not low
+            worst = min(low, key=low.__getitem__)
+            add(
+                "update_ratio",
+                worst,
+                f"{_layers_text(low)}: an update changes the weights by as little as "
+                f"{low[worst]:.2g} of their norm (layer {worst}; a healthy step is about 1e-3): "
+                f"{lr_text} is likely too low (or the gradients vanish before these layers). "
+                "Remedies, most likely first: 'bpnn lr-find CONFIG' and its suggestion; ten "
+                "times the rate; an adaptive optimizer (adam)",
+                key=("update_ratio", "low"),
+            )
         self.found.extend(new)
         return new
 
