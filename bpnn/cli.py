@@ -455,6 +455,8 @@ def lr_find(
 
 def _draw_lr_curve(result: Any) -> None:
     """The range test's curve in the terminal (plotext, the optional extra ``plot``)."""
+    import math
+
     try:
         import plotext as plt
     except ImportError:
@@ -464,6 +466,12 @@ def _draw_lr_curve(result: Any) -> None:
     plt.plot(result.lrs, result.smoothed, label="smoothed loss")
     plt.vline(result.suggested_lr)
     plt.xscale("log")
+    decades = [
+        10.0**k
+        for k in range(math.floor(math.log10(result.start)), math.ceil(math.log10(result.end)) + 1)
+    ]
+    plt.xticks(decades, [f"{d:.0e}" for d in decades])
+    plt.theme("clear")
     plt.title(f"learning-rate range test (suggested {result.suggested_lr:.3g})")
     plt.xlabel("learning rate")
     plt.plotsize(min(plt.terminal_width() or 80, 100), 20)

@@ -99,7 +99,7 @@ def plot_health(history: list[dict[str, Any]], folder: Path, title: str) -> list
     plt = _pyplot()
     folder.mkdir(exist_ok=True)
     layers = sorted({key for row in rows for key in row["health"]}, key=int)
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(6, 6), dpi=100, sharex=True)
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 6), dpi=100, sharex=True)
     for key, axes in (("grad_norm", top), ("update_ratio", bottom)):
         for layer in layers:
             points = [
@@ -112,7 +112,7 @@ def plot_health(history: list[dict[str, Any]], folder: Path, title: str) -> list
                 axes.plot(epochs, values, marker="o", markersize=3, label=f"layer {layer}")
         axes.set_yscale("log")
         axes.grid(True, which="both", alpha=0.3)
-        axes.legend(fontsize="small")
+        axes.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
     top.set_ylabel("gradient norm ||dL/dW||")
     bottom.set_ylabel("update ratio ||dW|| / ||W||")
     bottom.axhline(1e-3, color="0.5", linestyle=":", linewidth=1)
