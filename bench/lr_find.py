@@ -60,10 +60,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=sorted(SETUPS), action="append")
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument(
+        "--mnist-epochs", type=int, default=3, help="epochs of each MNIST training (default 3)"
+    )
     args = parser.parse_args()
     rows = []
     for name in args.only or list(SETUPS):
         path, epochs, extra = SETUPS[name]
+        if name == "mnist":
+            epochs = args.mnist_epochs
         for optimizer, options in OPTIMIZERS.items():
             overrides = [*extra, *options, "schedule=constant", f"train.epochs={epochs}"]
             config = load_config(ROOT / path, overrides)

@@ -446,6 +446,7 @@ def lr_find(
         )
         print(f"suggested lr {result.suggested_lr:.3g} (steepest descent of the smoothed loss)")
         print(f"minimum's lr / 10: {result.min_loss_lr:.3g} (second opinion)")
+        print(f"valley: {result.valley_lr:.3g} (third opinion, fastai's rule)")
         print(f"--set optimizer.lr={result.suggested_lr:.3g}")
     for message in result.warnings:
         err.print(f"warning: {message}")

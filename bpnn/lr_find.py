@@ -13,7 +13,8 @@ smoothed by a bias-corrected exponential moving average::
 with ``beta = 0.9``, and the test stops when the smoothed loss exceeds ``4x`` its minimum or a
 loss is not finite. The suggestion is the rate where the smoothed loss falls fastest against
 ``log lr`` (the most negative ``d smooth / d log lr``, by central differences, between the first
-5 % of the steps and the minimum); the rate of the minimum divided by 10 is the second opinion.
+5 % of the steps and the minimum); the rate of the minimum divided by 10 is the second opinion,
+and fastai's "valley" rule (``valley``) a third.
 
 It uses its own copies of everything: the data, a model built from the config's seed (the same
 initial weights ``bpnn train`` starts from), an optimizer and a shuffling generator of its own.
@@ -66,6 +67,7 @@ class LrFindResult:
         return {
             "suggested_lr": self.suggested_lr,
             "min_loss_lr": self.min_loss_lr,
+            "valley_lr": self.valley_lr,
             "lrs": self.lrs,
             "losses": self.losses,
             "smoothed_losses": self.smoothed,
