@@ -215,6 +215,11 @@ class HealthMonitor(Callback):
             if self.log is not None:
                 self.log(f"diagnosis ({diagnosis.kind}): {diagnosis.message}")
 
+    def on_train_end(self, logs: dict[str, Any]) -> None:
+        """Let go of the health sample and the weight copies, so that the training and
+        validation arrays can be freed before the test evaluation (see ``run_training``)."""
+        self.sample = self.before = None
+
 
 def _layer_name(layer: int, layers: int) -> str:
     return f"layer {layer} (the output layer)" if layer == layers - 1 else f"layer {layer}"
