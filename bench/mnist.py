@@ -23,7 +23,10 @@ best-of-N do the rest. The report, on stdout:
   --sweep-sklearn);
 - table 3, prediction throughput on the 10,000 test images (best of N);
 - peak memory of ``bpnn train configs/mnist.yaml`` for one epoch against the size of the float32
-  training data plus the model, and the RSS of a bare ``python -c "import numpy, sklearn"``.
+  training data plus the model, and the RSS of a bare ``python -c "import numpy, sklearn"``;
+- table 4, the cost of ``train.health``: whole epochs with and without ``bpnn.health``'s
+  monitor, in turns (wall and CPU time), and the monitor's own hooks as a share of the same
+  epoch (``--health-only`` measures just this table).
 
 FLOPs of a training step are counted the standard way, 6 * batch * sum(fan_in * fan_out):
 2 per weight and sample forward, 4 backward. Progress goes to stderr, the report to stdout.
@@ -477,14 +480,37 @@ def health_overhead(data: Any, epochs: int, label: str) -> list[str]:
     from bpnn.model import make_seeds
     from bpnn.run import build_model, make_trainer
 
+    class TimedHealthMonitor(HealthMonitor):
+        """The health monitor, timing its own hooks (wall and CPU) within each epoch: their
+        share of the same epoch's time holds up on a machine whose load comes and goes."""
+
+        wall = cpu = 0.0
+
+        def _timed(self, hook: Callable[..., None], *args: Any) -> None:
+            wall, cpu = time.perf_counter(), time.process_time()
+            hook(*args)
+            self.wall += time.perf_counter() - wall
+            self.cpu += time.process_time() - cpu
+
+        def on_epoch_begin(self, *args: Any) -> None:
+            self._timed(super().on_epoch_begin, *args)
+
+        def on_batch_end(self, *args: Any) -> None:
+            self._timed(super().on_batch_end, *args)
+
+        def on_epoch_end(self, *args: Any) -> None:
+            self._timed(super().on_epoch_end, *args)
+
     config = bpnn_config(BATCH, epochs)
+    monitor = TimedHealthMonitor()
     trainers = {}
-    for name, callbacks in (("off", []), ("on", [HealthMonitor()])):
+    for name, callbacks in (("off", []), ("on", [monitor])):
         init_rng, shuffle_rng = make_seeds(config.seed)
         model = build_model(config, data, init_rng)
         trainers[name] = make_trainer(config, model, data, shuffle_rng, callbacks)
     seconds: dict[str, list[float]] = {"off": [], "on": []}
     cpu: dict[str, list[float]] = {"off": [], "on": []}
+    shares: list[tuple[float, float]] = []
     for epoch in range(1, epochs + 1):
         for name, trainer in trainers.items():
             trainer.start_epoch, trainer.epochs = epoch - 1, epoch
@@ -496,6 +522,8 @@ def health_overhead(data: Any, epochs: int, label: str) -> list[str]:
                 f"  health {name:3s} epoch {epoch}  {seconds[name][-1]:6.2f} s wall  "
                 f"{cpu[name][-1]:6.2f} s cpu"
             )
+        shares.append((monitor.wall / seconds["on"][-1], monitor.cpu / cpu["on"][-1]))
+        monitor.wall = monitor.cpu = 0.0
     off, on = statistics.median(seconds["off"]), statistics.median(seconds["on"])
     cpu_off, cpu_on = statistics.median(cpu["off"]), statistics.median(cpu["on"])
     return [
@@ -506,6 +534,8 @@ def health_overhead(data: Any, epochs: int, label: str) -> list[str]:
         f"{cpu_off:.2f}",
         f"{cpu_on:.2f}",
         f"{100 * (cpu_on / cpu_off - 1):+.1f} %",
+        f"{100 * statistics.median(s[0] for s in shares):.2f} %",
+        f"{100 * statistics.median(s[1] for s in shares):.2f} %",
     ]
 
 
@@ -517,6 +547,8 @@ HEALTH_HEADERS = [
     "off: cpu s",
     "on: cpu s",
     "overhead (cpu)",
+    "health hooks (wall)",
+    "health hooks (cpu)",
 ]
 
 
@@ -1063,7 +1095,8 @@ def report(results: Results, args: argparse.Namespace, header: Sequence[str]) ->
 def health_table(rows: list[list[str]], args: argparse.Namespace, load: str = "") -> str:
     title = (
         f"Table 4: cost of train.health (bpnn.health.HealthMonitor), a whole epoch (training, "
-        f"validation, callbacks) at batch {BATCH}, median of {args.health_epochs}{load}"
+        f"validation, callbacks) at batch {BATCH}, median of {args.health_epochs}; the last "
+        f"two columns: the monitor's hooks timed inside the same epochs{load}"
     )
     return table(title, HEALTH_HEADERS, rows, args.markdown)
 
