@@ -12,9 +12,9 @@ smoothed by a bias-corrected exponential moving average::
 
 with ``beta = 0.9``, and the test stops when the smoothed loss exceeds ``4x`` its minimum or a
 loss is not finite. The suggestion is the rate where the smoothed loss falls fastest against
-``log lr`` (the most negative ``d smooth / d log lr``, by central differences, between the first
-5 % of the steps and the minimum); the rate of the minimum divided by 10 is the second opinion,
-and fastai's "valley" rule (``valley``) a third.
+``log lr`` (the most negative ``d smooth / d log lr``, a central difference over +-5 % of the
+steps, between the first 5 % of the steps and the minimum); the rate of the minimum divided
+by 10 is the second opinion, and fastai's "valley" rule (``valley``) a third.
 
 It uses its own copies of everything: the data, a model built from the config's seed (the same
 initial weights ``bpnn train`` starts from), an optimizer and a shuffling generator of its own.
@@ -92,16 +92,23 @@ def smooth(losses: list[float], beta: float = BETA) -> list[float]:
 
 
 def suggest(lrs: list[float], smoothed: list[float]) -> tuple[float, float]:
-    """``(steepest, minimum / 10)``: the rate where ``smoothed`` falls fastest against log lr,
-    and a tenth of the rate at its minimum."""
+    """``(steepest, minimum / 10)``: the rate where ``smoothed`` falls fastest against log lr
+    (the slope over +-5 % of the steps, between the first 5 % and the minimum), and a tenth of
+    the rate at its minimum."""
     values = np.asarray(smoothed)
     lowest = int(np.argmin(values))
     minimum = float(lrs[lowest]) / 10
     if len(values) < 3:
         return minimum, minimum
-    slopes = np.gradient(values, np.log(np.asarray(lrs)))
+    n, log_lrs = len(values), np.log(np.asarray(lrs))
+    # the slope at i over a window of +-k steps (5 % of the curve): batch noise in the flat start
+    # makes steeper one-step slopes than the real descent
+    k = max(1, n // 20)
+    index = np.arange(n)
+    ahead, behind = np.minimum(index + k, n - 1), np.maximum(index - k, 0)
+    slopes = (values[ahead] - values[behind]) / (log_lrs[ahead] - log_lrs[behind])
     # only the descent up to the minimum counts, after the first few (noisiest) steps
-    first = min(len(values) // 20, max(lowest - 1, 0))
+    first = min(n // 20, max(lowest - 1, 0))
     steepest = first + int(np.argmin(slopes[first : lowest + 1]))
     return float(lrs[steepest]), minimum
 
