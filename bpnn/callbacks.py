@@ -129,7 +129,7 @@ class EarlyStopping(StatefulCallback):
         if self.monitor not in logs:
             raise TrainingError(
                 f"train.early_stopping.monitor: '{self.monitor}' is not a metric of this run "
-                f"(metrics: {', '.join(k for k in logs if k != 'epoch')})"
+                f"(metrics: {', '.join(k for k in logs if k != 'epoch' and k != 'health')})"
             )
         value = logs[self.monitor]
         if is_improvement(value, self.best, self.mode, self.min_delta):
