@@ -112,7 +112,8 @@ def plot_health(history: list[dict[str, Any]], folder: Path, title: str) -> list
                 axes.plot(epochs, values, marker="o", markersize=3, label=f"layer {layer}")
         axes.set_yscale("log")
         axes.grid(True, which="both", alpha=0.3)
-        axes.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+        if axes.get_lines():  # nothing to label when every value is 0 or null
+            axes.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
     top.set_ylabel("gradient norm ||dL/dW||")
     bottom.set_ylabel("update ratio ||dW|| / ||W||")
     bottom.axhline(1e-3, color="0.5", linestyle=":", linewidth=1)
