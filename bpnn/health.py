@@ -4,8 +4,9 @@ For every dense layer ``l`` (``"0"`` is the first, the last is the output layer)
 logs gain ``logs["health"][str(l)]`` with:
 
 ``grad_norm``
-    the mean over the epoch's batches of ``||dL/dW_l||`` (the weight matrix's gradient as the
-    optimizer received it: after clipping, with the L2 term);
+    the mean of ``||dL/dW_l||`` over ``NORM_BATCHES`` (16) evenly spaced batches of the epoch
+    (every batch when there are fewer), the weight matrix's gradient as the optimizer received
+    it: after clipping, with the L2 term;
 ``update_ratio``
     ``||W_l(after) - W_l(before)|| / ||W_l(before)||`` of one update step: the larger of the
     epoch's first and last steps (two copies of the weights per epoch, not one per batch; the
@@ -19,8 +20,9 @@ logs gain ``logs["health"][str(l)]`` with:
     a bound of the activation on at least 99 % of the health sample's rows (stuck where the
     derivative is almost 0), else null.
 
-The health sample is the validation split, or the first ``SAMPLE_ROWS`` training rows when there
-is none; it goes through one extra forward pass in evaluation mode at the end of each epoch.
+The health sample is the validation split's first ``SAMPLE_ROWS`` (2,048) rows, or the training
+split's when there is none; it goes through one extra forward pass in evaluation mode at the end
+of each epoch.
 Nothing here draws a random number or changes a weight, a buffer or a generator: a run trains to
 the same numbers, bit for bit, with health on or off.
 
@@ -41,8 +43,10 @@ import numpy as np
 from bpnn.callbacks import Callback
 from bpnn.nn.layers import EVAL, ActivationLayer
 
-#: rows of the training split used as the health sample when there is no validation split
-SAMPLE_ROWS = 1024
+#: rows of the validation split (or, without one, of the training split) in the health sample
+SAMPLE_ROWS = 2048
+#: batches per epoch whose gradient norms are measured (evenly spaced)
+NORM_BATCHES = 16
 #: rows per forward pass of the health sample (bounds the memory of the extra pass)
 CHUNK_ROWS = 8192
 #: activations whose units can die (never positive pre-activation means no gradient, or little)
@@ -155,14 +159,15 @@ class HealthMonitor(Callback):
             block: layer for block, layer in network.layers if isinstance(layer, ActivationLayer)
         }
         data = self.trainer.data
-        self.sample = data.X_val if len(data.X_val) else data.X_train[:SAMPLE_ROWS]
+        self.sample = (data.X_val if len(data.X_val) else data.X_train)[:SAMPLE_ROWS]
+        self.norm_every = max(1, self.trainer.batches_per_epoch // NORM_BATCHES)
 
     def _snapshot(self) -> None:
         self.before = [w.copy() for w in self.weights]
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None:
         self.grad_norm_sums = [0.0] * self.layers
-        self.batches = self.clipped = 0
+        self.batches = self.clipped = self.norm_batches = 0
         self.ratios: list[float | None] = [None] * self.layers
         self._snapshot()  # the weights before the first update
 
@@ -175,8 +180,10 @@ class HealthMonitor(Callback):
                 self.ratios[i] = max(ratio, self.ratios[i] or 0.0)
 
     def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None:
-        for i, gradient in enumerate(self.gradients):
-            self.grad_norm_sums[i] += _norm(gradient)
+        if batch % self.norm_every == 0:
+            for i, gradient in enumerate(self.gradients):
+                self.grad_norm_sums[i] += _norm(gradient)
+            self.norm_batches += 1
         self.batches += 1
         self.clipped += bool(logs.get("clipped"))
         last = self.trainer.batches_per_epoch
@@ -203,7 +210,7 @@ class HealthMonitor(Callback):
         for i in range(self.layers):
             dead, saturated = fractions.get(i, (None, None))
             health[str(i)] = {
-                "grad_norm": self.grad_norm_sums[i] / max(self.batches, 1),
+                "grad_norm": self.grad_norm_sums[i] / max(self.norm_batches, 1),
                 "update_ratio": self.ratios[i],
                 "dead_fraction": dead,
                 "saturated_fraction": saturated,
