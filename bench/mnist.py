@@ -23,7 +23,10 @@ best-of-N do the rest. The report, on stdout:
   --sweep-sklearn);
 - table 3, prediction throughput on the 10,000 test images (best of N);
 - peak memory of ``bpnn train configs/mnist.yaml`` for one epoch against the size of the float32
-  training data plus the model, and the RSS of a bare ``python -c "import numpy, sklearn"``.
+  training data plus the model, and the RSS of a bare ``python -c "import numpy, sklearn"``;
+- table 4, the cost of ``train.health``: whole epochs with and without ``bpnn.health``'s
+  monitor, in turns (wall and CPU time), and the monitor's own hooks as a share of the same
+  epoch (``--health-only`` measures just this table).
 
 FLOPs of a training step are counted the standard way, 6 * batch * sum(fan_in * fan_out):
 2 per weight and sample forward, 4 backward. Progress goes to stderr, the report to stdout.
@@ -464,6 +467,113 @@ def train_in_turns(
     return list(runs.values()), runners
 
 
+# --- the cost of gradient health (train.health) ------------------------------------------------
+
+
+def health_overhead(data: Any, epochs: int, label: str) -> list[str]:
+    """Median seconds of a whole epoch (``Trainer.fit`` for one epoch: training, validation,
+    callbacks) without and with ``bpnn.health.HealthMonitor``, in turns, and their ratio, in
+    wall time and in this process's CPU time (all its threads; less disturbed by other
+    processes on a shared machine). Both trainers start from the same weights and see the same
+    batches."""
+    from bpnn.health import HealthMonitor
+    from bpnn.model import make_seeds
+    from bpnn.run import build_model, make_trainer
+
+    class TimedHealthMonitor(HealthMonitor):
+        """The health monitor, timing its own hooks (wall and CPU) within each epoch: their
+        share of the same epoch's time holds up on a machine whose load comes and goes."""
+
+        wall = cpu = 0.0
+
+        def _timed(self, hook: Callable[..., None], *args: Any) -> None:
+            wall, cpu = time.perf_counter(), time.process_time()
+            hook(*args)
+            self.wall += time.perf_counter() - wall
+            self.cpu += time.process_time() - cpu
+
+        def on_epoch_begin(self, *args: Any) -> None:
+            self._timed(super().on_epoch_begin, *args)
+
+        def on_batch_end(self, *args: Any) -> None:
+            self._timed(super().on_batch_end, *args)
+
+        def on_epoch_end(self, *args: Any) -> None:
+            self._timed(super().on_epoch_end, *args)
+
+    config = bpnn_config(BATCH, epochs)
+    monitor = TimedHealthMonitor()
+    trainers = {}
+    for name, callbacks in (("off", []), ("on", [monitor])):
+        init_rng, shuffle_rng = make_seeds(config.seed)
+        model = build_model(config, data, init_rng)
+        trainers[name] = make_trainer(config, model, data, shuffle_rng, callbacks)
+    seconds: dict[str, list[float]] = {"off": [], "on": []}
+    cpu: dict[str, list[float]] = {"off": [], "on": []}
+    shares: list[tuple[float, float]] = []
+    for epoch in range(1, epochs + 1):
+        for name, trainer in trainers.items():
+            trainer.start_epoch, trainer.epochs = epoch - 1, epoch
+            started, cpu_started = time.perf_counter(), time.process_time()
+            trainer.fit()
+            seconds[name].append(time.perf_counter() - started)
+            cpu[name].append(time.process_time() - cpu_started)
+            log(
+                f"  health {name:3s} epoch {epoch}  {seconds[name][-1]:6.2f} s wall  "
+                f"{cpu[name][-1]:6.2f} s cpu"
+            )
+        shares.append((monitor.wall / seconds["on"][-1], monitor.cpu / cpu["on"][-1]))
+        monitor.wall = monitor.cpu = 0.0
+    off, on = statistics.median(seconds["off"]), statistics.median(seconds["on"])
+    cpu_off, cpu_on = statistics.median(cpu["off"]), statistics.median(cpu["on"])
+    return [
+        label,
+        f"{off:.2f}",
+        f"{on:.2f}",
+        f"{100 * (on / off - 1):+.1f} %",
+        f"{cpu_off:.2f}",
+        f"{cpu_on:.2f}",
+        f"{100 * (cpu_on / cpu_off - 1):+.1f} %",
+        f"{100 * statistics.median(s[0] for s in shares):.2f} %",
+        f"{100 * statistics.median(s[1] for s in shares):.2f} %",
+    ]
+
+
+HEALTH_HEADERS = [
+    "set-up",
+    "off: wall s",
+    "on: wall s",
+    "overhead (wall)",
+    "off: cpu s",
+    "on: cpu s",
+    "overhead (cpu)",
+    "health hooks (wall)",
+    "health hooks (cpu)",
+]
+
+
+def health_rows(data: Any, epochs: int) -> list[list[str]]:
+    """The overhead without a validation split (health sample: 1,024 training rows) and with
+    configs/mnist.yaml's 6,000-image validation split (the health sample)."""
+    from bpnn.data import load_dataset
+
+    rows = [health_overhead(data, epochs, f"no validation ({len(data.X_train)} train)")]
+    config = load_config_with_validation()
+    with_val = load_dataset(
+        config.data, task=config.task, seed=config.seed, dtype=np.float32, log=log
+    )
+    label = f"validation {len(with_val.X_val)} ({len(with_val.X_train)} train)"
+    rows.append(health_overhead(with_val, epochs, label))
+    return rows
+
+
+def load_config_with_validation() -> Any:
+    from bpnn.config import load_config
+
+    overrides = [o for o in OVERRIDES if not o.startswith("data.val_fraction")]
+    return load_config(CONFIG, [*overrides, "data.val_fraction=0.1"])
+
+
 # --- timing helpers and the matrix-product ceiling --------------------------------------------
 
 
@@ -822,6 +932,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="skip the peak-memory measurement (it runs bpnn train for one epoch)",
     )
     add(
+        "--health-epochs",
+        type=int,
+        default=3,
+        help="epochs with and without train.health, table 4 (default 3; 0 skips it)",
+    )
+    add(
+        "--health-only",
+        action="store_true",
+        help="measure only table 4, the cost of train.health",
+    )
+    add(
         "--markdown",
         action="store_true",
         help="print Markdown tables under a header (date, CPU, cores, versions, BLAS)",
@@ -847,7 +968,10 @@ class Results:
     sweep_runs: list[Run]
     predict_seconds: dict[str, float]
     memory: list[list[str]]
-    load: dict[str, str]  # what other processes took during each phase ("others used ...")
+    load: dict[str, str]
+    health: list[list[str]] = field(
+        default_factory=list
+    )  # what other processes took during each phase ("others used ...")
 
 
 def measure(args: argparse.Namespace, frameworks: Sequence[str]) -> Results:
@@ -888,10 +1012,26 @@ def measure(args: argparse.Namespace, frameworks: Sequence[str]) -> Results:
         product.measure(args.repeats)
     load["run"] = CpuClock.now().others_since(begin)
 
+    health = []
+    if args.health_epochs > 0:
+        log(f"table 4: train.health off and on, {args.health_epochs} epochs in turns ...")
+        start = CpuClock.now()
+        health = health_rows(data, args.health_epochs)
+        load["table 4"] = CpuClock.now().others_since(start)
+
     model_bytes = runners["bpnn"].model.network.params.nbytes
     memory = [] if args.no_memory else memory_rows(model_bytes, len(data.X_train), sizes[0])
     return Results(
-        sizes, len(data.X_train), n_test, products, main_runs, sweep_runs, predict, memory, load
+        sizes,
+        len(data.X_train),
+        n_test,
+        products,
+        main_runs,
+        sweep_runs,
+        predict,
+        memory,
+        load,
+        health,
     )
 
 
@@ -947,11 +1087,27 @@ def report(results: Results, args: argparse.Namespace, header: Sequence[str]) ->
     out.append(table(title, PREDICT_HEADERS, rows, md))
     if r.memory:
         out.append(table("Peak memory", ["measure", "value"], r.memory, md))
+    if r.health:
+        out.append(health_table(r.health, args, load("table 4")))
     return "\n".join(out)
+
+
+def health_table(rows: list[list[str]], args: argparse.Namespace, load: str = "") -> str:
+    title = (
+        f"Table 4: cost of train.health (bpnn.health.HealthMonitor), a whole epoch (training, "
+        f"validation, callbacks) at batch {BATCH}, median of {args.health_epochs}; the last "
+        f"two columns: the monitor's hooks timed inside the same epochs{load}"
+    )
+    return table(title, HEALTH_HEADERS, rows, args.markdown)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.health_only:
+        log("loading MNIST through bpnn.data.load_dataset ...")
+        print("\n".join(environment(None)))
+        print(health_table(health_rows(load_mnist(), args.health_epochs), args))
+        return
     torch = None if args.no_torch else import_torch()
     frameworks = ["bpnn"]
     frameworks += [] if args.no_sklearn else ["scikit-learn"]

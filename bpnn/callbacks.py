@@ -34,7 +34,8 @@ class Callback:
         """Before epoch ``epoch`` (1-based); ``logs`` holds its ``lr``."""
 
     def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None:
-        """After batch ``batch`` (1-based); ``logs`` holds ``loss`` and ``running_loss``."""
+        """After batch ``batch`` (1-based); ``logs`` holds ``loss``, ``running_loss`` and
+        ``clipped`` (whether gradient clipping scaled this batch's gradients)."""
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         """After epoch ``epoch`` with its metrics (``train_loss``, ``val_loss``, ``lr``, ...)."""
@@ -159,7 +160,7 @@ class EarlyStopping(StatefulCallback):
         if self.monitor not in logs:
             raise TrainingError(
                 f"train.early_stopping.monitor: '{self.monitor}' is not a metric of this run "
-                f"(metrics: {', '.join(k for k in logs if k != 'epoch')})"
+                f"(metrics: {', '.join(k for k in logs if k != 'epoch' and k != 'health')})"
             )
         value = logs[self.monitor]
         if is_improvement(value, self.best, self.mode, self.min_delta):

@@ -311,9 +311,10 @@ def evaluate(
         ),
     ] = None,
 ) -> None:
-    """Evaluate a checkpoint on the test split of the data it was trained on (or on --data):
-    metrics, and for a classifier precision, recall, F1 and support per class and the confusion
-    matrix."""
+    """Evaluate a checkpoint: metrics, per-class report and confusion matrix.
+
+    On the test split of the data it was trained on (or on --data): the metrics, and for a
+    classifier precision, recall, F1 and support per class and the confusion matrix."""
     from bpnn.run import evaluate_checkpoint, evaluate_file
 
     with reported_errors():
@@ -650,29 +651,64 @@ def config_schema() -> None:
 
 @app.command(cls=_Command, epilog="Example: bpnn plot runs/digits-20261201-143353")
 def plot(
-    run_dir: Annotated[
-        Path,
+    run_dirs: Annotated[
+        list[Path],
         typer.Argument(
-            metavar="RUN_DIR", help="A run directory or a sweep folder.", file_okay=False
+            metavar="RUN_DIR...",
+            help="One or more run directories, or a sweep folder.",
+            file_okay=False,
         ),
     ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Overlay the runs' curves: the loss in this PNG, other metrics beside it as "
+            "STEM-accuracy.png, ... (default with several runs: comparison.png; never "
+            "overwritten).",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
-    """(Re)draw the training curves of a run directory into RUN/plots/ (for a sweep folder: the
-    metric against each searched key)."""
-    from bpnn.errors import DataError
+    """Draw a run's training curves; overlay several runs; plot a sweep.
+
+    One run: its curves into RUN/plots/. Several runs (or --out): their curves overlaid, one
+    figure per metric, labelled by run name. A sweep folder: the metric against each searched
+    key."""
+    from bpnn.errors import DataError, OutputError
     from bpnn.run import RunDirectory
 
     with reported_errors():
         from bpnn.sweep.plots import is_sweep_dir, plot_sweep
 
-        if is_sweep_dir(run_dir):  # a sweep folder: the metric against each searched key
-            for path in plot_sweep(run_dir):
+        if len(run_dirs) == 1 and out is None and is_sweep_dir(run_dirs[0]):
+            for path in plot_sweep(run_dirs[0]):
                 print(path)
             return
-        run = RunDirectory(run_dir)
-        if not run.metrics_path.is_file():
-            raise DataError(f"{run_dir}: no metrics.jsonl (not a run directory)")
-        for path in run.plot():
+        runs = [RunDirectory(run_dir) for run_dir in run_dirs]
+        for run in runs:
+            if not run.metrics_path.is_file():
+                raise DataError(f"{run.path}: no metrics.jsonl (not a run directory)")
+        if len(runs) == 1 and out is None:
+            for path in runs[0].plot():
+                print(path)
+            return
+        from bpnn.plots import overlay_paths, plot_overlay
+
+        target = out if out is not None else Path("comparison.png")
+        if target.suffix.lower() != ".png":
+            raise OutputError(f"{target}: --out must be a .png file")
+        for path in overlay_paths(target):
+            if path.exists():
+                raise OutputError(f"{path}: already exists; choose another --out")
+        histories: dict[str, list[dict[str, Any]]] = {}
+        for run in runs:
+            name = run.path.resolve().name
+            while name in histories:  # two runs of the same folder name
+                name += "'"
+            histories[name] = run.read_metrics()
+        for path in plot_overlay(histories, target):
             print(path)
 
 
@@ -774,8 +810,10 @@ def sweep(
     ] = False,
     quiet: Quiet = False,
 ) -> None:
-    """Search many configs at once (grid, random or tpe search with Optuna); each trial is a run
-    directory under SWEEP_DIR/trials/, the best config goes to SWEEP_DIR/best.yaml."""
+    """Search many configs at once (grid, random or TPE, with Optuna).
+
+    Each trial is a run directory under SWEEP_DIR/trials/; the best config goes to
+    SWEEP_DIR/best.yaml. Running it again on the same --out runs only what is missing."""
     from bpnn.sweep.report import ranking_json, ranking_table
     from bpnn.sweep.runner import default_sweep_dir, run_sweep
     from bpnn.sweep.spec import load_sweep
@@ -831,3 +869,223 @@ def export(
         sys.stdout.write(result.source)
     for path in result.written:
         print(f"wrote {path}", file=sys.stderr)
+
+
+@app.command("lr-find", cls=_Command, epilog="Example: bpnn lr-find configs/digits.yaml --out lr")
+def lr_find(
+    config: ConfigPath,
+    overrides: Overrides = None,
+    start: Annotated[float, typer.Option(min=0, help="The first learning rate.")] = 1e-7,
+    end: Annotated[float, typer.Option(min=0, help="The last learning rate.")] = 10.0,
+    steps: Annotated[int, typer.Option(min=2, help="Batches to train at most.")] = 100,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write lr_find.png and lr_find.csv into this folder (never overwritten).",
+            file_okay=False,
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout.")
+    ] = False,
+) -> None:
+    """Learning-rate range test: train a few batches at geometrically growing rates and
+    suggest a rate (nothing is written without --out)."""
+    from bpnn.config import load_config
+    from bpnn.lr_find import lr_find as range_test
+    from bpnn.lr_find import write_outputs
+
+    err = _stderr()
+    with reported_errors():
+        cfg = load_config(config, overrides or [])
+        result = range_test(cfg, start=start, end=end, steps=steps, log=err.print)
+        written = write_outputs(result, out, cfg.name) if out is not None else []
+    if as_json:
+        from bpnn.run import strict_json
+
+        print(json.dumps(strict_json(result.as_json()), allow_nan=False))
+    else:
+        console = _stdout()
+        if console.is_terminal:
+            _draw_lr_curve(result)
+        print(
+            f"range test: {len(result.lrs)} of {result.steps} steps from {result.start:g} to "
+            f"{result.end:g}; stopped: {result.stop_reason}"
+        )
+        print(f"suggested lr {result.suggested_lr:.3g} (steepest descent of the smoothed loss)")
+        print(f"minimum's lr / 10: {result.min_loss_lr:.3g} (second opinion)")
+        print(f"valley: {result.valley_lr:.3g} (third opinion, fastai's rule)")
+        print(f"--set optimizer.lr={result.suggested_lr:.3g}")
+    for message in result.warnings:
+        err.print(f"warning: {message}")
+    for path in written:
+        err.print(f"wrote {path}")
+
+
+def _draw_lr_curve(result: Any) -> None:
+    """The range test's curve in the terminal (plotext, the optional extra ``plot``)."""
+    import math
+
+    try:
+        import plotext as plt
+    except ImportError:
+        _stderr().print("(pip install 'bpnn[plot]' to see the curve here; --out DIR writes a PNG)")
+        return
+    plt.clear_figure()
+    plt.plot(result.lrs, result.smoothed, label="smoothed loss")
+    plt.vline(result.suggested_lr)
+    plt.xscale("log")
+    decades = [
+        10.0**k
+        for k in range(math.floor(math.log10(result.start)), math.ceil(math.log10(result.end)) + 1)
+    ]
+    plt.xticks(decades, [f"{d:.0e}" for d in decades])
+    plt.theme("clear")
+    plt.title(f"learning-rate range test (suggested {result.suggested_lr:.3g})")
+    plt.xlabel("learning rate")
+    plt.plotsize(min(plt.terminal_width() or 80, 100), 20)
+    plt.show()
+
+
+@app.command(cls=_Command, epilog="Example: bpnn diagnose runs/vanishing-20261201-150000")
+def diagnose(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.", file_okay=False)],
+    every: Annotated[
+        bool, typer.Option("--all", help="Every epoch (default: at most 4, evenly spread).")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout.")
+    ] = False,
+) -> None:
+    """Per-layer gradient and activation health of a run, and its diagnoses."""
+    from bpnn.errors import DataError
+    from bpnn.health import diagnose as find_diagnoses
+    from bpnn.run import RunDirectory, strict_json
+
+    with reported_errors():
+        run = RunDirectory(run_dir)
+        if not run.metrics_path.is_file():
+            raise DataError(f"{run_dir}: no metrics.jsonl (not a run directory)")
+        rows = [row for row in run.read_metrics() if isinstance(row.get("health"), dict)]
+        if not rows:
+            raise DataError(
+                f"{run_dir}: its metrics hold no health (trained with train.health off)"
+            )
+        diagnoses = [d.as_dict() for d in find_diagnoses(run.read_metrics())]
+    if as_json:
+        health = [{"epoch": row["epoch"], "layers": row["health"]} for row in rows]
+        print(json.dumps(strict_json({"health": health, "diagnoses": diagnoses})))
+        return
+    from rich.table import Table
+
+    shown = rows
+    if not every and len(rows) > 4:
+        picks = sorted({round(i * (len(rows) - 1) / 3) for i in range(4)})
+        shown = [rows[i] for i in picks]
+    table = Table(title=f"gradient health: {run_dir}")
+    for column in ("epoch", "layer", "grad norm", "update ratio", "dead", "saturated"):
+        table.add_column(column, justify="right")
+
+    def cell(value: Any, percent: bool = False) -> str:
+        if value is None:
+            return "-"
+        return f"{value:.0%}" if percent else f"{value:.2e}"
+
+    for row in shown:
+        for number, (layer, values) in enumerate(
+            sorted(row["health"].items(), key=lambda x: int(x[0]))
+        ):
+            table.add_row(
+                str(row["epoch"]) if number == 0 else "",
+                layer,
+                cell(values.get("grad_norm")),
+                cell(values.get("update_ratio")),
+                cell(values.get("dead_fraction"), percent=True),
+                cell(values.get("saturated_fraction"), percent=True),
+                end_section=number == len(row["health"]) - 1,
+            )
+    console = _stdout()
+    console.print(table)
+    if not diagnoses:
+        console.print("no diagnoses: the gradients and activations look healthy")
+    for item in diagnoses:
+        console.print(f"epoch {item['epoch']}, {item['kind']}: {item['message']}")
+
+
+@app.command("runs", cls=_Command, epilog="Example: bpnn runs runs/ --sort test_accuracy")
+def list_runs(
+    folders: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Run directories, or folders of them (default: runs/).", file_okay=False
+        ),
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option(help="Sort by a column (e.g. seconds, test_accuracy; -KEY: descending)."),
+    ] = None,
+    filters: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--filter",
+            metavar="KEY=VALUE",
+            help="Keep runs whose column equals VALUE (repeatable).",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON list of objects on stdout.")
+    ] = False,
+) -> None:
+    """A table of the runs found: data, architecture, optimizer, results, how each ended."""
+    from bpnn.run import strict_json
+    from bpnn.runs import find_runs, read_run, select
+
+    with reported_errors():
+        records = select(
+            [read_run(run) for run in find_runs(folders or [Path("runs")])], filters or [], sort
+        )
+    if as_json:
+        print(json.dumps(strict_json(records)))
+        return
+    from rich.table import Table
+
+    from bpnn.metrics import METRICS, format_value
+
+    table = Table(title=f"{len(records)} runs")
+    columns = ("name", "status", "started", "data", "architecture", "optimizer", "epochs", "best")
+    for column in (*columns, "test", "stop reason", "seconds"):
+        table.add_column(
+            column,
+            justify="right" if column in ("epochs", "seconds") else "left",
+            no_wrap=column != "stop reason",
+        )
+    for r in records:
+        best = "-"
+        if r["best_value"] is not None:
+            best = f"{r['best_metric']} {format_value(r['best_metric'], r['best_value'])}"
+        tests = " ".join(
+            f"{METRICS[k[len('test_') :]].short} {format_value(k, v)}"
+            for k, v in r["test_metrics"].items()
+        )
+        optimizer = r["optimizer"] or "-"
+        if isinstance(r["lr"], float | int):
+            optimizer += f" {r['lr']:g}"
+        table.add_row(
+            r["name"],
+            r["status"],
+            (r["started"] or "-")[:16],
+            r["data"],
+            r["architecture"],
+            optimizer,
+            r["epochs"],
+            best,
+            tests or "-",
+            (r["stop_reason"] or "-")[:40],
+            f"{r['seconds']:.1f}" if r["seconds"] is not None else "-",
+        )
+    console = _stdout()
+    if not console.is_terminal:  # a pipe or a file: no terminal width to squeeze into
+        console.width = max(console.width, 180)
+    console.print(table)

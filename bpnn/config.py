@@ -338,6 +338,7 @@ class TrainConfig(_Section):
     dtype: Literal["float32", "float64"] = "float32"
     max_memory: PositiveInt | str | None = None  # bytes, or "512MiB", "4GiB"; None: available
     checkpoint_every: PositiveInt = 1
+    health: bool = True
 
     @field_validator("early_stopping", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -67,9 +68,12 @@ def classification_report(
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     labels = list(range(len(classes)))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y, predicted, labels=labels, zero_division=0
-    )
+    with warnings.catch_warnings():  # one class in a tiny set: the labels say which it is
+        warnings.filterwarnings("ignore", message="A single label was found")
+        precision, recall, f1, support = precision_recall_fscore_support(
+            y, predicted, labels=labels, zero_division=0
+        )
+        matrix = confusion_matrix(y, predicted, labels=labels).tolist()
     names = [str(c) for c in classes]
     return {
         "classes": names,
@@ -82,7 +86,7 @@ def classification_report(
             }
             for i, name in enumerate(names)
         },
-        "confusion_matrix": confusion_matrix(y, predicted, labels=labels).tolist(),
+        "confusion_matrix": matrix,
     }
 
 

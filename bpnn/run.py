@@ -58,6 +58,7 @@ from bpnn.errors import (
 )
 from bpnn.evaluation import report
 from bpnn.faults import crash_point
+from bpnn.health import HealthMonitor, diagnose
 from bpnn.memory import check_fits, optimizer_buffers, training_bytes
 from bpnn.model import Model, build_network, load_model, make_seeds, set_initial_weights
 from bpnn.nn.losses import make_loss
@@ -333,17 +334,20 @@ class RunDirectory:
 
     def plot(self) -> list[Path]:
         """Draw the training curves of ``metrics.jsonl`` into ``plots/``, titled with the
-        config's name, the best epoch of ``summary.json`` marked."""
-        from bpnn.plots import plot_history  # start-up: matplotlib is loaded only to draw
+        config's name, the best epoch of ``summary.json`` marked (and ``health.png``, the
+        per-layer gradient health, when the metrics hold it)."""
+        from bpnn.plots import plot_health, plot_history  # start-up: matplotlib only to draw
 
         summary = self.read_summary() or {}
         try:  # the config's name titles the plots; the folder's name if config.yaml is unreadable
             name = load_config(self.config_path).name
         except ConfigError:
             name = self.path.name
+        history = self.read_metrics()
+        folder = self.path / "plots"
         return plot_history(
-            self.read_metrics(), self.path / "plots", name, best_epoch=summary.get("best_epoch")
-        )
+            history, folder, name, best_epoch=summary.get("best_epoch")
+        ) + plot_health(history, folder, name)
 
     # --- reading -----------------------------------------------------------------------------
     def read_metrics(self) -> list[dict[str, Any]]:
@@ -387,10 +391,22 @@ class RunDirectory:
             self.append_metrics(row)
 
 
+def _leaves(row: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """``(dotted key, value)`` of every value of a row, nested sections (``health``) included."""
+    leaves: list[tuple[str, Any]] = []
+    for key, value in row.items():
+        if isinstance(value, dict):
+            leaves += _leaves(value, f"{prefix}{key}.")
+        else:
+            leaves.append((f"{prefix}{key}", value))
+    return leaves
+
+
 def read_metrics_file(path: Path) -> list[dict[str, Any]]:
     """The rows of a ``metrics.jsonl``: blank lines skipped, a torn last line ignored. Each row
-    is a JSON object with an integer ``epoch`` and numbers (or null) as values; anything else
-    (an edited file) is a ``DataError`` naming the line."""
+    is a JSON object with an integer ``epoch`` and numbers (or null) as values, sections of
+    them nested (``health``: per layer, per measure); anything else (an edited file) is a
+    ``DataError`` naming the line."""
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
     except FileNotFoundError:
@@ -413,7 +429,7 @@ def read_metrics_file(path: Path) -> list[dict[str, Any]]:
         epoch = row.get("epoch")
         if isinstance(epoch, bool) or not isinstance(epoch, int):
             raise DataError(f"{path}: line {number + 1} has no integer 'epoch'")
-        for key, value in row.items():
+        for key, value in _leaves(row):
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int | float)
             ):
@@ -538,10 +554,19 @@ def make_trainer(
 
 
 def make_callbacks(
-    config: Config, run: RunDirectory, data: Dataset, progress: Callback | None
+    config: Config,
+    run: RunDirectory,
+    data: Dataset,
+    progress: Callback | None,
+    *,
+    log: Log = _no_log,
+    history: Sequence[dict[str, Any]] = (),
 ) -> tuple[Checkpointer, EarlyStopping | None, list[Callback]]:
-    """Early stopping (first, so the checkpoint holds its new state), the checkpointer, the
-    metrics writer (after the checkpoint: a resume can add a lost line back) and the progress.
+    """The health monitor (``train.health``; first, so the logs the others see hold its
+    numbers; it says its diagnoses through ``log``, and ``history``, the epochs a resumed run
+    already has, keeps it from saying them again), early stopping (so the checkpoint holds its
+    new state), the checkpointer, the metrics writer (after the checkpoint: a resume can add a
+    lost line back) and the progress.
 
     ``best.npz`` follows early stopping's monitor, mode and min_delta, so the best checkpoint
     and the weights early stopping restores are the same; else it is the lowest validation
@@ -549,6 +574,8 @@ def make_callbacks(
     stopping = config.train.early_stopping
     every = config.train.checkpoint_every
     callbacks: list[Callback] = []
+    if config.train.health:
+        callbacks.append(HealthMonitor(log, history))
     early_stopping = None
     if stopping is not None:
         early_stopping = EarlyStopping(
@@ -613,6 +640,7 @@ def _finish(
             "test_samples": n_test,
         }
     )
+    _add_diagnoses(run, summary)
     run.write_summary(summary)
     run.plot()
     if "confusion_matrix" in full and len(X):
@@ -638,16 +666,25 @@ def _resume_hint(run: RunDirectory) -> str:
     return f"last.npz holds epoch {epoch}; continue with: bpnn resume {run.path}"
 
 
+def _add_diagnoses(run: RunDirectory, summary: dict[str, Any]) -> None:
+    """``summary["diagnoses"]``: what ``bpnn.health.diagnose`` finds in the run's metrics (only
+    when they hold health numbers, i.e. ``train.health`` was on)."""
+    with contextlib.suppress(DataError):
+        history = run.read_metrics()
+        if any("health" in row for row in history):
+            summary["diagnoses"] = [d.as_dict() for d in diagnose(history)]
+
+
 def _record_failure(run: RunDirectory, error: BaseException, epochs_run: int) -> None:
     """Say in summary.json that the run failed (its checkpoints stay resumable)."""
+    summary: dict[str, Any] = {
+        "stop_reason": "error",
+        "error": str(error) or type(error).__name__,
+        "epochs_run": epochs_run,
+    }
+    _add_diagnoses(run, summary)
     with contextlib.suppress(OSError):
-        run.write_summary(
-            {
-                "stop_reason": "error",
-                "error": str(error) or type(error).__name__,
-                "epochs_run": epochs_run,
-            }
-        )
+        run.write_summary(summary)
 
 
 def run_training(
@@ -674,7 +711,7 @@ def run_training(
         run.write_config(config)
         init_rng, shuffle_rng = make_seeds(config.seed)
         model = build_model(config, data, init_rng)
-        checkpointer, _, callbacks = make_callbacks(config, run, data, progress)
+        checkpointer, _, callbacks = make_callbacks(config, run, data, progress, log=log)
         trainer = make_trainer(config, model, data, shuffle_rng, callbacks)
         try:
             end = trainer.fit()
@@ -857,7 +894,9 @@ def resume_training(
         shuffle_rng.bit_generator.state = contents.trainer["shuffle_rng"]
         if model.network.dropout_rng is not None:
             model.network.dropout_rng.bit_generator.state = contents.trainer["dropout_rng"]
-        checkpointer, early_stopping, callbacks = make_callbacks(config, run, data, progress)
+        checkpointer, early_stopping, callbacks = make_callbacks(
+            config, run, data, progress, log=log, history=run.read_metrics()
+        )
         checkpointer.load_state(checkpointer_state)
         if early_stopping is not None:
             early_stopping.load_state(early_state)

@@ -88,10 +88,12 @@ class Trainer:
                     f"the training loss became {loss} at epoch {epoch}, batch {batch}; stopped "
                     f"(try a lower optimizer.lr or set train.grad_clip)"
                 )
+            clipped = False
             if self.grad_clip is not None:
                 norm = float(np.sqrt(np.dot(network.grads, network.grads)))
                 if norm > self.grad_clip:
                     network.grads *= self.grad_clip / norm
+                    clipped = True
             optimizer.update_step(network.grads, network.params, lr)
             # the batch's loss summed over its samples, and its size (or sum of class weights)
             total_loss += network.loss.batch_total(loss, y_batch)
@@ -101,7 +103,7 @@ class Trainer:
             self._call(
                 "on_batch_end",
                 batch,
-                {"loss": loss, "running_loss": total_loss / total_weight},
+                {"loss": loss, "running_loss": total_loss / total_weight, "clipped": clipped},
             )
         logs = {"train_loss": total_loss / total_weight}
         if classify:

@@ -42,6 +42,7 @@ METRIC_KEYS = {
     "epoch_seconds",
     "train_accuracy",
     "val_accuracy",
+    "health",  # train.health, on by default
 }
 
 

@@ -119,6 +119,7 @@ def test_run_writes_config_metrics_checkpoints_summary_and_plots(tmp_path: Path)
             "val_accuracy",
             "lr",
             "epoch_seconds",
+            "health",  # train.health, on by default
         }
     assert (tmp_path / "checkpoints" / "last.npz").is_file()
     assert (tmp_path / "checkpoints" / "best.npz").is_file()
