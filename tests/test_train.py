@@ -155,10 +155,11 @@ def test_the_training_arrays_are_freed_before_testing_and_plotting(
     import gc
     import weakref
 
-    import bpnn.run as run_module
+    import bpnn.run.pipeline as pipeline
+    import bpnn.run.resume as resume
 
     loaded: list[weakref.ref] = []
-    real_load, real_finish = run_module.load_data, run_module._finish
+    real_load, real_finish = pipeline.load_data, pipeline.finish_run
 
     def load(*args: Any, **kwargs: Any) -> Any:
         data = real_load(*args, **kwargs)
@@ -170,15 +171,16 @@ def test_the_training_arrays_are_freed_before_testing_and_plotting(
         assert loaded and all(ref() is None for ref in loaded)
         return real_finish(*args, **kwargs)
 
-    monkeypatch.setattr(run_module, "load_data", load)
-    monkeypatch.setattr(run_module, "_finish", finish)
+    for module in (pipeline, resume):  # each module's own reference is the one it calls
+        monkeypatch.setattr(module, "load_data", load)
+        monkeypatch.setattr(module, "finish_run", finish)
     progress = PlainProgress(Console(file=io.StringIO()))  # held by the caller, as the CLI does
     gc.disable()
     try:
         run_training(tiny(), tmp_path / "run", progress=progress)
         if resume:
             loaded.clear()
-            run_module.resume_training(tmp_path / "run", epochs=5, progress=progress)
+            resume.resume_training(tmp_path / "run", epochs=5, progress=progress)
     finally:
         gc.enable()
     assert (tmp_path / "run" / "plots" / "loss.png").is_file()

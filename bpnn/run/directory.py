@@ -1,0 +1,419 @@
+"""The run directory: its one owner. Creating, locking, writing and reading back every file in it,
+and the whole pipeline of a run (``run_training``, ``resume_training``, evaluating a checkpoint).
+
+A run directory holds::
+
+    .lock                 the OS lock (flock) of the process training it; holds its pid
+    config.yaml           the resolved config, a readable copy (the checkpoint's is the authority)
+    metrics.jsonl         one JSON object per epoch, appended, never rewritten before the last
+                          checkpoint's epoch
+    checkpoints/last.npz  every train.checkpoint_every epochs and at the end: weights,
+                          optimizer, schedule, RNGs, callback state
+    checkpoints/best.npz  the epoch with the best monitored metric
+    summary.json          the test metrics of best.npz and how the run ended
+    plots/                training curves (and the test set's confusion matrix)
+
+Writes happen in an order that a kill at any point cannot make disagree: every epoch appends its
+metrics line; at a checkpoint epoch (every ``train.checkpoint_every``, and when training ends,
+however it ends) ``best.npz`` is written first when the monitor improved since it was last
+written, then ``last.npz`` (each to a temporary file, fsync, rename), before that epoch's
+metrics line; the summary (atomically) and the plots come last. ``resume`` repairs what a kill
+can leave: metrics rows after the checkpoint's epoch (torn or not) are dropped and a missing row
+for it is added back from the checkpoint, a ``best.npz`` from after the checkpoint's epoch (a
+kill between the two writes) is kept, as the resumed run writes it again bit for bit, a
+``best.npz`` behind the checkpoint's best epoch (the order of older versions) is rewritten from
+``last.npz``, and a run whose last epoch is done but has no summary is finished. Temporary
+files of a killed write are removed at the next start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import math
+import os
+import shutil
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bpnn import checkpoint
+from bpnn.config import Config, load_config, short
+from bpnn.errors import ConfigError, DataError, OutputError, naming
+from bpnn.faults import crash_point
+
+Log = Callable[[str], None]
+
+
+def no_log(message: str) -> None:
+    """The default ``log``: say nothing."""
+
+
+def strict_json(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None, so that it is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    return value
+
+
+def _write_atomically(path: Path, text: str, point: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        with naming(path), temporary.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    crash_point(f"{point}:written")
+    os.replace(temporary, path)
+    crash_point(f"{point}:renamed")
+
+
+def _missing_parents(path: Path) -> list[Path]:
+    """The folders above ``path`` that do not exist yet, innermost first."""
+    missing = []
+    parent = path.parent
+    while parent != parent.parent and not parent.exists() and not parent.is_symlink():
+        missing.append(parent)
+        parent = parent.parent
+    return missing
+
+
+class RunDirectory:
+    """The files of one run directory, and the lock that makes one process their only writer."""
+
+    #: the files and folders bpnn writes in a run directory (nothing else is ever touched)
+    OWN_FILES = (".lock", "config.yaml", "metrics.jsonl", "summary.json")
+    OWN_FOLDERS = ("checkpoints", "plots")
+    #: what a kill in the middle of ``_write_atomically`` leaves beside them
+    OWN_TEMPORARIES = (".config.yaml.tmp", ".summary.json.tmp")
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock_fd: int | None = None
+        self._owns_lock_file = False  # created or claimed by this process: unlock removes it
+        #: the folders above ``path`` that ``create`` made (removed again with an unfinished run)
+        self._made_parents: list[Path] = []
+
+    # --- the files ---------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def summary_path(self) -> Path:
+        return self.path / "summary.json"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path / ".lock"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    def checkpoint_path(self, which: str) -> Path:
+        """``checkpoints/last.npz`` or ``checkpoints/best.npz``."""
+        return self.checkpoints / f"{which}.npz"
+
+    def holds_run(self) -> bool:
+        """A run is here once its first epoch is checkpointed."""
+        return self.checkpoint_path("last").is_file()
+
+    # --- creating and locking ----------------------------------------------------------------
+    @classmethod
+    def create(cls, out: Path | None, name: str, root: Path = Path("runs")) -> RunDirectory:
+        """A new, locked run directory: ``out`` (it must not exist, be empty, or hold only what
+        a run that never finished its first epoch left), else ``root/NAME-YYYYmmdd-HHMMSS``.
+        Creation is atomic (``mkdir``), and the lock is taken before anything is written, so two
+        processes can never share one."""
+        if out is None:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            for attempt in range(1, 1000):
+                suffix = "" if attempt == 1 else f"-{attempt}"
+                run = cls(root / f"{name}-{stamp}{suffix}")
+                missing = _missing_parents(run.path)
+                try:
+                    run.path.mkdir(parents=True)
+                except FileExistsError:
+                    continue
+                run._made_parents = missing
+                run.lock()
+                return run
+            raise OutputError(f"{root}: cannot find a free run directory name for {name}")
+        run = cls(out)
+        missing = _missing_parents(run.path)
+        try:
+            run.path.mkdir(parents=True)
+            run._made_parents = missing
+        except FileExistsError:
+            if run.path.is_symlink() and not run.path.exists():
+                raise OutputError(
+                    f"{out}: a symbolic link to a missing target; choose another --out"
+                ) from None
+            if not run.path.is_dir():
+                raise OutputError(
+                    f"{out}: exists and is not a directory; choose another --out"
+                ) from None
+            entries = set(os.listdir(run.path))
+            if entries and ".lock" not in entries:  # a finished run, or not made by bpnn
+                if run.holds_run():
+                    raise run._holds_a_run() from None
+                raise OutputError(f"{out}: directory is not empty; choose another --out") from None
+        run.lock()
+        try:
+            run._clear_unfinished()
+        except BaseException:
+            run.unlock()
+            raise
+        return run
+
+    def _clear_unfinished(self) -> None:
+        """Remove what a run that never checkpointed its first epoch left; refuse a directory
+        that holds a run or anything bpnn did not write."""
+        if self.holds_run():
+            raise self._holds_a_run()
+        foreign = sorted(
+            entry
+            for entry in os.listdir(self.path)
+            if entry not in self.OWN_FILES + self.OWN_FOLDERS + self.OWN_TEMPORARIES
+        )
+        if foreign:
+            raise OutputError(
+                f"{self.path}: directory is not empty ({foreign[0]}); choose another --out"
+            )
+        for entry in self.OWN_FILES[1:] + self.OWN_TEMPORARIES:
+            (self.path / entry).unlink(missing_ok=True)
+        for folder in self.OWN_FOLDERS:
+            shutil.rmtree(self.path / folder, ignore_errors=True)
+
+    def _holds_a_run(self) -> OutputError:
+        return OutputError(
+            f"{self.path}: already holds a run; continue it with 'bpnn resume {self.path}' "
+            "or choose another --out"
+        )
+
+    def lock(self) -> None:
+        """Take the directory's OS lock (``flock`` on ``.lock``; the OS releases it when the
+        process ends, even by SIGKILL). Another process holding it is an ``OutputError`` naming
+        that process. ``unlock`` removes the lock file again if this process created or claimed
+        it; a refused command leaves the one a killed process left (and with it the directory)
+        as it found it."""
+        while True:
+            try:
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+                created = True
+            except FileExistsError:
+                try:
+                    fd = os.open(self.lock_path, os.O_RDWR)
+                except FileNotFoundError:  # its holder removed it just now: try again
+                    continue
+                except OSError as error:
+                    raise OutputError(
+                        f"{self.path}: cannot lock: {error.strerror or error}"
+                    ) from None
+                created = False
+            except OSError as error:
+                raise OutputError(f"{self.path}: cannot lock: {error.strerror or error}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as error:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+                os.close(fd)
+                if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise OutputError(f"{self.path}: cannot lock: {error.strerror}") from None
+                raise OutputError(
+                    f"{self.path}: in use by another bpnn process (pid {holder}); "
+                    "wait for it to end or choose another directory"
+                ) from None
+            try:
+                same_file = os.fstat(fd).st_ino == os.stat(self.lock_path).st_ino
+            except FileNotFoundError:
+                same_file = False
+            if same_file:  # not a file its last holder removed while we opened it
+                self._lock_fd = fd
+                self._owns_lock_file = created
+                return
+            os.close(fd)
+
+    def claim(self) -> None:
+        """Write this process's id into the lock file (after every check has passed)."""
+        assert self._lock_fd is not None
+        self._owns_lock_file = True
+        os.ftruncate(self._lock_fd, 0)
+        os.pwrite(self._lock_fd, f"{os.getpid()}\n".encode(), 0)
+
+    def unlock(self) -> None:
+        """Release the lock, and remove the lock file if this process created or claimed it."""
+        if self._lock_fd is None:
+            return
+        if self._owns_lock_file:
+            self.lock_path.unlink(missing_ok=True)
+        os.close(self._lock_fd)
+        self._lock_fd = None
+
+    def remove_stale_temporaries(self) -> None:
+        """Delete the temporary files of writes a killed process never finished."""
+        for folder in (self.path, self.checkpoints):
+            if folder.is_dir():
+                for stale in folder.glob(".*.tmp"):
+                    stale.unlink(missing_ok=True)
+
+    def remove_unfinished(self, created: bool) -> None:
+        """After a failure before the first checkpoint: remove what this run wrote (and the
+        directory itself when this run created it)."""
+        for entry in self.OWN_FILES[1:]:
+            (self.path / entry).unlink(missing_ok=True)
+        for folder in self.OWN_FOLDERS:
+            shutil.rmtree(self.path / folder, ignore_errors=True)
+        self.remove_stale_temporaries()
+        if created:
+            self.unlock()
+            with contextlib.suppress(OSError):
+                self.path.rmdir()
+                for parent in self._made_parents:  # e.g. runs/, made for this run alone
+                    parent.rmdir()
+
+    # --- writing -----------------------------------------------------------------------------
+    def write_config(self, config: Config) -> None:
+        _write_atomically(self.config_path, config.to_yaml(), "config")
+
+    def save_checkpoint(self, which: str, contents: checkpoint.CheckpointContents) -> None:
+        checkpoint.save(self.checkpoint_path(which), contents)
+
+    def append_metrics(self, logs: dict[str, Any]) -> None:
+        """Append one epoch's logs as a line of strict JSON (written in two parts around a crash
+        point, so the tests can leave a torn line as a full disk would)."""
+        line = json.dumps(strict_json(logs), allow_nan=False) + "\n"
+        half = len(line) // 2
+        with naming(self.metrics_path), self.metrics_path.open("a", encoding="utf-8") as handle:
+            handle.write(line[:half])
+            handle.flush()
+            crash_point("metrics:torn")
+            handle.write(line[half:])
+        crash_point("metrics:written")
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        text = json.dumps(strict_json(summary), indent=2, allow_nan=False) + "\n"
+        _write_atomically(self.summary_path, text, "summary")
+
+    def plot(self) -> list[Path]:
+        """Draw the training curves of ``metrics.jsonl`` into ``plots/``, titled with the
+        config's name, the best epoch of ``summary.json`` marked (and ``health.png``, the
+        per-layer gradient health, when the metrics hold it)."""
+        from bpnn.plots import plot_health, plot_history  # start-up: matplotlib only to draw
+
+        summary = self.read_summary() or {}
+        try:  # the config's name titles the plots; the folder's name if config.yaml is unreadable
+            name = load_config(self.config_path).name
+        except ConfigError:
+            name = self.path.name
+        history = self.read_metrics()
+        folder = self.path / "plots"
+        return plot_history(
+            history, folder, name, best_epoch=summary.get("best_epoch")
+        ) + plot_health(history, folder, name)
+
+    # --- reading -----------------------------------------------------------------------------
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """The epochs of ``metrics.jsonl`` in order. Blank lines are skipped and a torn last
+        line (a write cut short) is ignored; a bad line before the last is a ``DataError``."""
+        return read_metrics_file(self.metrics_path)
+
+    def read_summary(self) -> dict[str, Any] | None:
+        try:
+            summary = json.loads(self.summary_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return summary if isinstance(summary, dict) else None
+
+    def repair_metrics(self, epoch: int, row: dict[str, Any]) -> None:
+        """Make ``metrics.jsonl`` hold exactly epochs 1..``epoch``: rows after ``epoch`` (torn or
+        not) are cut off, and the row of ``epoch`` is added back from the checkpoint when a kill
+        came before it was written. Blank lines after the last kept row go too, so that the
+        rows appended next follow it directly. Earlier rows are never rewritten."""
+        read = 0  # bytes of the file read so far
+        keep = 0  # bytes of the file up to the end of row ``have``
+        have = 0
+        if self.metrics_path.is_file():
+            with self.metrics_path.open("rb") as handle:
+                for raw in handle:
+                    read += len(raw)
+                    if not raw.strip():
+                        continue
+                    try:
+                        parsed = json.loads(raw)
+                    except ValueError:
+                        break
+                    if not isinstance(parsed, dict):
+                        break
+                    if not raw.endswith(b"\n") or parsed.get("epoch", 0) > epoch:
+                        break
+                    keep = read
+                    have = parsed["epoch"]
+            os.truncate(self.metrics_path, keep)
+        if have == epoch - 1:
+            self.append_metrics(row)
+
+
+def _leaves(row: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """``(dotted key, value)`` of every value of a row, nested sections (``health``) included."""
+    leaves: list[tuple[str, Any]] = []
+    for key, value in row.items():
+        if isinstance(value, dict):
+            leaves += _leaves(value, f"{prefix}{key}.")
+        else:
+            leaves.append((f"{prefix}{key}", value))
+    return leaves
+
+
+def read_metrics_file(path: Path) -> list[dict[str, Any]]:
+    """The rows of a ``metrics.jsonl``: blank lines skipped, a torn last line ignored. Each row
+    is a JSON object with an integer ``epoch`` and numbers (or null) as values, sections of
+    them nested (``health``: per layer, per measure); anything else (an edited file) is a
+    ``DataError`` naming the line."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+    except FileNotFoundError:
+        return []
+    except OSError as error:
+        raise DataError(f"{path}: cannot read: {error.strerror or error}") from None
+    rows = []
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+    for number, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            if number == last:
+                break  # a torn last line: the write was cut short
+            raise DataError(f"{path}: line {number + 1} is not a JSON object") from None
+        epoch = row.get("epoch")
+        if isinstance(epoch, bool) or not isinstance(epoch, int):
+            raise DataError(f"{path}: line {number + 1} has no integer 'epoch'")
+        for key, value in _leaves(row):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise DataError(
+                    f"{path}: line {number + 1}: {short(key)} is {short(value)}, not a number"
+                )
+        rows.append(row)
+    return rows

@@ -1,0 +1,120 @@
+"""A checkpoint's metrics and reports: ``bpnn eval`` on the data it was trained on, or on a
+labelled file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bpnn.data import encode_labels, load_dataset, read_labelled
+from bpnn.errors import DataError, OutputError
+from bpnn.evaluation import report
+from bpnn.model import Model, load_model
+from bpnn.run.directory import Log, no_log
+from bpnn.run.pipeline import final_split
+
+
+def _report(
+    model: Model,
+    X: np.ndarray,
+    y: np.ndarray,
+    plots: Path | None,
+    title: str,
+    prefix: str = "test_",
+) -> dict[str, Any]:
+    """The metrics of ``model`` (named ``prefix`` + metric) with, for classification, the
+    per-class table and the confusion matrix; with ``plots``, the confusion matrix
+    (classification) or the predicted values against the true ones (regression) drawn there as
+    PNG (never over a file)."""
+    full = report(model, X, y, prefix=prefix)
+    predicted, actual = full.pop("predicted"), full.pop("actual")
+    if plots is not None:
+        from bpnn.plots import plot_confusion_matrix, plot_predictions  # start-up: matplotlib
+
+        name = "confusion_matrix.png" if model.task != "regression" else "predictions.png"
+        target = plots / name
+        if target.exists():
+            raise OutputError(f"{target}: already exists; choose another --plots folder")
+        try:
+            plots.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(f"{plots}: cannot create: {error.strerror or error}") from None
+        if model.task == "regression":
+            plot_predictions(actual, predicted, target, title)
+        else:
+            plot_confusion_matrix(full["confusion_matrix"], full["classes"], target, title)
+    return full
+
+
+def evaluate_checkpoint(path: Path, log: Log = no_log, plots: Path | None = None) -> dict[str, Any]:
+    """Test metrics of a checkpoint on the test split of the data it was trained on, rebuilt from
+    its config and seed: the keys and numbers of ``summary.json`` (``train_*`` on the training
+    split for a run without a test split), with the per-class report and confusion matrix of a
+    classifier (see ``_report``)."""
+    model = load_model(path)
+    config = model.config
+    data = load_dataset(
+        config.data, task=config.task, seed=config.seed, dtype=model.network.dtype, log=log
+    )
+    if data.n_features != model.n_features:
+        raise DataError(
+            f"{data.source}: has {data.n_features} features, "
+            f"the checkpoint {path} expects {model.n_features}"
+        )
+    if model.classes is not None and (
+        data.classes is None or list(data.classes) != list(model.classes)
+    ):
+        raise DataError(
+            f"{data.source}: classes {data.classes} differ from the checkpoint's {model.classes}"
+        )
+    X_test, y_test, prefix = final_split(data)
+    if data.input_scaling != model.input_scaling:
+        log(
+            f"warning: the data of {path} changed since training; "
+            "scaling with the checkpoint's own scaling"
+        )
+        X_test = model.input_scaling.apply(data.input_scaling.invert(X_test), model.network.dtype)
+    split = "test set" if prefix == "test_" else "training set (no test split)"
+    metrics = _report(model, X_test, y_test, plots, f"{config.name}: {path.name}, {split}", prefix)
+    return _ordered(metrics, model.epoch, len(X_test), prefix)
+
+
+def _ordered(
+    metrics: dict[str, Any], epoch: int, samples: int, prefix: str = "test_"
+) -> dict[str, Any]:
+    """The scalar metrics, ``epoch`` and ``{prefix}samples``, then the per-class report."""
+    scalars = {k: v for k, v in metrics.items() if not isinstance(v, list | dict)}
+    rest = {k: v for k, v in metrics.items() if k not in scalars}
+    return {**scalars, "epoch": epoch, f"{prefix}samples": samples, **rest}
+
+
+def evaluate_file(
+    path: Path, data_file: Path, log: Log = no_log, plots: Path | None = None
+) -> dict[str, Any]:
+    """Metrics of a checkpoint on a new labelled file (a table with the target column, or NPZ
+    with ``X`` and ``y``): its columns are read as ``predict`` reads them (the checkpoint's
+    table encoding; extra columns left out, through ``log``), its labels checked against the
+    model's classes; the checkpoint's own scaling is applied."""
+    model = load_model(path)
+    X, labels = read_labelled(
+        data_file,
+        feature_names=model.feature_names,
+        target=model.target_name,
+        encoding=model.encoding,
+        log=log,
+    )
+    if model.classes is not None:
+        y = encode_labels(labels, model.classes, str(data_file))
+    else:
+        y = np.asarray(labels, dtype=np.float64).reshape(len(labels), -1)
+        if y.shape[1] != model.network.sizes[-1]:
+            raise DataError(
+                f"{data_file}: has {y.shape[1]} target columns, the model predicts "
+                f"{model.network.sizes[-1]}"
+            )
+    X_scaled = model.scaled_inputs(X, str(data_file))  # beyond the dtype's range: one line
+    title = f"{model.config.name}: {path.name} on {data_file.name}"
+    metrics = _report(model, X_scaled, model.targets(y), plots, title)
+    return _ordered(metrics, model.epoch, len(X))

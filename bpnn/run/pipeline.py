@@ -1,0 +1,323 @@
+"""From a config to a trained run: data, network, trainer and callbacks, the summary.
+
+``run_training`` is what ``bpnn train`` runs; the pieces (``load_data``, ``build_model``,
+``make_trainer``, ``make_callbacks``) are what ``resume``, ``gradcheck``, ``explain``,
+``lr-find`` and the benchmarks build the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bpnn import checkpoint
+from bpnn.callbacks import Callback, Checkpointer, EarlyStopping, MetricsWriter
+from bpnn.config import Config, memory_limit, short
+from bpnn.data import SOURCES, Dataset, load_dataset
+from bpnn.errors import BpnnError, ConfigError, DataError
+from bpnn.evaluation import report
+from bpnn.health import HealthMonitor, diagnose
+from bpnn.memory import check_fits, optimizer_buffers, training_bytes
+from bpnn.model import Model, build_network, load_model, make_seeds, set_initial_weights
+from bpnn.nn.losses import make_loss
+from bpnn.nn.optimizers import make_optimizer
+from bpnn.nn.schedules import make_schedule
+from bpnn.run.directory import Log, RunDirectory, no_log
+from bpnn.train import Trainer
+
+
+def load_data(config: Config, log: Log = no_log) -> Dataset:
+    """The config's data set, split and scaled, in the training dtype."""
+    return load_dataset(
+        config.data, task=config.task, seed=config.seed, dtype=np.dtype(config.train.dtype), log=log
+    )
+
+
+def check_network(config: Config, data: Dataset) -> None:
+    """Refuse, before building it, a network that does not fit the data (class weights) or
+    whose training would not fit in memory."""
+    loss = make_loss(config.loss.name, **config.loss.options)
+    weights = config.loss.options.get("class_weights")
+    if weights is not None and data.n_classes is not None and len(weights) != data.n_classes:
+        classes = ", ".join(str(c) for c in data.classes[:10])  # type: ignore[index]
+        raise ConfigError(
+            f"loss.class_weights: has {len(weights)} entries, but data '{data.source}' has "
+            f"{data.n_classes} classes ({classes})"
+        )
+    sizes = [
+        data.n_features,
+        *config.model.hidden,
+        loss.output_size(data.n_classes, data.n_targets),
+    ]
+    needed = training_bytes(
+        sizes,
+        min(config.train.batch_size, max(len(data.X_train), 1)),  # the largest batch there is
+        np.dtype(config.train.dtype).itemsize,
+        optimizer_buffers(config.optimizer.name, config.optimizer_options()),
+        config.model.batch_norm,
+    )
+    arrow = " -> ".join(map(str, sizes))
+    shown = arrow if len(arrow) <= 60 else arrow[:57] + "..."
+    check_fits(
+        needed,
+        f"training the network {shown}",
+        memory_limit(config),
+        "make model.hidden or train.batch_size smaller",
+    )
+
+
+def describe_data(config: Config) -> list[str]:
+    """What a run of ``config`` says about a table source's data before training (target,
+    features after encoding, missing values and what was done), for ``bpnn config show``;
+    empty for other sources. A problem with the data is one of the lines, not an error."""
+    if not SOURCES[config.data.source].tabular:
+        return []
+    lines: list[str] = []
+    try:
+        load_data(config, lines.append)
+    except BpnnError as error:
+        lines.append(f"error: {error}")
+    return lines
+
+
+def build_model(config: Config, data: Dataset, rng: np.random.Generator) -> Model:
+    """A fresh model for ``data`` as the config describes, initialized from ``rng`` (and then
+    from ``model.initial_weights`` when it names a file). Initial weights beyond the training
+    dtype's range (``normal`` with std 1e300) are a ``ConfigError``."""
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below, in one line
+        network = build_network(config, data.n_features, data.n_classes, data.n_targets, rng)
+    if not np.all(np.isfinite(network.params)):
+        raise ConfigError(
+            f"model.init: '{config.model.init.name}' with {short(config.model.init.options)} gives "
+            f"initial weights beyond the {network.dtype.name} range; choose a smaller scale"
+        )
+    if config.model.initial_weights is not None:
+        set_initial_weights(network, config.model.initial_weights)
+    return Model(
+        network,
+        config,
+        input_scaling=data.input_scaling,
+        target_scaling=data.target_scaling,
+        classes=data.classes,
+        feature_names=list(data.feature_names),
+        target_name=data.target_name,
+        encoding=data.encoding,
+    )
+
+
+def make_trainer(
+    config: Config,
+    model: Model,
+    data: Dataset,
+    shuffle_rng: np.random.Generator,
+    callbacks: Sequence[Callback],
+    start_epoch: int = 0,
+) -> Trainer:
+    """The trainer of a config: its optimizer (built over the model's parameters), schedule and
+    loop settings."""
+    optimizer = make_optimizer(config.optimizer.name, **config.optimizer_options())
+    optimizer.build(model.network.params, model.network.weight_slice)
+    schedule = make_schedule(
+        config.schedule.name, config.optimizer.lr, config.train.epochs, **config.schedule.options
+    )
+    return Trainer(
+        model,
+        data,
+        optimizer=optimizer,
+        schedule=schedule,
+        epochs=config.train.epochs,
+        batch_size=config.train.batch_size,
+        shuffle_rng=shuffle_rng,
+        l2=config.l2_penalty(),
+        grad_clip=config.train.grad_clip,
+        shuffle=config.train.shuffle,
+        callbacks=callbacks,
+        start_epoch=start_epoch,
+    )
+
+
+def make_callbacks(
+    config: Config,
+    run: RunDirectory,
+    data: Dataset,
+    progress: Callback | None,
+    *,
+    log: Log = no_log,
+    history: Sequence[dict[str, Any]] = (),
+) -> tuple[Checkpointer, EarlyStopping | None, list[Callback]]:
+    """The health monitor (``train.health``; first, so the logs the others see hold its
+    numbers; it says its diagnoses through ``log``, and ``history``, the epochs a resumed run
+    already has, keeps it from saying them again), early stopping (so the checkpoint holds its
+    new state), the checkpointer, the metrics writer (after the checkpoint: a resume can add a
+    lost line back) and the progress.
+
+    ``best.npz`` follows early stopping's monitor, mode and min_delta, so the best checkpoint
+    and the weights early stopping restores are the same; else it is the lowest validation
+    loss (the training loss without a validation split)."""
+    stopping = config.train.early_stopping
+    every = config.train.checkpoint_every
+    callbacks: list[Callback] = []
+    if config.train.health:
+        callbacks.append(HealthMonitor(log, history))
+    early_stopping = None
+    if stopping is not None:
+        early_stopping = EarlyStopping(
+            stopping.monitor,
+            stopping.patience,
+            stopping.min_delta,
+            stopping.mode,
+            stopping.restore_best,
+        )
+        callbacks.append(early_stopping)
+        checkpointer = Checkpointer(
+            run, stopping.monitor, stopping.mode, stopping.min_delta, every=every
+        )
+    else:
+        monitor = "val_loss" if len(data.X_val) else "train_loss"
+        checkpointer = Checkpointer(run, monitor, every=every)
+    callbacks += [checkpointer, MetricsWriter(run)]
+    if progress is not None:
+        callbacks.append(progress)
+    return checkpointer, early_stopping, callbacks
+
+
+def final_split(data: Dataset) -> tuple[np.ndarray, np.ndarray, str]:
+    """The split a run's final metrics are measured on, with the prefix of their names: the test
+    split (``test_``), or the training split (``train_``) when there is no test split
+    (``data.test_fraction: 0``, the default for inline data)."""
+    if len(data.X_test):
+        return data.X_test, data.y_test, "test_"
+    return data.X_train, data.y_train, "train_"
+
+
+def finish_run(
+    run: RunDirectory,
+    test: tuple[np.ndarray, np.ndarray, str],
+    samples: tuple[int, int, int],
+    epochs_run: int,
+    best: tuple[str, float | None, int | None],
+    stop_reason: str,
+    seconds: float,
+) -> dict[str, Any]:
+    """Evaluate best.npz on the test split ``(X_test, y_test, "test_")`` (or the training split
+    ``(..., "train_")`` of a run without a test split), write summary.json and the plots. It is
+    given that split alone: the caller lets go of the other arrays first, so the peak memory of
+    a run stays that of its training."""
+    best_model = load_model(run.checkpoint_path("best"))
+    X, y, prefix = test
+    full = report(best_model, X, y, prefix=prefix)
+    summary: dict[str, Any] = {
+        k: v for k, v in full.items() if k.startswith(prefix) and not isinstance(v, list | dict)
+    }
+    monitor, best_value, best_epoch = best
+    n_train, n_val, n_test = samples
+    summary.update(
+        {
+            "best_epoch": best_epoch,
+            "best_" + monitor: best_value,
+            "epochs_run": epochs_run,
+            "stop_reason": stop_reason,
+            "total_seconds": seconds,
+            "train_samples": n_train,
+            "val_samples": n_val,
+            "test_samples": n_test,
+        }
+    )
+    _add_diagnoses(run, summary)
+    run.write_summary(summary)
+    run.plot()
+    if "confusion_matrix" in full and len(X):
+        from bpnn.plots import plot_confusion_matrix  # start-up: matplotlib is loaded to draw
+
+        split = "test set" if prefix == "test_" else "training set (no test split)"
+        title = f"{best_model.config.name}: best.npz (epoch {best_epoch}), {split}"
+        plot_confusion_matrix(
+            full["confusion_matrix"],
+            full["classes"],
+            run.path / "plots" / "confusion_matrix.png",
+            title,
+        )
+    return summary
+
+
+def resume_hint(run: RunDirectory) -> str:
+    """What to tell a user whose run was interrupted: where it stands and how to go on."""
+    try:
+        epoch = checkpoint.load(run.checkpoint_path("last")).epoch
+    except Exception:  # only a hint: a broken checkpoint is reported by the resume itself
+        return f"continue with: bpnn resume {run.path}"
+    return f"last.npz holds epoch {epoch}; continue with: bpnn resume {run.path}"
+
+
+def _add_diagnoses(run: RunDirectory, summary: dict[str, Any]) -> None:
+    """``summary["diagnoses"]``: what ``bpnn.health.diagnose`` finds in the run's metrics (only
+    when they hold health numbers, i.e. ``train.health`` was on)."""
+    with contextlib.suppress(DataError):
+        history = run.read_metrics()
+        if any("health" in row for row in history):
+            summary["diagnoses"] = [d.as_dict() for d in diagnose(history)]
+
+
+def record_failure(run: RunDirectory, error: BaseException, epochs_run: int) -> None:
+    """Say in summary.json that the run failed (its checkpoints stay resumable)."""
+    summary: dict[str, Any] = {
+        "stop_reason": "error",
+        "error": str(error) or type(error).__name__,
+        "epochs_run": epochs_run,
+    }
+    _add_diagnoses(run, summary)
+    with contextlib.suppress(OSError):
+        run.write_summary(summary)
+
+
+def run_training(
+    config: Config,
+    run_dir: Path | None = None,
+    *,
+    root: Path = Path("runs"),
+    progress: Callback | None = None,
+    log: Log = no_log,
+) -> tuple[Path, dict[str, Any]]:
+    """Train ``config`` into ``run_dir`` (see ``RunDirectory.create``), by default
+    ``root/NAME-TIME``, writing ``config.yaml``, ``metrics.jsonl``, ``checkpoints/``,
+    ``summary.json`` and ``plots/``. A failure before the first checkpoint leaves nothing behind
+    (the directory is removed if this run made it). Returns the run directory and the summary."""
+    started = time.perf_counter()
+    created = run_dir is None or not Path(run_dir).exists()
+    run = RunDirectory.create(run_dir, config.name, root)
+    try:
+        run.claim()
+        run.remove_stale_temporaries()
+        data = load_data(config, log)
+        check_network(config, data)
+        log(f"run directory: {run.path}")
+        run.write_config(config)
+        init_rng, shuffle_rng = make_seeds(config.seed)
+        model = build_model(config, data, init_rng)
+        checkpointer, _, callbacks = make_callbacks(config, run, data, progress, log=log)
+        trainer = make_trainer(config, model, data, shuffle_rng, callbacks)
+        try:
+            end = trainer.fit()
+        except BaseException as error:
+            if run.holds_run() and not isinstance(error, KeyboardInterrupt):
+                record_failure(run, error, model.epoch)
+            raise
+        seconds = time.perf_counter() - started
+        test, samples = final_split(data), data.n_samples
+        del data, trainer  # the trainer is gone, so this frees the training and validation arrays
+        best = (checkpointer.monitor, checkpointer.best, checkpointer.best_epoch)
+        summary = finish_run(run, test, samples, model.epoch, best, end["stop_reason"], seconds)
+        return run.path, summary
+    except BaseException as error:
+        if not run.holds_run():
+            run.remove_unfinished(created)
+        elif isinstance(error, KeyboardInterrupt):
+            error.resume_hint = resume_hint(run)  # type: ignore[attr-defined]
+        raise
+    finally:
+        run.unlock()

@@ -1,0 +1,220 @@
+"""``resume_training``: a run continued from ``checkpoints/last.npz`` exactly where it stopped,
+whatever point a kill interrupted it at, after checks that change nothing when they refuse."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from bpnn import checkpoint
+from bpnn.callbacks import Callback
+from bpnn.config import Config, load_config, validate
+from bpnn.data import Dataset
+from bpnn.errors import CheckpointError, ConfigError, ResumeError
+from bpnn.model import load_model, make_seeds
+from bpnn.run.directory import Log, RunDirectory, no_log
+from bpnn.run.pipeline import (
+    final_split,
+    finish_run,
+    load_data,
+    make_callbacks,
+    make_trainer,
+    record_failure,
+    resume_hint,
+)
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def config_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """The dotted keys whose values differ between two resolved configs."""
+    flat_a, flat_b = _flatten(a), _flatten(b)
+    return sorted(k for k in flat_a.keys() | flat_b.keys() if flat_a.get(k) != flat_b.get(k))
+
+
+def _checked_config(run: RunDirectory, saved: Config, epochs: int | None) -> None:
+    """Refuse a config.yaml that differs from the checkpoint's config (the authority) in any
+    key; ``train.epochs`` may differ only as ``--epochs`` sets it."""
+    try:
+        on_disk = load_config(run.config_path)
+    except ConfigError as error:
+        raise ResumeError(f"{error}; not resuming") from None  # it names config.yaml
+    differences = config_differences(on_disk.resolved(), saved.resolved())
+    if epochs is not None and on_disk.train.epochs == epochs:
+        differences = [k for k in differences if k != "train.epochs"]
+    if differences:
+        shown = ", ".join(differences[:5]) + (" ..." if len(differences) > 5 else "")
+        hint = (
+            f"; to train longer pass --epochs {on_disk.train.epochs}"
+            if differences == ["train.epochs"]
+            else "; restore it, or start a new run with 'bpnn train'"
+        )
+        raise ResumeError(
+            f"{run.config_path}: differs from the checkpoint's config in {shown}{hint}"
+        )
+
+
+def resume_training(
+    run_dir: Path,
+    *,
+    epochs: int | None = None,
+    progress: Callback | None = None,
+    log: Log = no_log,
+) -> dict[str, Any]:
+    """Continue the run in ``run_dir`` from ``checkpoints/last.npz``, exactly where it stopped.
+
+    The config, model, optimizer state, learning-rate schedule, shuffling and dropout generators
+    and the checkpointing and early-stopping state all come back from the checkpoint, so a run
+    trained for ``k`` epochs and resumed to ``n`` gives the metrics of one ``n``-epoch run, bit
+    for bit, whatever point a kill interrupted it at. Every check comes before the first write:
+    a refused resume changes nothing. ``epochs`` extends the run; a schedule whose rates depend
+    on the total (cosine) refuses that.
+    """
+    run = RunDirectory(Path(run_dir))
+    if not run.path.is_dir():
+        raise ResumeError(f"{run_dir}: no such run directory")
+    if not run.config_path.is_file():
+        raise ResumeError(f"{run_dir}: no config.yaml (not a bpnn run directory)")
+    run.lock()
+    try:
+        if not run.holds_run():
+            raise ResumeError(
+                f"{run_dir}: no checkpoints/last.npz (the run never finished an epoch); "
+                f"start it again with 'bpnn train CONFIG --out {run_dir}'"
+            )
+        started = time.perf_counter()
+        contents = checkpoint.load(run.checkpoint_path("last"))
+        try:
+            config = validate(contents.config, source=f"{run.checkpoint_path('last')} (config)")
+        except ConfigError as error:
+            raise CheckpointError(str(error)) from None
+        _checked_config(run, config, epochs)
+        done = contents.epoch
+        if epochs is not None and epochs != config.train.epochs:
+            if epochs <= done:
+                raise ResumeError(f"--epochs {epochs}: the run has already trained {done} epochs")
+            if config.schedule.name == "cosine":
+                raise ResumeError(
+                    f"--epochs {epochs}: the run's cosine schedule spreads its learning rates "
+                    f"over train.epochs={config.train.epochs}; extending it would change them"
+                )
+            config = config.model_copy(
+                update={"train": config.train.model_copy(update={"epochs": epochs})}
+            )
+        stopped = contents.trainer.get("stopped")
+        finished = stopped is not None or done >= config.train.epochs
+        summary = run.read_summary()
+        summary_current = (
+            summary is not None
+            and summary.get("epochs_run") == done
+            and summary.get("stop_reason") != "error"
+        )
+        if finished and summary_current:
+            if stopped is not None and stopped != "completed":
+                raise ResumeError(f"{run_dir}: training stopped early ({stopped})")
+            raise ResumeError(
+                f"{run_dir}: already trained {done} of {config.train.epochs} epochs; "
+                f"pass --epochs N to train on"
+            )
+        history = run.read_metrics()
+        logged = [row.get("epoch") for row in history if row.get("epoch", 0) <= done]
+        if logged != list(range(1, len(logged) + 1)) or len(logged) < done - 1:
+            raise ResumeError(
+                f"{run.metrics_path}: epochs {logged[:1]}..{logged[-1:]} do not lead up to "
+                f"last.npz's epoch {done}; not resuming"
+            )
+        states = contents.trainer.get("callbacks", {})
+        checkpointer_state = states.get("checkpointer", states.get("Checkpointer"))
+        early_state = states.get("early_stopping", states.get("EarlyStopping"))
+        if checkpointer_state is None:
+            raise CheckpointError(f"{run.checkpoint_path('last')}: no checkpointer state")
+        best_path = run.checkpoint_path("best")
+        best_epoch = checkpointer_state["best_epoch"]
+        best_on_disk = checkpoint.load(best_path).epoch if best_path.is_file() else None
+        best_current = best_on_disk == best_epoch
+        # killed between writing best.npz and last.npz: best.npz is from an epoch after
+        # last.npz's, which the resumed run trains again and writes again, bit for bit
+        best_ahead = best_on_disk is not None and best_on_disk > done
+        if not best_current and not best_ahead and best_epoch != done:
+            raise ResumeError(
+                f"{best_path}: is not from the run's best epoch {best_epoch}; not resuming"
+            )
+
+        # every check has passed: from here on the run directory is written
+        run.claim()
+        run.remove_stale_temporaries()
+        if not best_current and not best_ahead:  # a best.npz behind last.npz's best epoch
+            shutil.copyfile(run.checkpoint_path("last"), best_path.with_name(".best.npz.tmp"))
+            os.replace(best_path.with_name(".best.npz.tmp"), best_path)
+        run.repair_metrics(done, contents.metrics)
+        if epochs is not None:
+            run.write_config(config)
+
+        data = load_data(config, log)
+        previous = (summary or {}).get("total_seconds") or 0.0
+        if finished:  # killed after the last epoch, before the summary: finish it
+            model = load_model(run.checkpoint_path("last"))
+            best = (best_monitor(config, data), checkpointer_state["best"], best_epoch)
+            test, samples = final_split(data), data.n_samples
+            del data
+            return finish_run(
+                run,
+                test,
+                samples,
+                done,
+                best,
+                stopped or "completed",
+                previous + time.perf_counter() - started,
+            )
+
+        model = load_model(run.checkpoint_path("last"))
+        model.config = config
+        _, shuffle_rng = make_seeds(config.seed)
+        shuffle_rng.bit_generator.state = contents.trainer["shuffle_rng"]
+        if model.network.dropout_rng is not None:
+            model.network.dropout_rng.bit_generator.state = contents.trainer["dropout_rng"]
+        checkpointer, early_stopping, callbacks = make_callbacks(
+            config, run, data, progress, log=log, history=run.read_metrics()
+        )
+        checkpointer.load_state(checkpointer_state)
+        if early_stopping is not None:
+            early_stopping.load_state(early_state)
+            if not best_ahead:  # else the replayed epochs reach the best again before any end
+                best_network = load_model(best_path).network
+                early_stopping.best_weights = (best_network.params.copy(), best_network.buffers())
+        trainer = make_trainer(config, model, data, shuffle_rng, callbacks, start_epoch=done)
+        trainer.optimizer.load_state_dict(contents.optimizer)
+        trainer.schedule.load_state_dict(contents.schedule)
+        log(f"resuming {run_dir} at epoch {done + 1} of {config.train.epochs}")
+        try:
+            end = trainer.fit()
+        except BaseException as error:
+            if isinstance(error, KeyboardInterrupt):
+                error.resume_hint = resume_hint(run)  # type: ignore[attr-defined]
+            else:
+                record_failure(run, error, model.epoch)
+            raise
+        seconds = previous + time.perf_counter() - started
+        test, samples = final_split(data), data.n_samples
+        del data, trainer  # frees the training and validation arrays
+        best = (checkpointer.monitor, checkpointer.best, checkpointer.best_epoch)
+        return finish_run(run, test, samples, model.epoch, best, end["stop_reason"], seconds)
+    finally:
+        run.unlock()
+
+
+def best_monitor(config: Config, data: Dataset) -> str:
+    """The metric ``best.npz`` follows (as ``make_callbacks`` chooses it)."""
+    if config.train.early_stopping is not None:
+        return config.train.early_stopping.monitor
+    return "val_loss" if len(data.X_val) else "train_loss"
