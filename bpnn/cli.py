@@ -676,7 +676,7 @@ def plot(
     One run: its curves into RUN/plots/. Several runs (or --out): their curves overlaid, one
     figure per metric, labelled by run name. A sweep folder: the metric against each searched
     key."""
-    from bpnn.errors import DataError, OutputError
+    from bpnn.errors import OutputError
     from bpnn.run import RunDirectory
 
     with reported_errors():
@@ -688,8 +688,7 @@ def plot(
             return
         runs = [RunDirectory(run_dir) for run_dir in run_dirs]
         for run in runs:
-            if not run.metrics_path.is_file():
-                raise DataError(f"{run.path}: no metrics.jsonl (not a run directory)")
+            run.require_metrics()
         if len(runs) == 1 and out is None:
             for path in runs[0].plot():
                 print(path)
@@ -966,8 +965,7 @@ def diagnose(
 
     with reported_errors():
         run = RunDirectory(run_dir)
-        if not run.metrics_path.is_file():
-            raise DataError(f"{run_dir}: no metrics.jsonl (not a run directory)")
+        run.require_metrics()
         rows = [row for row in run.read_metrics() if isinstance(row.get("health"), dict)]
         if not rows:
             raise DataError(

@@ -826,18 +826,24 @@ def validate(raw: Any, source: str = "config") -> Config:
         raise type(error)(f"{source}: {error}") from None
 
 
+def read_yaml_file(path: Path, kind: str = "config") -> Any:
+    """The parsed YAML of a ``kind`` file (a config, a sweep file); a missing or unreadable file
+    is a one-line ``ConfigError`` naming it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such {kind} file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read: {error}") from None
+    return parse_yaml(text, str(path))
+
+
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     """Read a YAML config, apply ``--set`` overrides, validate. Relative data paths in the file are
     relative to the file's folder; relative paths given with ``--set`` are relative to the
     working directory. The name defaults to the file's stem."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read: {error}") from None
-    raw = parse_yaml(text, str(path))
+    raw = read_yaml_file(path)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

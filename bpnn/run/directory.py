@@ -329,6 +329,11 @@ class RunDirectory:
         ) + plot_health(history, folder, name)
 
     # --- reading -----------------------------------------------------------------------------
+    def require_metrics(self) -> None:
+        """A ``DataError`` unless this folder has the ``metrics.jsonl`` of a run."""
+        if not self.metrics_path.is_file():
+            raise DataError(f"{self.path}: no metrics.jsonl (not a run directory)")
+
     def read_metrics(self) -> list[dict[str, Any]]:
         """The epochs of ``metrics.jsonl`` in order. Blank lines are skipped and a torn last
         line (a write cut short) is ignored; a bad line before the last is a ``DataError``."""

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bpnn.config import Config, load_config, parse_yaml
+from bpnn.config import Config, load_config, read_yaml_file
 from bpnn.errors import ConfigError
 
 RANGE_KINDS = ("uniform", "log_uniform", "int")
@@ -168,13 +168,7 @@ def reported_metrics(config: Config) -> list[str]:
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and check a sweep file; every problem is one ``ConfigError`` naming file and key."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such sweep file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read: {error}") from None
-    raw = parse_yaml(text, str(path))
+    raw = read_yaml_file(path, "sweep")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of keys (base, metric, method, space, ...)")
     if isinstance(raw.get("base"), str):
