@@ -21,9 +21,19 @@ runner = CliRunner()
 
 
 def test_the_packaged_examples_are_the_repository_configs() -> None:
-    repo = {p.name: p.read_bytes() for p in (REPO / "configs").glob("*.yaml")}
-    packaged = {p.name: p.read_bytes() for p in (REPO / "bpnn" / "configs").glob("*.yaml")}
-    assert sorted(packaged) == sorted(repo), "run: cp configs/*.yaml bpnn/configs/"
+    """configs/ (with its weights/ and data/ files) travels as bpnn/configs/, byte for byte;
+    the penguins table is also examples/penguins.csv."""
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {
+            str(p.relative_to(root)): p.read_bytes()
+            for p in root.rglob("*")
+            if p.is_file() and p.suffix in (".yaml", ".csv")
+        }
+
+    repo, packaged = files(REPO / "configs"), files(REPO / "bpnn" / "configs")
+    assert sorted(packaged) == sorted(repo), "run: cp -r configs/. bpnn/configs/"
+    assert repo["data/penguins.csv"] == (REPO / "examples" / "penguins.csv").read_bytes()
     for name, text in repo.items():
         assert packaged[name] == text, f"bpnn/configs/{name} differs from configs/{name}"
 
