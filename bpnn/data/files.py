@@ -452,6 +452,18 @@ class ParquetSource(CsvSource):
     name = "parquet"
 
 
+def _rows_with_target(path: Path, table: Any, target: str, log: Log) -> Any:
+    """The rows of ``table`` that have a value in ``target``; how many were dropped goes to
+    ``log``, and a table with none left is a ``DataError``."""
+    no_target = table[target].isna().to_numpy()
+    if no_target.any():
+        log(f"{path}: dropped {int(no_target.sum())} row(s) with no value in the target '{target}'")
+        table = table[~no_target]
+        if table.empty:
+            raise DataError(f"{path}: no row has a value in the target column '{target}'")
+    return table
+
+
 def _labelled_rows(
     path: Path, table: Any, features: Sequence[str], target: str, missing: str, log: Log
 ) -> tuple[Any, np.ndarray, dict[str, int]]:
@@ -459,12 +471,7 @@ def _labelled_rows(
     ``missing: drop``, only the rows with every feature value too. Also the missing values
     found in each feature column (with ``missing: error``, ``load_dataset`` raises when there
     are any, after it has said which column is the target)."""
-    no_target = table[target].isna().to_numpy()
-    if no_target.any():
-        log(f"{path}: dropped {int(no_target.sum())} row(s) with no value in the target '{target}'")
-        table = table[~no_target]
-        if table.empty:
-            raise DataError(f"{path}: no row has a value in the target column '{target}'")
+    table = _rows_with_target(path, table, target, log)
     labels = table[target]
     table = table[list(features)]
     # missing values are NaN here: only infinities are errors (counted column by column, so
@@ -666,12 +673,7 @@ def read_labelled(
         header = list(table.columns)
         target = target if target is not None else header[-1]
         pick_columns(path, header, [*encoding.column_names, target], [], log)
-        no_target = table[target].isna().to_numpy()
-        if no_target.any():
-            log(f"{path}: left out {int(no_target.sum())} row(s) with no value in '{target}'")
-            table = table[~no_target]
-            if table.empty:
-                raise DataError(f"{path}: no row has a value in the target column '{target}'")
+        table = _rows_with_target(path, table, target, log)
         X, kept = encoding.transform(table, str(path), where=row_locator(path, kind))
         y = table_labels(table[target] if kept is None else table[target][kept])
         if kept is not None:
