@@ -77,55 +77,32 @@ def main() -> None:
             find_seconds = time.perf_counter() - started
             data = load_data(config)
             grid = {lr: test_accuracy(config, data, lr) for lr in GRID}
-            suggested = test_accuracy(config, data, found.suggested_lr)
-            second = test_accuracy(config, data, found.min_loss_lr)
-            third = test_accuracy(config, data, found.valley_lr)
+            rules = {  # the suggestion and the three other opinions lr-find prints
+                "suggested": found.suggested_lr,
+                "steepest": found.steepest_lr,
+                "min/10": found.min_loss_lr,
+                "valley": found.valley_lr,
+            }
+            accuracies = {rule: test_accuracy(config, data, lr) for rule, lr in rules.items()}
             best_lr = max(grid, key=grid.__getitem__)
-            rows.append(
-                (
-                    name,
-                    optimizer,
-                    epochs,
-                    found.suggested_lr,
-                    suggested,
-                    found.min_loss_lr,
-                    second,
-                    found.valley_lr,
-                    third,
-                    best_lr,
-                    grid[best_lr],
-                    find_seconds,
-                    grid,
-                )
-            )
+            rows.append((name, optimizer, epochs, rules, accuracies, best_lr, grid, find_seconds))
             print(f"{name} {optimizer}: done", file=sys.stderr)
-    header = ("data", "optimizer", "epochs", "steepest lr", "test acc", "min lr/10", "test acc",
-              "valley lr", "test acc", "grid best lr", "grid best acc", "gap steepest (pp)",
-              "gap min/10 (pp)", "gap valley (pp)", "lr-find s")  # fmt: skip
+    header = ["data", "optimizer", "epochs"]
+    for rule in ("suggested", "steepest", "min/10", "valley"):
+        header += [f"{rule} lr", "test acc"]
+    header += ["grid best lr", "grid best acc"]
+    header += [f"gap {rule} (pp)" for rule in ("suggested", "steepest", "min/10", "valley")]
+    header += ["lr-find s"]
     lines = []
-    for (name, optimizer, epochs, steep, steep_acc, minimum, min_acc, valley, valley_acc,
-         best_lr, best_acc, seconds, _) in rows:  # fmt: skip
-        lines.append(
-            (
-                name,
-                optimizer,
-                str(epochs),
-                f"{steep:.3g}",
-                f"{steep_acc:.4f}",
-                f"{minimum:.3g}",
-                f"{min_acc:.4f}",
-                f"{valley:.3g}",
-                f"{valley_acc:.4f}",
-                f"{best_lr:g}",
-                f"{best_acc:.4f}",
-                f"{100 * (best_acc - steep_acc):+.2f}",
-                f"{100 * (best_acc - min_acc):+.2f}",
-                f"{100 * (best_acc - valley_acc):+.2f}",
-                f"{seconds:.1f}",
-            )
-        )
+    for name, optimizer, epochs, rules, accuracies, best_lr, grid, seconds in rows:
+        line = [name, optimizer, str(epochs)]
+        for rule, lr in rules.items():
+            line += [f"{lr:.3g}", f"{accuracies[rule]:.4f}"]
+        line += [f"{best_lr:g}", f"{grid[best_lr]:.4f}"]
+        line += [f"{100 * (grid[best_lr] - accuracy):+.2f}" for accuracy in accuracies.values()]
+        lines.append((*line, f"{seconds:.1f}"))
     grid_header = ("data", "optimizer", *(f"{lr:g}" for lr in GRID))
-    grid_lines = [(r[0], r[1], *(f"{r[-1][lr]:.4f}" for lr in GRID)) for r in rows]
+    grid_lines = [(r[0], r[1], *(f"{r[6][lr]:.4f}" for lr in GRID)) for r in rows]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(
         f"lr-find benchmark, {stamp}, {platform.processor() or platform.machine()}, "

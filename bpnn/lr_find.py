@@ -11,10 +11,14 @@ smoothed by a bias-corrected exponential moving average::
     avg_i = beta * avg_{i-1} + (1 - beta) * loss_i,    smooth_i = avg_i / (1 - beta^(i+1))
 
 with ``beta = 0.9``, and the test stops when the smoothed loss exceeds ``4x`` its minimum or a
-loss is not finite. The suggestion is the rate where the smoothed loss falls fastest against
-``log lr`` (the most negative ``d smooth / d log lr``, a central difference over +-5 % of the
-steps, between the first 5 % of the steps and the minimum); the rate of the minimum divided
-by 10 is the second opinion, and fastai's "valley" rule (``valley``) a third.
+loss is not finite. The suggestion is the start of the descent (``early_descent``): the rate
+from which the smoothed loss stays a quarter of the way down from its starting level (the
+median of the first 20 % of the steps) to its minimum. Three more opinions are reported: the
+steepest descent (the most negative ``d smooth / d log lr``, a central difference over +-5 % of
+the steps, between the first 5 % of the steps and the minimum), the rate of the minimum divided
+by 10, and fastai's "valley" rule (``valley``). ``bench/lr_find.py`` measures them all: the
+steepest descent often lies close to where the loss diverges, too high for a whole training
+(docs/tuning.md).
 
 It uses its own copies of everything: the data, a model built from the config's seed (the same
 initial weights ``bpnn train`` starts from), an optimizer and a shuffling generator of its own.
@@ -45,6 +49,10 @@ from bpnn.run import build_model, load_data
 BETA = 0.9
 #: stop when the smoothed loss exceeds this multiple of its minimum
 DIVERGENCE = 4.0
+#: the suggestion: where the smoothed loss has made this fraction of its fall to the minimum
+FALL_FRACTION = 0.25
+#: the starting level of the loss: the median over this fraction of the first steps
+START_FRACTION = 0.2
 
 
 @dataclass
@@ -55,6 +63,7 @@ class LrFindResult:
     losses: list[float]
     smoothed: list[float]
     suggested_lr: float
+    steepest_lr: float
     min_loss_lr: float
     valley_lr: float
     stop_reason: str
@@ -66,6 +75,7 @@ class LrFindResult:
     def as_json(self) -> dict[str, object]:
         return {
             "suggested_lr": self.suggested_lr,
+            "steepest_lr": self.steepest_lr,
             "min_loss_lr": self.min_loss_lr,
             "valley_lr": self.valley_lr,
             "lrs": self.lrs,
@@ -91,16 +101,29 @@ def smooth(losses: list[float], beta: float = BETA) -> list[float]:
     return out
 
 
-def suggest(lrs: list[float], smoothed: list[float]) -> tuple[float, float]:
-    """``(steepest, minimum / 10)``: the rate where ``smoothed`` falls fastest against log lr
-    (the slope over +-5 % of the steps, between the first 5 % and the minimum), and a tenth of
-    the rate at its minimum."""
+def early_descent(
+    lrs: list[float], smoothed: list[float], fraction: float = FALL_FRACTION
+) -> float:
+    """The rate from which ``smoothed`` stays at least ``fraction`` of the way down from its
+    starting level (the median of the first ``START_FRACTION`` of the steps) to its minimum,
+    up to the minimum: the start of the real descent, past the batch noise of the flat start
+    (a dip of that noise below the line does not count, since the loss climbs back over it)."""
     values = np.asarray(smoothed)
     lowest = int(np.argmin(values))
-    minimum = float(lrs[lowest]) / 10
-    if len(values) < 3:
-        return minimum, minimum
+    level = float(np.median(values[: max(1, round(len(values) * START_FRACTION))]))
+    line = level - fraction * (level - values[lowest])
+    above = np.flatnonzero(values[: lowest + 1] > line)
+    return float(lrs[0 if len(above) == 0 else above[-1] + 1])
+
+
+def steepest_descent(lrs: list[float], smoothed: list[float]) -> float:
+    """The rate where ``smoothed`` falls fastest against log lr: the slope over +-5 % of the
+    steps, between the first 5 % and the minimum."""
+    values = np.asarray(smoothed)
+    lowest = int(np.argmin(values))
     n, log_lrs = len(values), np.log(np.asarray(lrs))
+    if n < 3:
+        return float(lrs[lowest])
     # the slope at i over a window of +-k steps (5 % of the curve): batch noise in the flat start
     # makes steeper one-step slopes than the real descent
     k = max(1, n // 20)
@@ -109,8 +132,12 @@ def suggest(lrs: list[float], smoothed: list[float]) -> tuple[float, float]:
     slopes = (values[ahead] - values[behind]) / (log_lrs[ahead] - log_lrs[behind])
     # only the descent up to the minimum counts, after the first few (noisiest) steps
     first = min(n // 20, max(lowest - 1, 0))
-    steepest = first + int(np.argmin(slopes[first : lowest + 1]))
-    return float(lrs[steepest]), minimum
+    return float(lrs[first + int(np.argmin(slopes[first : lowest + 1]))])
+
+
+def minimum_over_ten(lrs: list[float], smoothed: list[float]) -> float:
+    """A tenth of the rate at the smoothed loss's minimum."""
+    return float(lrs[int(np.argmin(smoothed))]) / 10
 
 
 def valley(lrs: list[float], smoothed: list[float]) -> float:
@@ -188,7 +215,6 @@ def lr_find(
             optimizer.update_step(network.grads, network.params, float(lr))
     if not lrs:
         raise ConfigError(f"lr-find: {stop_reason}; try a lower --start")
-    suggested, minimum = suggest(lrs, smoothed)
     warnings = []
     if len(lrs) < 10:
         warnings.append(
@@ -203,8 +229,9 @@ def lr_find(
         lrs,
         losses,
         smoothed,
-        suggested,
-        minimum,
+        early_descent(lrs, smoothed),
+        steepest_descent(lrs, smoothed),
+        minimum_over_ten(lrs, smoothed),
         valley(lrs, smoothed),
         stop_reason,
         start,

@@ -16,7 +16,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bpnn.config import load_config
-from bpnn.lr_find import geometric_rates, lr_find, smooth, suggest, valley
+from bpnn.lr_find import (
+    early_descent,
+    geometric_rates,
+    lr_find,
+    minimum_over_ten,
+    smooth,
+    steepest_descent,
+    valley,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = """\
@@ -64,18 +72,28 @@ def test_smoothing_is_the_bias_corrected_moving_average():
 @given(st.lists(st.floats(0.01, 10.0), min_size=3, max_size=60))
 def test_suggestions_are_rates_of_the_curve(losses):
     lrs = list(geometric_rates(1e-5, 1.0, len(losses)))
-    steepest, minimum = suggest(lrs, losses)
-    assert steepest in lrs
-    assert any(math.isclose(minimum * 10, lr) for lr in lrs)
+    assert early_descent(lrs, losses) in lrs
+    assert steepest_descent(lrs, losses) in lrs
+    assert any(math.isclose(minimum_over_ten(lrs, losses) * 10, lr) for lr in lrs)
     assert valley(lrs, losses) in lrs
+    # the descent starts at or before the minimum
+    assert early_descent(lrs, losses) <= lrs[losses.index(min(losses))]
 
 
 def test_steepest_descent_is_where_the_loss_falls_fastest():
     lrs = list(geometric_rates(1e-4, 100.0, 7))  # 1e-4, 1e-3, ..., 100
     losses = [2.0, 1.95, 1.9, 1.0, 0.9, 0.85, 3.0]  # the big drop is at 1e-1
-    steepest, minimum = suggest(lrs, losses)
-    assert steepest == pytest.approx(1e-1)
-    assert minimum == pytest.approx(1.0)  # the minimum at 10, divided by 10
+    assert steepest_descent(lrs, losses) == pytest.approx(1e-1)
+    assert minimum_over_ten(lrs, losses) == pytest.approx(1.0)  # the minimum at 10, divided by 10
+
+
+def test_the_suggestion_is_where_the_loss_stays_a_quarter_of_the_way_down():
+    lrs = list(geometric_rates(1e-6, 1.0, 13))  # 1e-6, 3.2e-6, 1e-5, ..., 1
+    # a noisy plateau at 2.0 (its median), whose dip to 1.7 does not count because the loss
+    # climbs back over the line 2.0 - 0.25 * (2.0 - 0.4) = 1.6; then the descent to 0.4
+    losses = [2.0, 2.1, 1.7, 2.0, 1.9, 2.0, 1.8, 1.55, 1.2, 0.8, 0.4, 0.9, 2.5]
+    assert early_descent(lrs, losses) == pytest.approx(lrs[7])  # the first step at or below 1.6
+    assert early_descent(lrs, losses, fraction=0.5) == pytest.approx(lrs[8])  # 1.2 <= 1.2
 
 
 def test_range_test_on_a_tiny_set_suggests_a_finite_rate_inside_the_range(config_file):
@@ -99,7 +117,9 @@ def test_json_output_parses_and_nothing_is_written(config_file, tmp_path):
     done = bpnn("lr-find", str(config_file), "--steps", "30", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     parsed = json.loads(done.stdout)
-    assert {"suggested_lr", "min_loss_lr", "lrs", "losses"} <= set(parsed)
+    assert {"suggested_lr", "steepest_lr", "min_loss_lr", "valley_lr", "lrs", "losses"} <= set(
+        parsed
+    )
     assert len(parsed["lrs"]) == len(parsed["losses"]) >= 2
     assert isinstance(parsed["suggested_lr"], float)
     assert files(tmp_path) == before  # no runs/, no plot, no CSV
@@ -152,6 +172,8 @@ def test_batch_noise_in_the_flat_start_does_not_win_over_the_real_descent():
     """configs/regression.yaml (batch 32 of a noisy regression): while the rate is too small to
     train, the smoothed loss still jumps from batch to batch, by one-step slopes steeper than the
     real descent's (a one-step rule suggested 1.35e-06); the slope over +-5 % of the steps
-    finds the descent, between 1e-3 and 1e-1."""
+    finds the descent, between 1e-3 and 1e-1, and so does the suggestion (a dip of the noise
+    below its line does not count, the loss climbs back over it)."""
     result = lr_find(load_config(ROOT / "configs" / "regression.yaml"))
     assert 1e-3 <= result.suggested_lr <= 1e-1
+    assert 1e-3 <= result.steepest_lr <= 1e-1
