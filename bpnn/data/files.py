@@ -474,23 +474,26 @@ def _labelled_rows(
     table = _rows_with_target(path, table, target, log)
     labels = table[target]
     table = table[list(features)]
-    # missing values are NaN here: only infinities are errors (counted column by column, so
-    # no copy of the whole table is made)
-    infinite = {
-        name: int(np.isinf(column.to_numpy()).sum())
-        for name, column in table.items()
-        if column.dtype.kind == "f"
-    }
+    # missing values are NaN here: only infinities are errors. The float columns are one block
+    # in pandas: one NumPy pass over it (a view, not a copy) counts both
+    floats = [name for name, column in table.items() if column.dtype.kind == "f"]
+    others = [name for name in table.columns if name not in set(floats)]
+    block = table[floats].to_numpy()
+    infinite = dict(zip(floats, np.isinf(block).sum(axis=0).tolist(), strict=True))
     if any(infinite.values()):
         columns = [name for name, n in infinite.items() if n]
         raise DataError(
             f"{path}: {sum(infinite.values())} NaN/inf feature value(s), in column(s) "
             f"{listing(columns)}"
         )
-    absent = table.isna()
-    counts = {name: int(n) for name, n in absent.sum().items()}
+    gaps, other_gaps = np.isnan(block), table[others].isna().to_numpy()
+    found = {
+        **dict(zip(floats, gaps.sum(axis=0).tolist(), strict=True)),
+        **dict(zip(others, other_gaps.sum(axis=0).tolist(), strict=True)),
+    }
+    counts = {name: int(found[name]) for name in table.columns}
     if missing == "drop" and any(counts.values()):
-        complete = ~absent.any(axis=1).to_numpy()
+        complete = ~(gaps.any(axis=1) | other_gaps.any(axis=1))
         log(
             f"{path}: dropped {int((~complete).sum())} row(s) with missing feature values "
             "(data.missing: drop)"

@@ -63,6 +63,24 @@ def missing_mask(column: pd.Series) -> np.ndarray:
     return column.isna().to_numpy()
 
 
+def numeric_block(table: pd.DataFrame, names: Sequence[str]) -> np.ndarray | None:
+    """The columns ``names`` as one float64 matrix (NaN where missing) when every one of them
+    holds numbers, else None. pandas keeps a table's float columns in one block, so this is
+    usually a view, not a copy: one NumPy pass over it replaces a pandas call per column."""
+    if not names or not all(_is_numeric(table[name]) for name in names):
+        return None
+    return table[list(names)].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def complete_columns(table: pd.DataFrame, names: Sequence[str]) -> set[str]:
+    """The columns among ``names`` that hold numbers and no missing value (one pass)."""
+    block = numeric_block(table, names)
+    if block is None:
+        return {name for name in names if _is_numeric(table[name]) and not table[name].hasnans}
+    gaps = np.isnan(block).any(axis=0)
+    return {name for name, gap in zip(names, gaps, strict=True) if not gap}
+
+
 def _is_numeric(column: pd.Series) -> bool:
     from pandas.api import types
 
@@ -138,8 +156,15 @@ class TableEncoding:
         from sklearn.preprocessing import OneHotEncoder
 
         counts = missing_counts or {}
+        numeric = [name for name, kind in kinds.items() if kind == "numeric"]
+        # a complete numeric column has values in any split and, unless imputing, needs no
+        # statistic: nothing to fit
+        complete = complete_columns(table, numeric) if missing != "impute" else set()
         columns = []
         for name, kind in kinds.items():
+            if name in complete:
+                columns.append(ColumnEncoding(name, kind, missing=counts.get(name, 0)))
+                continue
             values = table[name] if rows is None else table[name].iloc[rows]
             absent = missing_mask(values)
             if absent.all():
@@ -212,7 +237,12 @@ class TableEncoding:
         self, table: pd.DataFrame, source: str, where: Callable[[int], str] | None
     ) -> dict[str, np.ndarray]:
         """Each column's missing cells; a ``DataError`` when the encoding cannot fill them."""
-        absent = {c.name: missing_mask(table[c.name]) for c in self.columns}
+        complete = complete_columns(table, [c.name for c in self.columns if c.kind == "numeric"])
+        nothing = np.zeros(len(table), dtype=bool)  # shared by the complete columns: read only
+        absent = {
+            c.name: nothing if c.name in complete else missing_mask(table[c.name])
+            for c in self.columns
+        }
         unfilled = any(c.fill is None and absent[c.name].any() for c in self.columns)
         if self.missing == "error" or (self.missing == "impute" and unfilled):
             missing_error(
@@ -230,28 +260,65 @@ class TableEncoding:
         source: str,
         place: Callable[[int], str],
     ) -> list[np.ndarray]:
-        """The encoded rows of each part, column by column (C order: rows contiguous, the
-        layout every split has always had, so the scaling's sums come out bit for bit)."""
+        """The encoded rows of each part (C order: rows contiguous, the layout every split has
+        always had, so the scaling's sums come out bit for bit). The numeric columns are taken
+        as one matrix and gathered row-wise per part; each categorical column is one-hot
+        encoded by one scatter of ones."""
         outs = [np.empty((len(rows), self.n_features), dtype=np.float64) for rows in parts]
-        start = 0
-        for column in self.columns:
-            values = table[column.name]
-            gone = absent[column.name]
-            if column.kind == "numeric":
-                numbers = _numbers(values, gone, column.name, source, place)
-                if column.fill is not None and gone.any():
-                    numbers = np.where(gone, column.fill, numbers)
-                for out, rows in zip(outs, parts, strict=True):
-                    out[:, start] = numbers[rows]
-                start += 1
-                continue
-            categories = self._categories(column, values, parts, source, place)
+        widths = [1 if c.kind == "numeric" else len(c.categories) for c in self.columns]
+        starts = np.cumsum([0, *widths])[:-1]
+        numeric = [i for i, c in enumerate(self.columns) if c.kind == "numeric"]
+        if numeric:
+            block = self._numbers_of(
+                table, [self.columns[i] for i in numeric], absent, source, place
+            )
+            # runs of adjacent numeric columns: (first input, first block column, length)
+            runs: list[list[int]] = []
+            for j, i in enumerate(numeric):
+                if runs and numeric[j - 1] == i - 1:
+                    runs[-1][2] += 1
+                else:
+                    runs.append([int(starts[i]), j, 1])
             for out, rows in zip(outs, parts, strict=True):
-                of_rows = categories[rows]
-                for j in range(len(column.categories)):
-                    np.equal(of_rows, j, out=out[:, start + j], casting="unsafe")
-            start += len(column.categories)
+                if len(numeric) == len(self.columns):
+                    np.take(block, rows, axis=0, out=out)
+                    continue
+                gathered = block[rows]
+                for first, j, length in runs:
+                    out[:, first : first + length] = gathered[:, j : j + length]
+        for i, column in enumerate(self.columns):
+            if column.kind == "numeric":
+                continue
+            categories = self._categories(column, table[column.name], parts, source, place)
+            span = slice(starts[i], starts[i] + widths[i])
+            for out, rows in zip(outs, parts, strict=True):
+                # -1 (unknown, encoded as all zeros) matches no category
+                out[:, span] = categories[rows][:, None] == np.arange(widths[i])
         return outs
+
+    def _numbers_of(
+        self,
+        table: pd.DataFrame,
+        columns: Sequence[ColumnEncoding],
+        absent: dict[str, np.ndarray],
+        source: str,
+        place: Callable[[int], str],
+    ) -> np.ndarray:
+        """The numeric ``columns`` as one float64 matrix of every row, missing values filled
+        in where the encoding has a fill value (never changing ``table`` itself)."""
+        names = [c.name for c in columns]
+        block = numeric_block(table, names)
+        if block is None:  # a column read as text: each cell must be a number
+            block = np.column_stack(
+                [_numbers(table[c.name], absent[c.name], c.name, source, place) for c in columns]
+            )
+        filled = [(j, c) for j, c in enumerate(columns) if c.fill is not None]
+        filled = [(j, c) for j, c in filled if absent[c.name].any()]
+        if filled:
+            block = block.copy()
+            for j, column in filled:
+                block[absent[column.name], j] = column.fill
+        return block
 
     def _categories(
         self,
@@ -269,9 +336,12 @@ class TableEncoding:
         # each distinct value's category index (-1: unknown); the last entry is for missing
         lookup = np.array([*(index.get(t, -1) for t in texts), missing_code], dtype=np.int64)
         categories = lookup[codes]
-        if self.unknown_category == "error":
-            rows = np.sort(np.concatenate(parts))
-            unknown = rows[categories[rows] == -1]
+        # a value outside the categories is possible only if a distinct value maps to -1
+        if self.unknown_category == "error" and (lookup[:-1] == -1).any():
+            in_parts = np.zeros(len(codes), dtype=bool)
+            for rows in parts:
+                in_parts[rows] = True
+            unknown = np.flatnonzero(in_parts & (categories == -1))
             if len(unknown):
                 first = int(unknown[0])
                 raise DataError(
