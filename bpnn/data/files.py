@@ -38,9 +38,11 @@ from bpnn.data.splits import check_features, flat_rows
 from bpnn.data.table import (
     TableEncoding,
     TablePlan,
+    column_counts,
     column_kinds,
     first_missing,
     missing_error,
+    rows_with,
 )
 from bpnn.errors import DataError
 from bpnn.memory import available_bytes, format_size
@@ -479,21 +481,21 @@ def _labelled_rows(
     floats = [name for name, column in table.items() if column.dtype.kind == "f"]
     others = [name for name in table.columns if name not in set(floats)]
     block = table[floats].to_numpy()
-    infinite = dict(zip(floats, np.isinf(block).sum(axis=0).tolist(), strict=True))
+    infinite = dict(zip(floats, column_counts(block, np.isinf).tolist(), strict=True))
     if any(infinite.values()):
         columns = [name for name, n in infinite.items() if n]
         raise DataError(
             f"{path}: {sum(infinite.values())} NaN/inf feature value(s), in column(s) "
             f"{listing(columns)}"
         )
-    gaps, other_gaps = np.isnan(block), table[others].isna().to_numpy()
+    other_gaps = table[others].isna().to_numpy()
     found = {
-        **dict(zip(floats, gaps.sum(axis=0).tolist(), strict=True)),
+        **dict(zip(floats, column_counts(block, np.isnan).tolist(), strict=True)),
         **dict(zip(others, other_gaps.sum(axis=0).tolist(), strict=True)),
     }
     counts = {name: int(found[name]) for name in table.columns}
     if missing == "drop" and any(counts.values()):
-        complete = ~(gaps.any(axis=1) | other_gaps.any(axis=1))
+        complete = ~(rows_with(block, np.isnan) | other_gaps.any(axis=1))
         log(
             f"{path}: dropped {int((~complete).sum())} row(s) with missing feature values "
             "(data.missing: drop)"

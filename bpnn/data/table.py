@@ -72,12 +72,33 @@ def numeric_block(table: pd.DataFrame, names: Sequence[str]) -> np.ndarray | Non
     return table[list(names)].to_numpy(dtype=np.float64, na_value=np.nan)
 
 
+#: rows taken at once by the passes over a whole block: their temporaries stay a few MB
+ROWS_AT_ONCE = 1 << 16
+
+
+def column_counts(block: np.ndarray, test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """How many cells of each column of ``block`` pass ``test`` (``np.isnan``, ``np.isinf``),
+    counted ``ROWS_AT_ONCE`` rows at a time: no boolean copy of the whole block."""
+    counts = np.zeros(block.shape[1], dtype=np.int64)
+    for start in range(0, len(block), ROWS_AT_ONCE):
+        counts += test(block[start : start + ROWS_AT_ONCE]).sum(axis=0)
+    return counts
+
+
+def rows_with(block: np.ndarray, test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Which rows of ``block`` have a cell that passes ``test``, ``ROWS_AT_ONCE`` at a time."""
+    found = np.empty(len(block), dtype=bool)
+    for start in range(0, len(block), ROWS_AT_ONCE):
+        found[start : start + ROWS_AT_ONCE] = test(block[start : start + ROWS_AT_ONCE]).any(axis=1)
+    return found
+
+
 def complete_columns(table: pd.DataFrame, names: Sequence[str]) -> set[str]:
     """The columns among ``names`` that hold numbers and no missing value (one pass)."""
     block = numeric_block(table, names)
     if block is None:
         return {name for name in names if _is_numeric(table[name]) and not table[name].hasnans}
-    gaps = np.isnan(block).any(axis=0)
+    gaps = column_counts(block, np.isnan)
     return {name for name, gap in zip(names, gaps, strict=True) if not gap}
 
 
@@ -279,13 +300,15 @@ class TableEncoding:
                     runs[-1][2] += 1
                 else:
                     runs.append([int(starts[i]), j, 1])
+            # gathered ROWS_AT_ONCE rows at a time: the block is column-major, a whole-part
+            # gather (np.take too) would copy it first
             for out, rows in zip(outs, parts, strict=True):
-                if len(numeric) == len(self.columns):
-                    np.take(block, rows, axis=0, out=out)
-                    continue
-                gathered = block[rows]
-                for first, j, length in runs:
-                    out[:, first : first + length] = gathered[:, j : j + length]
+                for start in range(0, len(rows), ROWS_AT_ONCE):
+                    some = rows[start : start + ROWS_AT_ONCE]
+                    for first, j, length in runs:
+                        out[start : start + len(some), first : first + length] = block[
+                            some, j : j + length
+                        ]
         for i, column in enumerate(self.columns):
             if column.kind == "numeric":
                 continue
