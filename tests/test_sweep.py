@@ -417,3 +417,16 @@ def test_dask_address_that_does_not_answer_is_one_line_error(tmp_path: Path) -> 
     result = bpnn_cli("sweep", path, "--out", tmp_path / "out", "--dask", "tcp://127.0.0.1:9")
     assert result.exit_code == 2, (result.stderr, result.exception)
     assert result.stderr.startswith("error: --dask tcp://127.0.0.1:9: cannot connect")
+
+
+def test_a_local_worker_flushes_its_output_and_exits_with_0_when_the_pool_shuts_down(capfd):
+    """Idle workers skip the interpreter's teardown at the end of a sweep (os._exit from their
+    last exit handler), after flushing what they printed."""
+    from bpnn.sweep.executors import LocalExecutor
+
+    executor = LocalExecutor(1)
+    executor.pool.submit(print, "printed by the worker", end="").result()
+    processes = list(executor.pool._processes.values())
+    executor.close()
+    assert processes and all(process.exitcode == 0 for process in processes)
+    assert "printed by the worker" in capfd.readouterr().out
