@@ -53,6 +53,8 @@ DIVERGENCE = 4.0
 FALL_FRACTION = 0.25
 #: the starting level of the loss: the median over this fraction of the first steps
 START_FRACTION = 0.2
+#: a curve whose minimum is not this fraction below its starting level shows no descent
+HARDLY_FELL = 0.1
 
 
 @dataclass
@@ -101,6 +103,12 @@ def smooth(losses: list[float], beta: float = BETA) -> list[float]:
     return out
 
 
+def starting_level(smoothed: list[float]) -> float:
+    """The loss before the rate does anything: the median of the first ``START_FRACTION`` of
+    the smoothed curve."""
+    return float(np.median(smoothed[: max(1, round(len(smoothed) * START_FRACTION))]))
+
+
 def early_descent(
     lrs: list[float], smoothed: list[float], fraction: float = FALL_FRACTION
 ) -> float:
@@ -110,7 +118,7 @@ def early_descent(
     (a dip of that noise below the line does not count, since the loss climbs back over it)."""
     values = np.asarray(smoothed)
     lowest = int(np.argmin(values))
-    level = float(np.median(values[: max(1, round(len(values) * START_FRACTION))]))
+    level = starting_level(smoothed)
     line = level - fraction * (level - values[lowest])
     above = np.flatnonzero(values[: lowest + 1] > line)
     return float(lrs[0 if len(above) == 0 else above[-1] + 1])
@@ -220,6 +228,13 @@ def lr_find(
         warnings.append(
             f"only {len(lrs)} steps before the loss diverged: the curve is too short to trust; "
             "try a lower --end"
+        )
+    level = starting_level(smoothed)
+    if min(smoothed) > level * (1 - HARDLY_FELL):
+        warnings.append(
+            f"the smoothed loss never fell {HARDLY_FELL:.0%} below its starting level "
+            f"({level:.4g}): the suggestion is noise; try a wider range (--start, --end) or "
+            "check the data and the model"
         )
     if len(lrs) == steps and smoothed[-1] <= min(smoothed) * 1.0001:
         warnings.append(

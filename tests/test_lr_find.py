@@ -104,6 +104,14 @@ def test_range_test_on_a_tiny_set_suggests_a_finite_rate_inside_the_range(config
     assert result.lrs == sorted(result.lrs)
 
 
+def test_a_curve_without_a_descent_is_flagged(config_file):
+    # rates far too small to train: the loss stays at its starting level
+    result = lr_find(load_config(config_file), start=1e-12, end=1e-10, steps=30)
+    assert any("never fell 10% below its starting level" in w for w in result.warnings)
+    trained = lr_find(load_config(config_file), start=1e-5, end=10.0, steps=40)
+    assert not any("never fell" in w for w in trained.warnings)
+
+
 def test_range_test_stops_when_the_loss_explodes(config_file):
     result = lr_find(
         load_config(config_file, ["optimizer.name=sgd"]), start=1e-3, end=1e6, steps=60
