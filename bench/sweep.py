@@ -85,7 +85,8 @@ def main() -> None:
         "--repeat", type=int, default=3, help="runs of each executor, round robin (default 3)"
     )
     args = parser.parse_args()
-    runs: dict[str, list[dict[str, float]]] = {}
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     labels = {"local-1": "local, 1 worker", "local-2": "local, 2 workers"}
     if not args.no_dask:
         labels["dask-2"] = "dask LocalCluster, 2 workers"

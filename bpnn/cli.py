@@ -913,7 +913,7 @@ def lr_find(
             f"range test: {len(result.lrs)} of {result.steps} steps from {result.start:g} to "
             f"{result.end:g}; stopped: {result.stop_reason}"
         )
-        print(f"suggested lr {result.suggested_lr:.3g} (the start of the descent: a quarter down)")
+        print(f"suggested lr {result.suggested_lr:.3g} (start of the descent: 1/4 of the way down)")
         print(f"steepest descent: {result.steepest_lr:.3g} (second opinion)")
         print(f"minimum's lr / 10: {result.min_loss_lr:.3g} (third opinion)")
         print(f"valley: {result.valley_lr:.3g} (fourth opinion, fastai's rule)")

@@ -54,7 +54,7 @@ FALL_FRACTION = 0.25
 #: the starting level of the loss: the median over this fraction of the first steps
 START_FRACTION = 0.2
 #: a curve whose minimum is not this fraction below its starting level shows no descent
-HARDLY_FELL = 0.1
+MIN_FALL = 0.1
 
 
 @dataclass
@@ -225,16 +225,24 @@ def lr_find(
         raise ConfigError(f"lr-find: {stop_reason}; try a lower --start")
     warnings = []
     if len(lrs) < 10:
+        why = "before the loss diverged" if len(lrs) < steps else "in all"
+        remedy = "a lower --end" if len(lrs) < steps else "more --steps"
         warnings.append(
-            f"only {len(lrs)} steps before the loss diverged: the curve is too short to trust; "
-            "try a lower --end"
+            f"only {len(lrs)} steps {why}: the curve is too short to trust; try {remedy}"
         )
     level = starting_level(smoothed)
-    if min(smoothed) > level * (1 - HARDLY_FELL):
+    if min(smoothed) > level * (1 - MIN_FALL):
         warnings.append(
-            f"the smoothed loss never fell {HARDLY_FELL:.0%} below its starting level "
+            f"the smoothed loss never fell {MIN_FALL:.0%} below its starting level "
             f"({level:.4g}): the suggestion is noise; try a wider range (--start, --end) or "
             "check the data and the model"
+        )
+    first_steps = round(len(smoothed) * START_FRACTION)
+    if len(smoothed) >= 10 and int(np.argmin(smoothed)) < first_steps:
+        warnings.append(
+            f"the smoothed loss was lowest in the first {START_FRACTION:.0%} of the steps, "
+            f"at lr {lrs[int(np.argmin(smoothed))]:.3g}: the range starts too high to see a "
+            "descent; try a lower --start"
         )
     if len(lrs) == steps and smoothed[-1] <= min(smoothed) * 1.0001:
         warnings.append(

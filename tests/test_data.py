@@ -388,7 +388,7 @@ def test_csv_test_path_is_used_as_given(tmp_path):
         ("a,b,c\n1,2,3\n4,5,6\n", ["no target column 'label'", "columns: a, b, c"]),
         ("a,label\n1,x\n2,y\nfoo,x\n", ["line 4", "column 'a'", "'foo' is not a number"]),
         ("a,label\n1,x\n,y\n", ["'a' (1 row)", "the first at line 3", "data.missing: drop"]),
-        ("a,b,label\n1,2,x\n-inf,2,y\n3,inf,x\n", ["2 NaN/inf", "column(s) a, b"]),
+        ("a,b,label\n1,2,x\n-inf,2,y\n3,inf,x\n", ["2 infinite", "column(s) a, b"]),
         ("", ["empty file"]),
         ("\n\n", ["empty file"]),
         ("a,label\n", ["no data rows"]),

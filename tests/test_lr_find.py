@@ -109,7 +109,17 @@ def test_a_curve_without_a_descent_is_flagged(config_file):
     result = lr_find(load_config(config_file), start=1e-12, end=1e-10, steps=30)
     assert any("never fell 10% below its starting level" in w for w in result.warnings)
     trained = lr_find(load_config(config_file), start=1e-5, end=10.0, steps=40)
-    assert not any("never fell" in w for w in trained.warnings)
+    assert not any("never fell" in w or "lowest in the first" in w for w in trained.warnings)
+
+
+def test_a_range_that_starts_too_high_or_a_curve_too_short_is_flagged(config_file):
+    momentum = load_config(config_file, ["optimizer.name=momentum"])
+    high = lr_find(momentum, start=2.0, end=20.0, steps=100)
+    assert any("lowest in the first 20% of the steps" in w for w in high.warnings)
+    assert any("try a lower --start" in w for w in high.warnings)
+    short = lr_find(load_config(config_file), start=1e-5, end=1.0, steps=5)
+    assert len(short.lrs) == 5
+    assert any("only 5 steps in all" in w and "more --steps" in w for w in short.warnings)
 
 
 def test_range_test_stops_when_the_loss_explodes(config_file):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import OneHotEncoder
@@ -165,47 +165,63 @@ def test_one_hot_equals_scikit_learn_with_unknowns_ignored(train_values, new_val
     assert TableEncoding.from_dict(json.loads(json.dumps(encoding.to_dict()))) == encoding
 
 
-@settings(max_examples=40, deadline=None)
+#: how a raw column is held, and the values (None: missing) a test table draws for it
+HELD_AS = {
+    "float": [0.5, -2.0, 3.25, None],
+    "int": [4, 6, -8],
+    "nullable float": [1.5, -0.25, None],
+    "numbers as text": ["1.5", "-3", "0.125", None],
+    "categorical": ["a", "b", " c", None],
+}
+
+
+def held_as(kind: str, values: list[object]) -> pd.Series:
+    if kind == "float":
+        return pd.Series([np.nan if v is None else v for v in values], dtype=float)
+    if kind == "int":
+        return pd.Series(values, dtype=np.int64)
+    if kind == "nullable float":
+        return pd.Series(values, dtype="Float64")
+    return pd.Series(values, dtype=object)
+
+
+@settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_each_split_holds_its_rows_of_the_column_by_column_encoding(data):
-    """Numeric and categorical columns in any order, with gaps: every part that
-    ``transform_parts`` writes (a few rows at a time: ``ROWS_AT_ONCE`` made small) equals its
-    rows of the encoding spelled out column by column."""
+    """Numeric columns held any way (floats, integers, nullable floats, numbers as text) and
+    categorical ones, in any order, with and without gaps, under each ``data.missing``: every
+    part that ``transform_parts`` writes (a few rows at a time: ``ROWS_AT_ONCE`` made small)
+    equals its rows of the encoding spelled out column by column, and the table is unchanged."""
     import bpnn.data.table as table_module
 
     n = data.draw(st.integers(2, 40))
-    kinds = data.draw(st.lists(st.sampled_from(["numeric", "categorical"]), min_size=1, max_size=5))
+    missing = data.draw(st.sampled_from(["impute", "error", "drop"]))
+    kinds = data.draw(st.lists(st.sampled_from(sorted(HELD_AS)), min_size=1, max_size=5))
+    pools = {
+        kind: [v for v in pool if v is not None or missing == "impute"]
+        for kind, pool in HELD_AS.items()
+    }
+    cells = [data.draw(st.lists(st.sampled_from(pools[k]), min_size=n, max_size=n)) for k in kinds]
     frame = pd.DataFrame(
-        {
-            f"c{j}": (
-                data.draw(
-                    st.lists(st.sampled_from([0.5, -2.0, 3.25, np.nan]), min_size=n, max_size=n)
-                )
-                if kind == "numeric"
-                else pd.Series(
-                    data.draw(
-                        st.lists(st.sampled_from(["a", "b", " c", None]), min_size=n, max_size=n)
-                    ),
-                    dtype=object,
-                )
-            )
-            for j, kind in enumerate(kinds)
-        }
+        {f"c{j}": held_as(k, v) for j, (k, v) in enumerate(zip(kinds, cells, strict=True))}
     )
-    columns = {f"c{j}": kind for j, kind in enumerate(kinds)}
+    columns = {
+        f"c{j}": "categorical" if kind == "categorical" else "numeric"
+        for j, kind in enumerate(kinds)
+    }
     train = np.arange(0, n, 2)
-    if frame.iloc[train].isna().all().any():
-        return  # a column without values in the training split is refused (tested elsewhere)
+    assume(not frame.iloc[train].isna().all().any())  # else refused (tested elsewhere)
+    before = frame.copy(deep=True)
     encoding = TableEncoding.fit(
-        frame, columns, rows=train, missing="impute", unknown_category="ignore"
+        frame, columns, rows=train, missing=missing, unknown_category="ignore"
     )
     expected = []
-    for column in encoding.columns:
-        values = frame[column.name]
+    for column, raw in zip(encoding.columns, cells, strict=True):
         if column.kind == "numeric":
-            expected.append(values.fillna(column.fill).to_numpy(dtype=float)[:, None])
+            values = [column.fill if v is None else float(v) for v in raw]
+            expected.append(np.array(values, dtype=float)[:, None])
         else:
-            texts = [column.fill if v is None else v.strip() for v in values]
+            texts = [column.fill if v is None else v.strip() for v in raw]
             expected.append(np.array([[t == c for c in column.categories] for t in texts], float))
     whole = np.hstack(expected)
     order = np.random.default_rng(n).permutation(n)
@@ -215,8 +231,9 @@ def test_each_split_holds_its_rows_of_the_column_by_column_encoding(data):
         patch.setattr(table_module, "ROWS_AT_ONCE", chunk)
         written = encoding.transform_parts(frame, parts, "table")
     for X, rows in zip(written, parts, strict=True):
-        assert X.flags.c_contiguous
+        assert X.flags.c_contiguous and X.dtype == np.float64
         assert np.array_equal(X, whole[rows])
+    pd.testing.assert_frame_equal(frame, before)
 
 
 # --- missing values -----------------------------------------------------------------------------
@@ -434,6 +451,22 @@ def test_parquet_trains_like_the_same_csv(tmp_path):
     assert parquet_data.feature_names == csv_data.feature_names
     assert np.array_equal(parquet_data.X_train, csv_data.X_train)
     assert np.array_equal(parquet_data.y_test, csv_data.y_test)
+
+
+def test_parquet_with_pandas_nullable_types_loads_like_the_csv(tmp_path):
+    """pandas' nullable dtypes (Float64, Int64, string), as ``convert_dtypes`` makes them and
+    a Parquet file keeps them, with blanks: the same matrices as the CSV's."""
+    frame = mixed_table()
+    frame["weight"] = np.round(np.linspace(1.0, 9.0, len(frame)), 2)
+    frame.loc[frame.index[::9], "size"] = np.nan
+    csv_data = load(write(tmp_path, frame), missing="impute")
+    parquet = tmp_path / "nullable.parquet"
+    frame.convert_dtypes().to_parquet(parquet)
+    config = DataConfig(source="parquet", path=str(parquet), target="label", missing="impute")
+    parquet_data = load_dataset(config, task="multiclass", seed=0)
+    assert parquet_data.feature_names == csv_data.feature_names
+    for split in ("X_train", "X_val", "X_test"):
+        assert np.array_equal(getattr(parquet_data, split), getattr(csv_data, split))
 
 
 def test_config_show_lists_the_features_after_encoding():

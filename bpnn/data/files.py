@@ -42,7 +42,7 @@ from bpnn.data.table import (
     column_kinds,
     first_missing,
     missing_error,
-    rows_with,
+    rows_with_any,
 )
 from bpnn.errors import DataError
 from bpnn.memory import available_bytes, format_size
@@ -476,26 +476,26 @@ def _labelled_rows(
     table = _rows_with_target(path, table, target, log)
     labels = table[target]
     table = table[list(features)]
-    # missing values are NaN here: only infinities are errors. The float columns are one block
-    # in pandas: one NumPy pass over it (a view, not a copy) counts both
+    # missing values are NaN here: only infinities are errors. The float columns are counted
+    # in one pass (a view of pandas' block where it holds them as one), a chunk of rows at a time
     floats = [name for name, column in table.items() if column.dtype.kind == "f"]
-    others = [name for name in table.columns if name not in set(floats)]
-    block = table[floats].to_numpy()
-    infinite = dict(zip(floats, column_counts(block, np.isinf).tolist(), strict=True))
+    float_set = set(floats)
+    others = [name for name in table.columns if name not in float_set]
+    infinite = dict(zip(floats, column_counts(table[floats], np.isinf).tolist(), strict=True))
     if any(infinite.values()):
         columns = [name for name, n in infinite.items() if n]
         raise DataError(
-            f"{path}: {sum(infinite.values())} NaN/inf feature value(s), in column(s) "
+            f"{path}: {sum(infinite.values())} infinite feature value(s), in column(s) "
             f"{listing(columns)}"
         )
     other_gaps = table[others].isna().to_numpy()
     found = {
-        **dict(zip(floats, column_counts(block, np.isnan).tolist(), strict=True)),
+        **dict(zip(floats, column_counts(table[floats], np.isnan).tolist(), strict=True)),
         **dict(zip(others, other_gaps.sum(axis=0).tolist(), strict=True)),
     }
     counts = {name: int(found[name]) for name in table.columns}
     if missing == "drop" and any(counts.values()):
-        complete = ~(rows_with(block, np.isnan) | other_gaps.any(axis=1))
+        complete = ~(rows_with_any(table[floats], np.isnan) | other_gaps.any(axis=1))
         log(
             f"{path}: dropped {int((~complete).sum())} row(s) with missing feature values "
             "(data.missing: drop)"

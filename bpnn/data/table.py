@@ -19,7 +19,7 @@ to any other, one-hot inputs included.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -63,43 +63,43 @@ def missing_mask(column: pd.Series) -> np.ndarray:
     return column.isna().to_numpy()
 
 
-def numeric_block(table: pd.DataFrame, names: Sequence[str]) -> np.ndarray | None:
-    """The columns ``names`` as one float64 matrix (NaN where missing) when every one of them
-    holds numbers, else None. pandas keeps a table's float columns in one block, so this is
-    usually a view, not a copy: one NumPy pass over it replaces a pandas call per column."""
-    if not names or not all(_is_numeric(table[name]) for name in names):
-        return None
-    return table[list(names)].to_numpy(dtype=np.float64, na_value=np.nan)
+#: rows taken at once by the passes over many columns: their temporaries stay a few MB
+ROWS_AT_ONCE = 1 << 14
 
 
-#: rows taken at once by the passes over a whole block: their temporaries stay a few MB
-ROWS_AT_ONCE = 1 << 16
+def row_chunks(frame: pd.DataFrame) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first row, float64 matrix)`` of ``ROWS_AT_ONCE`` rows of ``frame`` at a time, NaN
+    where a value is missing: a view of pandas' own block where it holds the columns as one
+    block of floats, else converted a chunk at a time (integers, nullable types, one block per
+    column). Never a copy of every row; read only."""
+    for start in range(0, len(frame), ROWS_AT_ONCE):
+        chunk = frame.iloc[start : start + ROWS_AT_ONCE]
+        yield start, chunk.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def column_counts(block: np.ndarray, test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """How many cells of each column of ``block`` pass ``test`` (``np.isnan``, ``np.isinf``),
-    counted ``ROWS_AT_ONCE`` rows at a time: no boolean copy of the whole block."""
-    counts = np.zeros(block.shape[1], dtype=np.int64)
-    for start in range(0, len(block), ROWS_AT_ONCE):
-        counts += test(block[start : start + ROWS_AT_ONCE]).sum(axis=0)
+def column_counts(frame: pd.DataFrame, test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """How many cells of each (numeric) column of ``frame`` pass ``test`` (``np.isnan``,
+    ``np.isinf``): one pass, ``ROWS_AT_ONCE`` rows at a time."""
+    counts = np.zeros(frame.shape[1], dtype=np.int64)
+    for _, chunk in row_chunks(frame):
+        counts += test(chunk).sum(axis=0)
     return counts
 
 
-def rows_with(block: np.ndarray, test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """Which rows of ``block`` have a cell that passes ``test``, ``ROWS_AT_ONCE`` at a time."""
-    found = np.empty(len(block), dtype=bool)
-    for start in range(0, len(block), ROWS_AT_ONCE):
-        found[start : start + ROWS_AT_ONCE] = test(block[start : start + ROWS_AT_ONCE]).any(axis=1)
+def rows_with_any(frame: pd.DataFrame, test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Which rows of ``frame`` (numeric columns) have a cell that passes ``test``."""
+    found = np.zeros(len(frame), dtype=bool)
+    for start, chunk in row_chunks(frame):
+        found[start : start + len(chunk)] = test(chunk).any(axis=1)
     return found
 
 
-def complete_columns(table: pd.DataFrame, names: Sequence[str]) -> set[str]:
-    """The columns among ``names`` that hold numbers and no missing value (one pass)."""
-    block = numeric_block(table, names)
-    if block is None:
-        return {name for name in names if _is_numeric(table[name]) and not table[name].hasnans}
-    gaps = column_counts(block, np.isnan)
-    return {name for name, gap in zip(names, gaps, strict=True) if not gap}
+def complete_numeric_columns(table: pd.DataFrame, names: Sequence[str]) -> set[str]:
+    """The columns among ``names`` that pandas holds as numbers and that have no missing value
+    (one pass over them all)."""
+    typed = [name for name in names if _is_numeric(table[name])]
+    gaps = column_counts(table[typed], np.isnan)
+    return {name for name, gap in zip(typed, gaps, strict=True) if not gap}
 
 
 def _is_numeric(column: pd.Series) -> bool:
@@ -178,9 +178,10 @@ class TableEncoding:
 
         counts = missing_counts or {}
         numeric = [name for name, kind in kinds.items() if kind == "numeric"]
-        # a complete numeric column has values in any split and, unless imputing, needs no
-        # statistic: nothing to fit
-        complete = complete_columns(table, numeric) if missing != "impute" else set()
+        # a complete numeric column has values in any (non-empty) split and, unless imputing,
+        # needs no statistic: nothing to fit
+        shortcut = missing != "impute" and len(table) > 0 and (rows is None or len(rows) > 0)
+        complete = complete_numeric_columns(table, numeric) if shortcut else set()
         columns = []
         for name, kind in kinds.items():
             if name in complete:
@@ -258,10 +259,12 @@ class TableEncoding:
         self, table: pd.DataFrame, source: str, where: Callable[[int], str] | None
     ) -> dict[str, np.ndarray]:
         """Each column's missing cells; a ``DataError`` when the encoding cannot fill them."""
-        complete = complete_columns(table, [c.name for c in self.columns if c.kind == "numeric"])
-        nothing = np.zeros(len(table), dtype=bool)  # shared by the complete columns: read only
+        numeric = [c.name for c in self.columns if c.kind == "numeric"]
+        complete = complete_numeric_columns(table, numeric)
+        no_gaps = np.zeros(len(table), dtype=bool)  # shared by the complete columns
+        no_gaps.flags.writeable = False
         absent = {
-            c.name: nothing if c.name in complete else missing_mask(table[c.name])
+            c.name: no_gaps if c.name in complete else missing_mask(table[c.name])
             for c in self.columns
         }
         unfilled = any(c.fill is None and absent[c.name].any() for c in self.columns)
@@ -282,66 +285,77 @@ class TableEncoding:
         place: Callable[[int], str],
     ) -> list[np.ndarray]:
         """The encoded rows of each part (C order: rows contiguous, the layout every split has
-        always had, so the scaling's sums come out bit for bit). The numeric columns are taken
-        as one matrix and gathered row-wise per part; each categorical column is one-hot
-        encoded by one scatter of ones."""
+        always had, so the scaling's sums come out bit for bit). Columns are checked in their
+        order (a cell that is not a number, an unknown category: the first one is named);
+        the numeric columns pandas holds as numbers, which need no check, are then gathered
+        together, ``ROWS_AT_ONCE`` rows at a time."""
         outs = [np.empty((len(rows), self.n_features), dtype=np.float64) for rows in parts]
         widths = [1 if c.kind == "numeric" else len(c.categories) for c in self.columns]
         starts = np.cumsum([0, *widths])[:-1]
-        numeric = [i for i, c in enumerate(self.columns) if c.kind == "numeric"]
-        if numeric:
-            block = self._numbers_of(
-                table, [self.columns[i] for i in numeric], absent, source, place
-            )
-            # runs of adjacent numeric columns: (first input, first block column, length)
-            runs: list[list[int]] = []
-            for j, i in enumerate(numeric):
-                if runs and numeric[j - 1] == i - 1:
-                    runs[-1][2] += 1
-                else:
-                    runs.append([int(starts[i]), j, 1])
-            # gathered ROWS_AT_ONCE rows at a time: the block is column-major, a whole-part
-            # gather (np.take too) would copy it first
-            for out, rows in zip(outs, parts, strict=True):
-                for start in range(0, len(rows), ROWS_AT_ONCE):
-                    some = rows[start : start + ROWS_AT_ONCE]
-                    for first, j, length in runs:
-                        out[start : start + len(some), first : first + length] = block[
-                            some, j : j + length
-                        ]
+        typed = []  # the numeric columns pandas holds as numbers, by position
         for i, column in enumerate(self.columns):
-            if column.kind == "numeric":
-                continue
-            categories = self._categories(column, table[column.name], parts, source, place)
-            span = slice(starts[i], starts[i] + widths[i])
-            for out, rows in zip(outs, parts, strict=True):
-                # -1 (unknown, encoded as all zeros) matches no category
-                out[:, span] = categories[rows][:, None] == np.arange(widths[i])
+            values, gone = table[column.name], absent[column.name]
+            if column.kind == "numeric" and _is_numeric(values):
+                typed.append(i)
+            elif column.kind == "numeric":  # read as text: each cell must be a number
+                numbers = _numbers(values, gone, column.name, source, place)
+                if column.fill is not None and gone.any():
+                    numbers = np.where(gone, column.fill, numbers)
+                for out, rows in zip(outs, parts, strict=True):
+                    out[:, starts[i]] = numbers[rows]
+            else:
+                categories = self._categories(column, values, parts, source, place)
+                for out, rows in zip(outs, parts, strict=True):
+                    # one-hot: -1 (unknown, encoded as all zeros) matches no category
+                    np.equal(
+                        categories[rows][:, None],
+                        np.arange(widths[i]),
+                        out=out[:, starts[i] : starts[i] + widths[i]],
+                        casting="unsafe",
+                    )
+        if typed:
+            self._gather_numbers(table, typed, starts, absent, parts, outs)
         return outs
 
-    def _numbers_of(
+    def _gather_numbers(
         self,
         table: pd.DataFrame,
-        columns: Sequence[ColumnEncoding],
+        typed: list[int],
+        starts: np.ndarray,
         absent: dict[str, np.ndarray],
-        source: str,
-        place: Callable[[int], str],
-    ) -> np.ndarray:
-        """The numeric ``columns`` as one float64 matrix of every row, missing values filled
-        in where the encoding has a fill value (never changing ``table`` itself)."""
-        names = [c.name for c in columns]
-        block = numeric_block(table, names)
-        if block is None:  # a column read as text: each cell must be a number
-            block = np.column_stack(
-                [_numbers(table[c.name], absent[c.name], c.name, source, place) for c in columns]
-            )
-        filled = [(j, c) for j, c in enumerate(columns) if c.fill is not None]
-        filled = [(j, c) for j, c in filled if absent[c.name].any()]
-        if filled:
-            block = block.copy()
-            for j, column in filled:
-                block[absent[column.name], j] = column.fill
-        return block
+        parts: Sequence[np.ndarray],
+        outs: list[np.ndarray],
+    ) -> None:
+        """Write the numeric columns at positions ``typed`` (held as numbers by pandas) into
+        ``outs``: each part's rows taken from pandas ``ROWS_AT_ONCE`` at a time, missing values
+        filled in, adjacent columns copied as one slice. ``table`` is never written to."""
+        columns = [self.columns[i] for i in typed]
+        frame = table[[c.name for c in columns]]
+        # runs of adjacent columns: (first input, first column of frame, length)
+        runs: list[list[int]] = []
+        for k, i in enumerate(typed):
+            if runs and typed[k - 1] == i - 1:
+                runs[-1][2] += 1
+            else:
+                runs.append([int(starts[i]), k, 1])
+        fills = [
+            (k, c.fill, absent[c.name])
+            for k, c in enumerate(columns)
+            if c.fill is not None and absent[c.name].any()
+        ]
+        for out, rows in zip(outs, parts, strict=True):
+            for start in range(0, len(rows), ROWS_AT_ONCE):
+                some = rows[start : start + ROWS_AT_ONCE]
+                # a new frame of these rows (pandas' take), so filling it touches no caller's data
+                chunk = frame.iloc[some].to_numpy(dtype=np.float64, na_value=np.nan)
+                if fills and not chunk.flags.writeable:  # pandas' copy-on-write view
+                    chunk = chunk.copy()
+                for k, fill, gone in fills:
+                    chunk[gone[some], k] = fill
+                for first, k, length in runs:
+                    out[start : start + len(some), first : first + length] = chunk[
+                        :, k : k + length
+                    ]
 
     def _categories(
         self,

@@ -50,16 +50,26 @@ def _start_worker() -> None:
     import atexit
 
     os.environ.update(ONE_THREAD_ENV)
-    atexit.register(_exit_at_once)  # registered first, so it runs after every other handler
+    # exit handlers run last-registered first: those of the libraries a trial imports (all
+    # registered later) run before this one; of the two registered before it, multiprocessing's
+    # has run already when the worker's loop returns, and logging's is called below
+    atexit.register(_exit_at_once)
 
 
 def _exit_at_once() -> None:
-    """The last exit handler of an idle worker: end the process without tearing down the
-    interpreter. With scikit-learn, SciPy, matplotlib and numba loaded that takes about 0.6 s,
-    which the sweep would wait for at its end; every trial's files were written (atomically)
-    before its result was returned, and the other exit handlers have run."""
-    sys.stdout.flush()
-    sys.stderr.flush()
+    """An idle worker's exit, without tearing down the interpreter: with scikit-learn, SciPy,
+    matplotlib and numba loaded that takes about 0.6 s, which the sweep would wait for at its
+    end. Every trial's files were written (atomically) before its result was returned. The
+    exit status is 0: a worker that dies of an error is seen by the pool anyway (its process
+    ends while tasks are pending)."""
+    if "logging" in sys.modules:
+        sys.modules["logging"].shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):  # a closed or broken stream: nothing more to save
+            pass
     os._exit(0)
 
 
