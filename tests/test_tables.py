@@ -225,7 +225,7 @@ def test_each_split_holds_its_rows_of_the_column_by_column_encoding(data):
             expected.append(np.array([[t == c for c in column.categories] for t in texts], float))
     whole = np.hstack(expected)
     order = np.random.default_rng(n).permutation(n)
-    parts = [order[: n // 3], order[n // 3 :]]
+    parts = [order[: n // 3], order[n // 3 :], np.arange(n)]  # the last: every row in order
     chunk = data.draw(st.integers(1, 8))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(table_module, "ROWS_AT_ONCE", chunk)

@@ -78,11 +78,17 @@ def row_chunks(frame: pd.DataFrame) -> Iterator[tuple[int, np.ndarray]]:
 
 
 def column_counts(frame: pd.DataFrame, test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """How many cells of each (numeric) column of ``frame`` pass ``test`` (``np.isnan``,
-    ``np.isinf``): one pass, ``ROWS_AT_ONCE`` rows at a time."""
+    """How many cells of each (numeric) column of ``frame`` pass ``test``, which must be
+    ``np.isnan`` or ``np.isinf`` (or another test only non-finite values pass): one pass,
+    ``ROWS_AT_ONCE`` rows at a time."""
     counts = np.zeros(frame.shape[1], dtype=np.int64)
     for _, chunk in row_chunks(frame):
-        counts += test(chunk).sum(axis=0)
+        # a NaN or an infinity makes its column's sum NaN or infinite: only such columns (or
+        # ones whose sum overflowed) are tested cell by cell
+        with np.errstate(over="ignore", invalid="ignore"):
+            suspect = ~np.isfinite(chunk.sum(axis=0))
+        if suspect.any():
+            counts[suspect] += test(chunk[:, suspect]).sum(axis=0)
     return counts
 
 
@@ -344,11 +350,15 @@ class TableEncoding:
             if c.fill is not None and absent[c.name].any()
         ]
         for out, rows in zip(outs, parts, strict=True):
+            # every row in order (transform of a whole table): slices of pandas' block, no take
+            in_order = len(rows) > 0 and np.array_equal(
+                rows, np.arange(rows[0], rows[0] + len(rows))
+            )
             for start in range(0, len(rows), ROWS_AT_ONCE):
                 some = rows[start : start + ROWS_AT_ONCE]
-                # a new frame of these rows (pandas' take), so filling it touches no caller's data
-                chunk = frame.iloc[some].to_numpy(dtype=np.float64, na_value=np.nan)
-                if fills and not chunk.flags.writeable:  # pandas' copy-on-write view
+                taken = frame.iloc[some[0] : some[-1] + 1] if in_order else frame.iloc[some]
+                chunk = taken.to_numpy(dtype=np.float64, na_value=np.nan)
+                if fills and (in_order or not chunk.flags.writeable):  # never the caller's data
                     chunk = chunk.copy()
                 for k, fill, gone in fills:
                     chunk[gone[some], k] = fill
