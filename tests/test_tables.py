@@ -190,7 +190,7 @@ def held_as(kind: str, values: list[object]) -> pd.Series:
 def test_each_split_holds_its_rows_of_the_column_by_column_encoding(data):
     """Numeric columns held any way (floats, integers, nullable floats, numbers as text) and
     categorical ones, in any order, with and without gaps, under each ``data.missing``: every
-    part that ``transform_parts`` writes (a few rows at a time: ``ROWS_AT_ONCE`` made small)
+    part that ``transform_parts`` writes (a few cells at a time: ``CELLS_AT_ONCE`` made small)
     equals its rows of the encoding spelled out column by column, and the table is unchanged."""
     import bpnn.data.table as table_module
 
@@ -226,9 +226,9 @@ def test_each_split_holds_its_rows_of_the_column_by_column_encoding(data):
     whole = np.hstack(expected)
     order = np.random.default_rng(n).permutation(n)
     parts = [order[: n // 3], order[n // 3 :], np.arange(n)]  # the last: every row in order
-    chunk = data.draw(st.integers(1, 8))
+    chunk = data.draw(st.integers(1, 16))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(table_module, "ROWS_AT_ONCE", chunk)
+        patch.setattr(table_module, "CELLS_AT_ONCE", chunk)
         written = encoding.transform_parts(frame, parts, "table")
     for X, rows in zip(written, parts, strict=True):
         assert X.flags.c_contiguous and X.dtype == np.float64

@@ -63,24 +63,31 @@ def missing_mask(column: pd.Series) -> np.ndarray:
     return column.isna().to_numpy()
 
 
-#: rows taken at once by the passes over many columns: their temporaries stay a few MB
-ROWS_AT_ONCE = 1 << 14
+#: cells taken at once by the passes over many columns (2 MB of float64): their temporaries
+#: stay small however wide the table
+CELLS_AT_ONCE = 1 << 18
+
+
+def rows_at_once(width: int) -> int:
+    """How many rows of ``width`` columns make ``CELLS_AT_ONCE`` cells (at least one)."""
+    return max(1, CELLS_AT_ONCE // max(width, 1))
 
 
 def row_chunks(frame: pd.DataFrame) -> Iterator[tuple[int, np.ndarray]]:
-    """``(first row, float64 matrix)`` of ``ROWS_AT_ONCE`` rows of ``frame`` at a time, NaN
+    """``(first row, float64 matrix)`` of ``rows_at_once`` rows of ``frame`` at a time, NaN
     where a value is missing: a view of pandas' own block where it holds the columns as one
     block of floats, else converted a chunk at a time (integers, nullable types, one block per
     column). Never a copy of every row; read only."""
-    for start in range(0, len(frame), ROWS_AT_ONCE):
-        chunk = frame.iloc[start : start + ROWS_AT_ONCE]
+    step = rows_at_once(frame.shape[1])
+    for start in range(0, len(frame), step):
+        chunk = frame.iloc[start : start + step]
         yield start, chunk.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def column_counts(frame: pd.DataFrame, test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """How many cells of each (numeric) column of ``frame`` pass ``test``, which must be
     ``np.isnan`` or ``np.isinf`` (or another test only non-finite values pass): one pass,
-    ``ROWS_AT_ONCE`` rows at a time."""
+    ``CELLS_AT_ONCE`` cells at a time."""
     counts = np.zeros(frame.shape[1], dtype=np.int64)
     for _, chunk in row_chunks(frame):
         # a NaN or an infinity makes its column's sum NaN or infinite: only such columns (or
@@ -294,7 +301,7 @@ class TableEncoding:
         always had, so the scaling's sums come out bit for bit). Columns are checked in their
         order (a cell that is not a number, an unknown category: the first one is named);
         the numeric columns pandas holds as numbers, which need no check, are then gathered
-        together, ``ROWS_AT_ONCE`` rows at a time."""
+        together, ``CELLS_AT_ONCE`` cells at a time."""
         outs = [np.empty((len(rows), self.n_features), dtype=np.float64) for rows in parts]
         widths = [1 if c.kind == "numeric" else len(c.categories) for c in self.columns]
         starts = np.cumsum([0, *widths])[:-1]
@@ -333,8 +340,8 @@ class TableEncoding:
         outs: list[np.ndarray],
     ) -> None:
         """Write the numeric columns at positions ``typed`` (held as numbers by pandas) into
-        ``outs``: each part's rows taken from pandas ``ROWS_AT_ONCE`` at a time, missing values
-        filled in, adjacent columns copied as one slice. ``table`` is never written to."""
+        ``outs``: each part's rows taken from pandas ``CELLS_AT_ONCE`` cells at a time, missing
+        values filled in, adjacent columns copied as one slice. ``table`` is never written to."""
         columns = [self.columns[i] for i in typed]
         frame = table[[c.name for c in columns]]
         # runs of adjacent columns: (first input, first column of frame, length)
@@ -354,8 +361,9 @@ class TableEncoding:
             in_order = len(rows) > 0 and np.array_equal(
                 rows, np.arange(rows[0], rows[0] + len(rows))
             )
-            for start in range(0, len(rows), ROWS_AT_ONCE):
-                some = rows[start : start + ROWS_AT_ONCE]
+            step = rows_at_once(len(columns))
+            for start in range(0, len(rows), step):
+                some = rows[start : start + step]
                 taken = frame.iloc[some[0] : some[-1] + 1] if in_order else frame.iloc[some]
                 chunk = taken.to_numpy(dtype=np.float64, na_value=np.nan)
                 if fills and (in_order or not chunk.flags.writeable):  # never the caller's data
