@@ -400,10 +400,10 @@ def predict(
             from bpnn.errors import ConfigError
 
             raise ConfigError(f"--format: {fmt!r} is not one of csv, jsonl")
-        if out is not None and out.exists():
-            from bpnn.errors import OutputError
+        if out is not None:
+            from bpnn.errors import refuse_existing
 
-            raise OutputError(f"{out}: already exists; choose another --out")
+            refuse_existing([out], "--out")
         text = prediction_table(
             checkpoint, input_file, id_column=id_column, fmt=fmt, log=_stderr().print
         )
@@ -574,15 +574,15 @@ def explain(
 ) -> None:
     """One forward and backward pass (and --step: one update), every number with its formula."""
     from bpnn.config import load_config
-    from bpnn.errors import OutputError
+    from bpnn.errors import refuse_existing, write_new_text
     from bpnn.explain import explain as run_explain
     from bpnn.explain import to_json, to_markdown, to_text
 
     if batch is not None and sample != 0:
         raise typer.BadParameter("give --sample or --batch, not both", param_hint="--batch")
     with reported_errors():
-        if markdown is not None and markdown.exists():
-            raise OutputError(f"{markdown}: already exists; choose another --markdown")
+        if markdown is not None:
+            refuse_existing([markdown], "--markdown")
         cfg = load_config(config, overrides or [])
         result = run_explain(
             cfg,
@@ -594,15 +594,7 @@ def explain(
             log=_stderr().print,
         )
         if markdown is not None:
-            try:
-                with markdown.open("x", encoding="utf-8") as handle:
-                    handle.write(to_markdown(result, full))
-            except FileExistsError:
-                raise OutputError(
-                    f"{markdown}: already exists; choose another --markdown"
-                ) from None
-            except OSError as error:
-                raise OutputError(f"{markdown}: cannot write: {error.strerror}") from None
+            write_new_text(markdown, to_markdown(result, full), "--markdown")
     if as_json:
         print(json.dumps(to_json(result)))
     else:
@@ -676,7 +668,7 @@ def plot(
     One run: its curves into RUN/plots/. Several runs (or --out): their curves overlaid, one
     figure per metric, labelled by run name. A sweep folder: the metric against each searched
     key."""
-    from bpnn.errors import OutputError
+    from bpnn.errors import OutputError, refuse_existing
     from bpnn.run import RunDirectory
 
     with reported_errors():
@@ -698,9 +690,7 @@ def plot(
         target = out if out is not None else Path("comparison.png")
         if target.suffix.lower() != ".png":
             raise OutputError(f"{target}: --out must be a .png file")
-        for path in overlay_paths(target):
-            if path.exists():
-                raise OutputError(f"{path}: already exists; choose another --out")
+        refuse_existing(overlay_paths(target), "--out")
         histories: dict[str, list[dict[str, Any]]] = {}
         for run in runs:
             name = run.path.resolve().name
@@ -751,7 +741,7 @@ def init(
     ] = None,
 ) -> None:
     """Write a commented starter config from one of the example configs shipped with bpnn."""
-    from bpnn.errors import OutputError
+    from bpnn.errors import write_new_text
     from bpnn.examples import starter_config
 
     with reported_errors():
@@ -762,13 +752,7 @@ def init(
         if str(target) == "-":
             sys.stdout.write(text)
             return
-        try:
-            with target.open("x", encoding="utf-8") as handle:
-                handle.write(text)
-        except FileExistsError:
-            raise OutputError(f"{target}: already exists; choose another --out") from None
-        except OSError as error:
-            raise OutputError(f"{target}: cannot write: {error.strerror or error}") from None
+        write_new_text(target, text, "--out")
     print(f"wrote {target}; train it with: bpnn train {target}", file=sys.stderr)
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from bpnn.config import Config
-from bpnn.errors import ConfigError, OutputError
+from bpnn.errors import ConfigError, make_output_folder, refuse_existing
 from bpnn.model import make_seeds
 from bpnn.nn.optimizers import make_optimizer
 from bpnn.run import build_model, load_data
@@ -282,15 +282,8 @@ def write_outputs(result: LrFindResult, folder: Path, title: str) -> list[Path]:
     from bpnn.plots import plot_lr_find  # start-up: matplotlib is loaded only to draw
 
     png, csv = folder / "lr_find.png", folder / "lr_find.csv"
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(f"{folder}: exists and is not a directory; choose another --out")
-    for path in (png, csv):
-        if path.exists():
-            raise OutputError(f"{path}: already exists; choose another --out")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(f"{folder}: cannot create: {error.strerror or error}") from None
+    refuse_existing((png, csv), "--out")
+    make_output_folder(folder, "--out")
     write_csv(result, csv)
     plot_lr_find(result.lrs, result.losses, result.smoothed, result.suggested_lr, png, title)
     return [png, csv]

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bpnn.errors import ExportError, OutputError
+from bpnn.errors import ExportError, OutputError, refuse_existing
 from bpnn.export.extras import EXTRAS
 from bpnn.export.onnx_format import OPSET, build_onnx
 from bpnn.export.plan import InferencePlan, inference_plan
@@ -94,9 +94,7 @@ def export_checkpoint(checkpoint: Path, fmt: str, out: Path) -> ExportResult:
         if out.suffix == ".py":
             raise OutputError(f"{out}: the weights need another name than the Python beside them")
         targets.append(out.with_suffix(".py"))
-    for target in targets:
-        if target.exists():
-            raise OutputError(f"{target}: already exists; choose another --out")
+    refuse_existing(targets, "--out")
 
     plan = inference_plan(load_checkpoint(checkpoint))
     result = ExportResult()

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from bpnn.data import encode_labels, load_dataset, read_labelled
-from bpnn.errors import DataError, OutputError
+from bpnn.errors import DataError, make_output_folder, refuse_existing
 from bpnn.evaluation import report
 from bpnn.model import Model, load_model
 from bpnn.run.directory import Log, no_log
@@ -35,12 +35,8 @@ def _report(
 
         name = "confusion_matrix.png" if model.task != "regression" else "predictions.png"
         target = plots / name
-        if target.exists():
-            raise OutputError(f"{target}: already exists; choose another --plots folder")
-        try:
-            plots.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise OutputError(f"{plots}: cannot create: {error.strerror or error}") from None
+        refuse_existing([target], "--plots folder")
+        make_output_folder(plots, "--plots folder")
         if model.task == "regression":
             plot_predictions(actual, predicted, target, title)
         else:
