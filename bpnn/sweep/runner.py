@@ -2,7 +2,9 @@
 
 Only this process talks to the study. It asks Optuna for a trial's values, sends the trial to
 a worker (``executors``), and when the result comes back it appends the trial's line to
-``sweep.jsonl`` first and tells the study second. The study lives in ``optuna.journal`` (Optuna's
+``sweep.jsonl`` first and tells the study second. Each trial's point is checked as a whole
+first (``SweepSpec.point_error``): one the config refuses is recorded as a failed trial at once,
+never sent to a worker. The study lives in ``optuna.journal`` (Optuna's
 ``JournalStorage`` on a file, append-only), so after a crash, even ``kill -9``:
 
 - a trial the study holds as finished is never run again;
@@ -31,7 +33,7 @@ from typing import Any
 import yaml
 
 from bpnn.errors import ConfigError, OutputError
-from bpnn.sweep.spec import Choices, SweepSpec, decode_value
+from bpnn.sweep.spec import Choices, SweepSpec, decode_value, describe_point
 from bpnn.sweep.trial import PruningSnapshot, TrialResult, TrialTask
 
 STUDY_NAME = "bpnn-sweep"
@@ -107,14 +109,22 @@ def run_sweep(
                     trial = _ask(study, spec, asked)
                     asked += 1
                     task = _task(spec, sweep_dir, study, trial.number, overrides_of(spec, trial))
-                pending[executor.submit(task)] = (trial, task)
+                error = spec.point_error(task.overrides)
+                if error is None:
+                    pending[executor.submit(task)] = (trial, task)
+                    continue
+                # invalid as a whole: a failed trial at once, without a worker or a run directory
+                invalid = _invalid_point(task, error)
+                _record(sweep_dir, study, trial, invalid, report=False)
+                finished += 1
+                ran += 1
+                log(_progress_line(invalid, finished, total, spec.metric))
             if not pending:
                 break
             for future in executor.wait_first(list(pending)):
                 trial, task = pending.pop(future)
                 result = _result_of(future, task)
-                _append_record(sweep_dir / RESULTS_FILE, result.record())
-                _tell(study, trial, result, report=spec.prune)
+                _record(sweep_dir, study, trial, result, report=spec.prune)
                 finished += 1
                 ran += 1
                 log(_progress_line(result, finished, total, spec.metric))
@@ -304,6 +314,25 @@ def _result_of(future: Any, task: TrialTask) -> TrialResult:
             run_dir=task.run_dir,
             error=f"the worker running it failed: {type(error).__name__}: {error}",
         )
+
+
+def _invalid_point(task: TrialTask, error: str) -> TrialResult:
+    """The failed result of a trial whose point the config refuses as a whole."""
+    return TrialResult(
+        trial=task.number,
+        overrides=task.overrides,
+        status="failed",
+        metric=None,
+        seconds=0.0,
+        run_dir=task.run_dir,
+        error=f"invalid point ({describe_point(task.overrides)}): {error}",
+    )
+
+
+def _record(sweep_dir: Path, study: Any, trial: Any, result: TrialResult, report: bool) -> None:
+    """A finished trial: its line in sweep.jsonl first, then the study (see the docstring)."""
+    _append_record(sweep_dir / RESULTS_FILE, result.record())
+    _tell(study, trial, result, report=report)
 
 
 def _tell(study: Any, trial: Any, result: TrialResult, report: bool) -> None:

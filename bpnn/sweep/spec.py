@@ -1,10 +1,20 @@
 """The sweep file: its schema, and every check that can be made before a trial runs.
 
 A sweep file names a base config, the metric to optimise and the search space over dotted
-config keys. Each searched value is checked by applying it to the base config exactly as
-``--set KEY=VALUE`` would (``bpnn.config.load_config`` with overrides), so an unknown key or a
-value the base config refuses is a ``ConfigError`` naming the sweep file and the key, raised
-before any trial runs. The config's schema is never repeated here.
+config keys. A point of the space (a value for every searched key) is checked as a whole, by
+applying all its values to the base config exactly as ``--set KEY=VALUE ...`` would
+(``bpnn.config.load_config`` with overrides, the check ``bpnn train`` and ``bpnn config check``
+make); the config's schema is never repeated here.
+
+Before any trial runs, the points made of the candidate values (every choice, both ends of
+every range) are searched, each point checked once: a grid's points all, for random and tpe at
+most ``SEARCH_LIMIT`` per value. The sweep file is refused, in one ``ConfigError`` naming it
+and the key, when a value is refused with it alone *and* in every point with it (an unknown
+key, a value of the wrong type or out of range, a typo in a name), or when no point at all is
+valid. A value that only some points make invalid (``loss: [mse, cross_entropy]`` crossed with
+``data.one_hot: [true, false]``: two of the four points) is not an error of the sweep file: the
+runner checks each point as a whole before its trial runs (``point_error``) and records an
+invalid one as a failed trial naming the point and the key, without running it.
 """
 
 from __future__ import annotations
@@ -12,16 +22,19 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bpnn.config import Config, load_config, read_yaml_file
-from bpnn.errors import ConfigError
+from bpnn.errors import ConfigError, MemoryLimitError
 
 RANGE_KINDS = ("uniform", "log_uniform", "int")
 METHODS = ("grid", "random", "tpe")
+#: random and tpe: how many points with a value are checked before giving up proving it wrong
+SEARCH_LIMIT = 1000
 
 
 class Choices(BaseModel):
@@ -46,6 +59,14 @@ class Range(BaseModel):
 
 
 Dimension = Choices | Range
+
+
+def candidates(dimension: Dimension) -> list[Any]:
+    """The values of a dimension checked before a sweep runs: every choice, both ends of a
+    range."""
+    if isinstance(dimension, Choices):
+        return list(dimension.values)
+    return [dimension.low, dimension.high]
 
 
 def encode_value(value: Any) -> str:
@@ -141,6 +162,15 @@ class SweepSpec(BaseModel):
         """The base config with ``overrides`` applied as ``--set KEY=VALUE``."""
         return load_config(self.base, as_assignments(overrides or {}))
 
+    def point_error(self, point: dict[str, Any]) -> str | None:
+        """Why the base config with all the values of ``point`` applied is refused, as one
+        line without the base file's name (``key: what is wrong``); None if it is valid."""
+        try:
+            self.base_config(point)
+        except (ConfigError, MemoryLimitError) as error:
+            return str(error).removeprefix(f"{self.base}: ")
+        return None
+
     def record(self) -> dict[str, Any]:
         """The spec as plain data (saved in the sweep folder, compared on resume)."""
         out = self.model_dump(mode="json")
@@ -210,9 +240,58 @@ def _describe(error: ValidationError) -> str:
     return f"{loc}: {message}" if loc else message
 
 
+def describe_point(point: dict[str, Any]) -> str:
+    """``loss="mse", data.one_hot=true``: a point as the ``--set`` values it applies."""
+    return ", ".join(f"{key}={json.dumps(value)}" for key, value in point.items())
+
+
+class PointChecks:
+    """The points of a sweep's space checked so far, each checked once (``point_error``)."""
+
+    def __init__(self, spec: SweepSpec) -> None:
+        self.spec = spec
+        self.errors: dict[str, str | None] = {}
+
+    def error(self, point: dict[str, Any]) -> str | None:
+        key = json.dumps(point, sort_keys=True)
+        if key not in self.errors:
+            self.errors[key] = self.spec.point_error(point)
+        return self.errors[key]
+
+    def points_with(self, key: str, value: Any) -> Iterator[dict[str, Any]]:
+        """The points of the candidate values (``candidates``) that give ``key`` ``value``, in
+        the order of the space; for random and tpe, at most ``SEARCH_LIMIT`` of them."""
+        space = self.spec.space
+        others = [k for k in space if k != key]
+        combinations = itertools.product(*(candidates(space[k]) for k in others))
+        limit = None if self.spec.method == "grid" else SEARCH_LIMIT
+        for combination in itertools.islice(combinations, limit):
+            chosen = dict(zip(others, combination, strict=True))
+            yield {k: value if k == key else chosen[k] for k in space}
+
+    def refused_everywhere(self, key: str, value: Any) -> tuple[dict[str, Any], str] | None:
+        """The first point with ``key=value`` and its error, if every point with it that
+        ``points_with`` gives is invalid; None if one is valid, or if the search gave up (a
+        random sweep with more than ``SEARCH_LIMIT`` points with the value)."""
+        first: tuple[dict[str, Any], str] | None = None
+        searched = 0
+        for point in self.points_with(key, value):
+            searched += 1
+            error = self.error(point)
+            if error is None:
+                return None
+            first = first or (point, error)
+        if self.spec.method != "grid" and searched == SEARCH_LIMIT:
+            return None
+        return first
+
+
 def check_against_base(spec: SweepSpec, source: str) -> None:
-    """Apply every choice and both ends of every range to the base config, one at a time, and
-    check the metric is one the base config's runs report."""
+    """Check that the metric is one the base config's runs report, then the searched values
+    (see the module's docstring): refuse a value that the base config refuses with it alone
+    and that no point of the space makes valid (an unknown key, a value of the wrong type or
+    out of range, a typo in a name), and a space none of whose points is valid. A value that
+    is valid in some points only is not an error: its other points are failed trials."""
     try:
         base = spec.base_config()
     except ConfigError as error:
@@ -223,13 +302,20 @@ def check_against_base(spec: SweepSpec, source: str) -> None:
             f"{source}: metric: '{spec.metric}' is not a metric of the base config's runs; "
             f"choose from: {', '.join(metrics)}"
         )
+    checks = PointChecks(spec)
+    refused = []  # (key, value, the first point with it, that point's error)
     for key, dimension in spec.space.items():
-        ends = [] if isinstance(dimension, Choices) else [dimension.low, dimension.high]
-        values = dimension.values if isinstance(dimension, Choices) else ends
-        for value in values:
-            try:
-                spec.base_config({key: value})
-            except ConfigError as error:
-                # load_config names the base file; say which searched value it refused
-                message = str(error).removeprefix(f"{spec.base}: ")
-                raise ConfigError(f"{source}: space.{key}={json.dumps(value)}: {message}") from None
+        for value in candidates(dimension):
+            found = checks.refused_everywhere(key, value)
+            if found is not None:
+                refused.append((key, value, *found))
+    for key, value, _, _ in refused:
+        alone = checks.error({key: value})
+        if alone is not None:  # wrong by itself, and no other value makes it right
+            raise ConfigError(f"{source}: space.{key}={json.dumps(value)}: {alone}")
+    first_key = next(iter(spec.space))
+    if sum(key == first_key for key, *_ in refused) == len(candidates(spec.space[first_key])):
+        _, _, point, error = refused[0]
+        raise ConfigError(
+            f"{source}: space: no point of it is valid, e.g. {describe_point(point)}: {error}"
+        )
