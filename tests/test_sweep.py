@@ -113,6 +113,17 @@ TPE = GRID.replace("method: grid", "method: tpe\ntrials: 2")
             TPE + "  train.epochs: {int: [0, 3]}\n",
             "space.train.epochs=0: train.epochs",
         ),
+        (GRID + "  loss: [mse, msee]\n  data.one_hot: [true]\n", 'space.loss="msee": loss:'),
+        (GRID + "  loss: [mse]\n  data.one_hot: [false]\n", 'space.loss="mse": loss:'),
+        (
+            GRID + "  model.hidden: [[8, 4]]\n  model.dropout: [[0.1]]\n",
+            "space: no point of it is valid, e.g. optimizer.lr=0.01, model.hidden=[8, 4], "
+            "model.dropout=[0.1]: model.dropout: has 1 entries for 2 hidden layers",
+        ),
+        (
+            TPE + "  loss: [mse]\n  data.one_hot: [false]\n",
+            "space.loss=\"mse\": loss: 'mse' is a regression loss",
+        ),
     ],
 )
 def test_sweep_file_errors_name_the_key_before_any_trial_runs(
@@ -310,6 +321,59 @@ def test_a_failing_trial_is_recorded_and_the_others_go_on(tmp_path: Path) -> Non
     assert "model.dropout: has 1 entries for 2 hidden layers" in bad["error"]
     assert outcome.ranked[0] is good
     assert load_config(tmp_path / "out" / "best.yaml").model.hidden == [8]
+    assert running_trials(tmp_path / "out") == []
+
+
+ONE_HOT_MSE = """\
+base: tiny.yaml
+metric: val_accuracy
+method: {method}
+trials: 4
+space:
+  loss: {losses}
+  data.one_hot: {one_hot}
+"""
+
+
+@pytest.mark.parametrize("method", ["grid", "random"])
+def test_values_valid_only_together_are_one_valid_point(tmp_path: Path, method: str) -> None:
+    # mse alone needs one-hot targets on iris; one-hot targets alone need a regression loss
+    sweep = ONE_HOT_MSE.format(method=method, losses="[mse]", one_hot="[true]")
+    spec = load_sweep(sweep_folder(tmp_path, sweep))
+    outcome = run_sweep(spec, tmp_path / "out", workers=1)
+    assert {r["status"] for r in outcome.ranked} == {"completed"}
+    best = load_config(tmp_path / "out" / "best.yaml")
+    assert best.loss.name == "mse" and best.data.one_hot is True
+
+
+@pytest.mark.parametrize("method", ["grid", "random"])
+def test_a_point_invalid_as_a_whole_is_a_failed_trial_that_never_runs(
+    tmp_path: Path, method: str
+) -> None:
+    sweep = ONE_HOT_MSE.format(
+        method=method, losses="[mse, cross_entropy]", one_hot="[true, false]"
+    )
+    spec = load_sweep(sweep_folder(tmp_path, sweep))
+    outcome = run_sweep(spec, tmp_path / "out", workers=2)
+    assert outcome.ran == 4 and len(lines_of(tmp_path / "out")) == 4
+    valid = [
+        {"loss": "mse", "data.one_hot": True},
+        {"loss": "cross_entropy", "data.one_hot": False},
+    ]
+    for record in outcome.ranked:
+        point = record["overrides"]
+        if point in valid:
+            assert record["status"] == "completed", record
+            continue
+        assert record["status"] == "failed" and record["metric"] is None
+        assert record["seconds"] == 0.0
+        assert not Path(record["run_dir"]).exists()  # never sent to a worker
+        key = "loss" if point["loss"] == "mse" else "data.one_hot"
+        expected = f"invalid point (loss={json.dumps(point['loss'])}, data.one_hot="
+        assert record["error"].startswith(expected), record["error"]
+        assert f"): {key}: " in record["error"]
+    if method == "grid":
+        assert sorted(r["status"] for r in outcome.ranked) == ["completed"] * 2 + ["failed"] * 2
     assert running_trials(tmp_path / "out") == []
 
 
