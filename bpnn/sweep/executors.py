@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bpnn.errors import ConfigError
 
 if TYPE_CHECKING:  # a worker unpickles _start_worker from here before it may load NumPy
-    from bpnn.sweep.trial import TrialTask
+    from bpnn.sweep.trial import TrialResult, TrialTask
 
 #: BLAS libraries read these when they load: one thread each, the workers are the parallelism
 ONE_THREAD_ENV = {
@@ -46,7 +47,8 @@ def default_workers() -> int:
 
 def _start_worker() -> None:
     """Initializer of each local worker process, run before it imports NumPy: one BLAS thread,
-    and a quick exit when the pool shuts it down."""
+    a quick exit when the pool shuts it down, and the end of the worker with the sweep
+    process (``WorkerLifetime``)."""
     import atexit
 
     os.environ.update(ONE_THREAD_ENV)
@@ -54,14 +56,15 @@ def _start_worker() -> None:
     # registered later) run before this one; of the two registered before it, multiprocessing's
     # has run already when the worker's loop returns, and logging's is called below
     atexit.register(_exit_at_once)
+    WorkerLifetime.start()
 
 
-def _exit_at_once() -> None:
+def _exit_at_once(status: int = 0) -> None:
     """An idle worker's exit, without tearing down the interpreter: with scikit-learn, SciPy,
     matplotlib and numba loaded that takes about 0.6 s, which the sweep would wait for at its
     end. Every trial's files were written (atomically) before its result was returned. The
-    exit status is 0: a worker that dies of an error is seen by the pool anyway (its process
-    ends while tasks are pending)."""
+    exit status is 0 at the pool's shutdown: a worker that dies of an error is seen by the pool
+    anyway (its process ends while tasks are pending)."""
     if "logging" in sys.modules:
         sys.modules["logging"].shutdown()
     for stream in (sys.stdout, sys.stderr):
@@ -70,7 +73,82 @@ def _exit_at_once() -> None:
                 stream.flush()
         except (OSError, ValueError):  # a closed or broken stream: nothing more to save
             pass
-    os._exit(0)
+    os._exit(status)
+
+
+class WorkerLifetime:
+    """Ends a local worker with the ``bpnn sweep`` process that started it, ``kill -9``
+    included (a worker would otherwise finish its trial, then wait for the next one forever).
+
+    A thread waits on multiprocessing's parent sentinel, a pipe whose other end only the
+    parent holds: it reads end-of-file the moment the parent is gone, however it ended,
+    without polling (``prctl(PR_SET_PDEATHSIG)`` would be Linux-only, and fires when the
+    parent *thread* that started the worker ends). The thread then sends the worker SIGTERM,
+    which ends it as SIGTERM ends ``bpnn train``: a running trial unwinds (its last checkpoint
+    kept, its lock released: a run directory the resumed sweep continues) and the worker exits
+    once it has; an idle worker exits at once. A trial stuck in one long NumPy call past
+    ``GRACE_SECONDS`` is cut short (its run resumes from its last checkpoint all the same).
+    """
+
+    GRACE_SECONDS = 30.0
+    #: the worker's one instance, made by its initializer (one per process, as the pool's is)
+    current: WorkerLifetime | None = None
+
+    def __init__(self) -> None:
+        self.in_trial = False  # set and read by the worker's main thread only
+
+    @classmethod
+    def start(cls) -> None:
+        import multiprocessing
+        import signal
+        import threading
+
+        parent = multiprocessing.parent_process()
+        if parent is None:
+            return
+        lifetime = cls.current = cls()
+        signal.signal(signal.SIGTERM, lifetime.on_sigterm)
+        watch = threading.Thread(
+            target=lifetime.watch, args=(parent.sentinel,), name="bpnn-parent-watch", daemon=True
+        )
+        watch.start()
+
+    def watch(self, sentinel: int) -> None:
+        """Wait for the parent's end, then end this worker (see the class docstring)."""
+        import signal
+        from multiprocessing.connection import wait
+
+        wait([sentinel])
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(self.GRACE_SECONDS)
+        os._exit(143)
+
+    def on_sigterm(self, signum: int, frame: Any) -> None:
+        """In the main thread: unwind the trial it runs, or exit if it runs none."""
+        from bpnn.errors import Terminated
+
+        if self.in_trial:
+            raise Terminated()
+        _exit_at_once(143)
+
+
+def run_local_trial(task: TrialTask) -> TrialResult:
+    """``run_trial`` in a local worker; a trial the worker's end interrupted (the sweep process
+    gone, a SIGTERM) ends the worker once it has unwound (``WorkerLifetime``)."""
+    from bpnn.errors import Terminated
+    from bpnn.sweep.trial import run_trial
+
+    lifetime = WorkerLifetime.current
+    if lifetime is None:  # not in a worker the pool started
+        return run_trial(task)
+    lifetime.in_trial = True
+    try:
+        return run_trial(task)
+    except Terminated:
+        _exit_at_once(143)
+        raise  # not reached: _exit_at_once ends the process
+    finally:
+        lifetime.in_trial = False
 
 
 class LocalExecutor:
@@ -88,9 +166,7 @@ class LocalExecutor:
         )
 
     def submit(self, task: TrialTask) -> Any:
-        from bpnn.sweep.trial import run_trial
-
-        return self.pool.submit(run_trial, task)
+        return self.pool.submit(run_local_trial, task)
 
     def wait_first(self, futures: Collection[Any]) -> set[Any]:
         from concurrent.futures import FIRST_COMPLETED, wait
