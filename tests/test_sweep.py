@@ -452,6 +452,83 @@ def test_sweep_killed_with_sigkill_resumes_without_losing_or_repeating_a_trial(
     assert len(read_records(out / "sweep.jsonl")) == 6
 
 
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid``, from the parent ids in /proc/*/stat (Linux)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # it ended meanwhile
+            continue
+        ppid = int(text[text.rindex(")") + 2 :].split()[1])  # after "pid (name) state"
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def is_running(pid: int) -> bool:
+    """The process exists and is not a zombie waiting to be reaped."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return text[text.rindex(")") + 2] != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="finds the workers in /proc")
+def test_sigkill_of_the_sweep_ends_its_workers_and_leaves_resumable_trials(
+    tmp_path: Path,
+) -> None:
+    path = sweep_folder(tmp_path, GRID, TINY.replace("epochs: 3", "epochs: 100000"))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "bpnn", "sweep", str(path), "--out", str(out)]
+    process = subprocess.Popen(
+        [*command, "--workers", "2"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # until both workers are training (an epoch written by each)
+            metrics = [run / "metrics.jsonl" for run in out.glob("trials/*")]
+            if sum(m.is_file() and m.stat().st_size > 0 for m in metrics) == 2:
+                break
+            assert process.poll() is None, "the sweep ended before it was killed"
+            assert time.monotonic() < deadline, "the two workers did not start training in time"
+            time.sleep(0.05)
+        workers = descendants(process.pid)
+        assert len(workers) >= 2  # the two workers (and multiprocessing's resource tracker)
+        process.kill()  # the sweep process alone, not its process group
+        process.wait()
+        deadline = time.monotonic() + 40
+        while running := {pid for pid in workers if is_running(pid)}:
+            assert time.monotonic() < deadline, f"left running by the killed sweep: {running}"
+            time.sleep(0.05)
+    finally:
+        for pid in workers:
+            if is_running(pid):
+                os.kill(pid, signal.SIGKILL)
+    trials = sorted(out.glob("trials/*"))
+    assert len(trials) == 2
+    for run_dir in trials:  # each interrupted as bpnn train on SIGTERM: the lock released
+        assert not (run_dir / ".lock").exists()
+        assert not (run_dir / "summary.json").exists()
+        done = len((run_dir / "metrics.jsonl").read_text().splitlines())
+        resumed = bpnn_cli("resume", run_dir, "--epochs", done + 2, "--quiet")
+        assert resumed.exit_code == 0, resumed.stderr
+        rows = (run_dir / "metrics.jsonl").read_text().splitlines()
+        assert [json.loads(row)["epoch"] for row in rows] == list(range(1, done + 3))
+
+
 # --- Dask --------------------------------------------------------------------------------------
 
 
