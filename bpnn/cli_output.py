@@ -14,7 +14,8 @@ may wrap) and rows of cells. Within the width, in this order, until it fits:
    (``(hidden: a, b; widen the terminal or use --json)``); full headers come back where room is
    left;
 4. as a last resort, when even the columns of priority 0 are too wide: cells of a column that
-   may wrap break between their words (or the items given), never inside one;
+   may wrap break between their words (or the items given), never inside one; then headers
+   wider than their values break after a space, ``_``, ``.`` or ``-``;
 5. if that is still too wide, the table is drawn wider than the terminal.
 
 A value is never cut and never ellipsized: what a user reads (metrics, searched values, statuses,
@@ -24,6 +25,7 @@ names) appears whole or its column is hidden and named. ``--json`` carries every
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -174,7 +176,27 @@ def layout(table: Table, width: int | None) -> Layout:
             longest = max([cell_len(item) for row in table.rows for item in _items(row[i])] or [0])
             cells[i] = max(longest, _header_width(headers[i]), cells[i] - excess)
             wrap_at[i] = cells[i]
+    # then headers wider than their column's cells break after a space, "_", "." or "-"
+    for i in sorted(shown, key=lambda i: (-columns[i].priority, -i)):
+        excess = _table_width(shown, headers, cells) - width
+        if excess <= 0:
+            break
+        if _header_width(headers[i]) > cells[i]:
+            target = max(cells[i], _header_width(headers[i]) - excess)
+            headers[i] = _broken_header(headers[i], target)
     return Layout(shown, headers, wrap_at, hidden, _table_width(shown, headers, cells))
+
+
+def _broken_header(header: str, width: int) -> str:
+    """``header`` on lines of at most ``width`` (where its words allow), broken after a space,
+    ``_``, ``.`` or ``-``: ``batch_size`` -> ``batch_`` and ``size``."""
+    lines: list[str] = []
+    for piece in re.findall(r"[^ _.-]+[ _.-]*|[ _.-]+", header):
+        if lines and cell_len((lines[-1] + piece).rstrip()) <= width:
+            lines[-1] += piece
+        else:
+            lines.append(piece)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _cell(cell: Cell, wrap_at: int | None) -> str | Text:
