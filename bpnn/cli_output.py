@@ -69,7 +69,8 @@ class Column:
 
 @dataclass
 class Table:
-    """A table to print: its columns, its rows (``add_row``), and a title above it."""
+    """A table to print: its columns, its rows (``add_row``), and a title on the line above it
+    (left-aligned, whole; broken after a space or ``/`` only where it is wider than the width)."""
 
     columns: list[Column]
     title: str | None = None
@@ -160,7 +161,7 @@ def layout(table: Table, width: int | None) -> Layout:
             if columns[i].priority > 0 and _table_width([*shown, i], headers, natural) <= width:
                 shown.append(i)
         shown.sort()
-    for i in shown:  # full headers back where there is room, the most important first
+    for i in [i for i in by_importance if i in shown]:  # full headers back where there is room
         if headers[i] != full[i] and _table_width(shown, {**headers, i: full[i]}, natural) <= width:
             headers[i] = full[i]
     hidden = [columns[i].header for i in everything if i not in shown]
@@ -187,34 +188,50 @@ def layout(table: Table, width: int | None) -> Layout:
     return Layout(shown, headers, wrap_at, hidden, _table_width(shown, headers, cells))
 
 
-def _broken_header(header: str, width: int) -> str:
-    """``header`` on lines of at most ``width`` (where its words allow), broken after a space,
-    ``_``, ``.`` or ``-``: ``batch_size`` -> ``batch_`` and ``size``."""
+def _broken(text: str, width: int, after: str) -> list[str]:
+    """``text`` on lines of at most ``width`` where its pieces allow, broken only after one of
+    the characters ``after``; no character is lost."""
+    separators = re.escape(after)
     lines: list[str] = []
-    for piece in re.findall(r"[^ _.-]+[ _.-]*|[ _.-]+", header):
+    for piece in re.findall(rf"[^{separators}]+[{separators}]*|[{separators}]+", text):
         if lines and cell_len((lines[-1] + piece).rstrip()) <= width:
             lines[-1] += piece
         else:
             lines.append(piece)
-    return "\n".join(line.rstrip() for line in lines)
+    return [line.rstrip() for line in lines]
 
 
-def _cell(cell: Cell, wrap_at: int | None) -> str | Text:
+def _broken_header(header: str, width: int) -> str:
+    """``header`` broken after a space, ``_``, ``.`` or ``-``: ``batch_size`` -> ``batch_``,
+    ``size``."""
+    return "\n".join(_broken(header, width, " _.-"))
+
+
+def title_lines(title: str, width: int | None) -> list[str]:
+    """A table's title: one line, or when wider than ``width`` broken after spaces and ``/``
+    (a path keeps every folder name whole)."""
+    if width is None or cell_len(title) <= width:
+        return [title]
+    return _broken(title, width, " /")
+
+
+def _cell(cell: Cell, wrap_at: int | None) -> Text:
+    """A cell as rich text (never read as markup: a ``[x]`` in a name stays), broken into
+    lines at ``wrap_at`` when given."""
+    style = cell.style if isinstance(cell, Text) else ""
     if wrap_at is None:
-        return cell if isinstance(cell, Text) else _plain(cell)
-    text = "\n".join(_lines(_items(cell), wrap_at))
-    if isinstance(cell, Text):
-        return Text(text, style=cell.style)
-    return text
+        return cell if isinstance(cell, Text) else Text(_plain(cell))
+    return Text("\n".join(_lines(_items(cell), wrap_at)), style=style)
 
 
 def render(table: Table, width: int | None) -> tuple[RichTable, Layout]:
     """The rich table that fits ``width`` (None: no limit), and the layout behind it."""
     plan = layout(table, width)
-    drawn = RichTable(title=table.title, show_header=True)
+    drawn = RichTable(show_header=True)  # the title: title_lines
     for i in plan.shown:
         column = table.columns[i]
-        drawn.add_column(plan.headers[i], justify=column.justify, no_wrap=True, overflow="fold")
+        header = Text(plan.headers[i])
+        drawn.add_column(header, justify=column.justify, no_wrap=True, overflow="fold")
     for number, row in enumerate(table.rows):
         drawn.add_row(
             *(_cell(row[i], plan.wrap_at.get(i)) for i in plan.shown),
@@ -259,6 +276,8 @@ class Output:
         """Print ``table`` fitted to the width, and the note naming the columns it hid."""
         drawn, plan = render(table, self.width)
         console = self.console(max(plan.width, self.width or 0))
+        for line in title_lines(table.title, self.width) if table.title is not None else []:
+            console.print(Text(line, style="table.title"), soft_wrap=True)
         console.print(drawn)
         if plan.hidden:
             console.print(hidden_note(plan.hidden), markup=False)
