@@ -149,6 +149,27 @@ def test_in_a_pipe_there_is_no_width_limit(
     assert len(row) == 1 and ("a remark " * 30).strip() in row[0]
 
 
+def test_a_title_is_one_line_and_breaks_only_after_a_slash_or_space_past_the_width(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    table = Table(
+        [Column("metric"), Column("value")], title="runs/digits-20261201/checkpoints/best.npz"
+    )
+    table.add_row("test_loss", "0.1")
+    assert draw(table, 80, capsys).splitlines()[0] == "runs/digits-20261201/checkpoints/best.npz"
+    assert draw(table, 30, capsys).splitlines()[:2] == [
+        "runs/digits-20261201/",
+        "checkpoints/best.npz",
+    ]
+
+
+def test_cells_and_headers_are_never_read_as_markup(capsys: pytest.CaptureFixture[str]) -> None:
+    table = Table([Column("[b]name[/b]"), Column("value")])
+    table.add_row("run-[red]x[/red]", "[8, 4]")
+    text = draw(table, None, capsys)
+    assert "[b]name[/b]" in text and "run-[red]x[/red]" in text and "[8, 4]" in text
+
+
 def test_fit_items_never_breaks_an_item() -> None:
     items = ["test_loss 1.0926", "test_mae 63.9562", "test_r2 0.0339", "(best epoch 2 of 2, 1.2s)"]
     assert fit_items(items, None) == ["  ".join(items)]
