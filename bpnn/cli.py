@@ -254,24 +254,29 @@ def resume(
 
 
 def _print_summary(summary: dict[str, Any], run_dir: Path, as_json: bool = False) -> None:
-    from bpnn.metrics import format_value, metric_names
+    from bpnn.metrics import format_value, metric_names, short_name
 
     if as_json:
         from bpnn.run import strict_json
 
         print(json.dumps(strict_json({**summary, "run_dir": str(run_dir)}), allow_nan=False))
         return
+    from bpnn.cli_output import fit_items, output_width
+
     split = "test" if summary.get("test_samples") else "train"  # no test split: training
-    metrics = "  ".join(
-        f"{key} {format_value(key, summary[key])}"
-        for key in metric_names(splits=(split,))
-        if summary.get(key) is not None
-    )
-    print(
-        f"{metrics}  (best epoch {summary['best_epoch']} of {summary['epochs_run']}, "
+    keys = [key for key in metric_names(splits=(split,)) if summary.get(key) is not None]
+    when = (
+        f"(best epoch {summary['best_epoch']} of {summary['epochs_run']}, "
         f"{summary['total_seconds']:.1f}s)"
     )
-    print(f"stopped: {summary['stop_reason']}")
+    width = output_width()  # a terminal's or COLUMNS; in a pipe one line, whatever its length
+    lines = ["  ".join([*(f"{key} {format_value(key, summary[key])}" for key in keys), when])]
+    if width is not None and len(lines[0]) > width:  # short names, then more lines
+        items = [f"{short_name(key)} {format_value(key, summary[key])}" for key in keys]
+        lines = fit_items([*items, when], width)
+    lines += fit_items(f"stopped: {summary['stop_reason']}".split(" "), width, separator=" ")
+    for line in lines:
+        print(line)
     print(f"run directory: {run_dir}")
 
 
@@ -333,36 +338,38 @@ def evaluate(
 
 def _print_report(metrics: dict[str, Any], title: str) -> None:
     """The metrics table, then for a classifier the per-class table and the confusion matrix."""
-    from rich.table import Table
+    from bpnn.cli_output import Column, Output, Table
 
-    out = _stdout()
-    table = Table(title=title, show_header=True)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
+    out = Output()
+    table = Table([Column("metric"), Column("value", justify="right")], title=title)
     for key, value in metrics.items():
         if not isinstance(value, list | dict):
             table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
-    out.print(table)
+    out.table(table)
     if "per_class" not in metrics:
         return
-    per_class = Table(title="per class", show_header=True)
-    per_class.add_column("class")
-    for column in ("precision", "recall", "f1", "support"):
-        per_class.add_column(column, justify="right")
+    scores = (("precision", "prec"), ("recall", "rec"), ("f1", None))
+    per_class = Table(
+        [
+            Column("class"),
+            *(Column(name, short, justify="right") for name, short in scores),
+            Column("support", "n", priority=1, justify="right"),
+        ],
+        title="per class",
+    )
     for name, row in metrics["per_class"].items():
-        per_class.add_row(
-            name,
-            *(f"{row[key]:.4f}" for key in ("precision", "recall", "f1")),
-            str(row["support"]),
-        )
-    out.print(per_class)
-    matrix = Table(title="confusion matrix (rows: true class, columns: predicted)")
-    matrix.add_column("true \\ predicted")
-    for name in metrics["classes"]:
-        matrix.add_column(name, justify="right")
+        per_class.add_row(name, *(f"{row[key]:.4f}" for key, _ in scores), str(row["support"]))
+    out.table(per_class)
+    matrix = Table(
+        [
+            Column("true \\ predicted", "true"),
+            *(Column(name, priority=1, justify="right") for name in metrics["classes"]),
+        ],
+        title="confusion matrix (rows: true class, columns: predicted)",
+    )
     for name, row in zip(metrics["classes"], metrics["confusion_matrix"], strict=True):
         matrix.add_row(name, *(str(count) for count in row))
-    out.print(matrix)
+    out.table(matrix)
 
 
 @app.command(
@@ -498,30 +505,32 @@ def _report_gradcheck(
             )
         )
     else:
-        from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=title)
-        if rows[0][0] is not None:
-            table.add_column("network")
-        for column in ("tensor", "shape", "checked", "skipped (kinks)", "max relative error", ""):
-            table.add_column(
-                column,
-                justify="right"
-                if column in ("checked", "skipped (kinks)", "max relative error")
-                else "left",
-            )
+        from bpnn.cli_output import Column, Output, Table
+
+        columns = [
+            *([Column("network", wrap=True)] if rows[0][0] is not None else []),
+            Column("tensor"),
+            Column("shape", priority=2),
+            Column("checked", priority=1, justify="right"),
+            Column("skipped (kinks)", "kinks", priority=3, justify="right"),
+            Column("max relative error", "rel. error", justify="right"),
+            Column(""),
+        ]
+        table = Table(columns, title=title)
         for label, t in flat:
-            status = "[green]ok[/]" if t.max_relative_error <= tol else "[red]FAIL[/]"
+            ok = t.max_relative_error <= tol
             cells = [
                 t.name,
                 "x".join(map(str, t.shape)),
                 str(t.checked),
                 str(t.skipped_at_kinks),
                 f"{t.max_relative_error:.2e}",
-                status,
+                Text("ok", style="green") if ok else Text("FAIL", style="red"),
             ]
             table.add_row(*([label] if label is not None else []), *cells)
-        _stdout().print(table)
+        Output().table(table)
     where = f"{worst_label}: " if worst_label else ""
     verdict = "passed" if passed else "FAILED"
     message = (
@@ -814,7 +823,9 @@ def sweep(
     if as_json:
         print(ranking_json(outcome))
         return
-    _stdout().print(ranking_table(outcome))
+    from bpnn.cli_output import Output
+
+    Output().table(ranking_table(outcome))
     best = outcome.best
     if best is not None:
         print(f"best: trial {best['trial']} {spec.metric} {best['metric']:.4f}")
@@ -961,15 +972,23 @@ def diagnose(
         health = [{"epoch": row["epoch"], "layers": row["health"]} for row in rows]
         print(json.dumps(strict_json({"health": health, "diagnoses": diagnoses})))
         return
-    from rich.table import Table
+    from bpnn.cli_output import Column, Output, Table
 
     shown = rows
     if not every and len(rows) > 4:
         picks = sorted({round(i * (len(rows) - 1) / 3) for i in range(4)})
         shown = [rows[i] for i in picks]
-    table = Table(title=f"gradient health: {run_dir}")
-    for column in ("epoch", "layer", "grad norm", "update ratio", "dead", "saturated"):
-        table.add_column(column, justify="right")
+    table = Table(
+        [
+            Column("epoch", justify="right"),
+            Column("layer", justify="right"),
+            Column("grad norm", "grad", justify="right"),
+            Column("update ratio", "update", justify="right"),
+            Column("dead", priority=1, justify="right"),
+            Column("saturated", "sat.", priority=1, justify="right"),
+        ],
+        title=f"gradient health: {run_dir}",
+    )
 
     def cell(value: Any, percent: bool = False) -> str:
         if value is None:
@@ -989,8 +1008,8 @@ def diagnose(
                 cell(values.get("saturated_fraction"), percent=True),
                 end_section=number == len(row["health"]) - 1,
             )
+    Output().table(table)
     console = _stdout()
-    console.print(table)
     if not diagnoses:
         console.print("no diagnoses: the gradients and activations look healthy")
     for item in diagnoses:
@@ -1032,43 +1051,7 @@ def list_runs(
     if as_json:
         print(json.dumps(strict_json(records)))
         return
-    from rich.table import Table
+    from bpnn.cli_output import Output
+    from bpnn.runs import runs_table
 
-    from bpnn.metrics import METRICS, format_value
-
-    table = Table(title=f"{len(records)} runs")
-    columns = ("name", "status", "started", "data", "architecture", "optimizer", "epochs", "best")
-    for column in (*columns, "test", "stop reason", "seconds"):
-        table.add_column(
-            column,
-            justify="right" if column in ("epochs", "seconds") else "left",
-            no_wrap=column != "stop reason",
-        )
-    for r in records:
-        best = "-"
-        if r["best_value"] is not None:
-            best = f"{r['best_metric']} {format_value(r['best_metric'], r['best_value'])}"
-        tests = " ".join(
-            f"{METRICS[k[len('test_') :]].short} {format_value(k, v)}"
-            for k, v in r["test_metrics"].items()
-        )
-        optimizer = r["optimizer"] or "-"
-        if isinstance(r["lr"], float | int):
-            optimizer += f" {r['lr']:g}"
-        table.add_row(
-            r["name"],
-            r["status"],
-            (r["started"] or "-")[:16],
-            r["data"],
-            r["architecture"],
-            optimizer,
-            r["epochs"],
-            best,
-            tests or "-",
-            (r["stop_reason"] or "-")[:40],
-            f"{r['seconds']:.1f}" if r["seconds"] is not None else "-",
-        )
-    console = _stdout()
-    if not console.is_terminal:  # a pipe or a file: no terminal width to squeeze into
-        console.width = max(console.width, 180)
-    console.print(table)
+    Output().table(runs_table(records))

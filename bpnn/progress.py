@@ -60,15 +60,17 @@ def _columns(logs: dict[str, Any], short: bool, fewer_decimals: int) -> list[tup
 
 
 def _drop_order(keys: list[str]) -> list[str]:
-    """The metric columns a narrow line gives up, first to last: the training metrics (the loss
-    last), then the validation metrics after the first (the validation loss stays)."""
+    """The metric columns a narrow line gives up, first to last: the training metrics but the
+    loss; the validation metrics after the second, the last first (a regression's ``val_rmse``,
+    then ``val_r2``); the training loss; the second validation metric (``val_accuracy``,
+    ``val_mae``). The validation loss stays (without a validation split, the training loss)."""
     train = [k for k in keys if k.startswith("train_")]
     val = [k for k in keys if k.startswith("val_")]
-    order = [k for k in train if k != "train_loss"] + [k for k in train if k == "train_loss"]
+    order = [k for k in train if k != "train_loss"]
     if val:
-        order += list(reversed(val[1:]))
-    elif "train_loss" in order:
-        order.remove("train_loss")
+        order += list(reversed(val[2:]))
+        order += [k for k in train if k == "train_loss"]
+        order += val[1:2]
     return order
 
 
@@ -203,7 +205,12 @@ class LiveProgress(Callback):
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None:
         assert self.progress is not None
         status = "first batch (compiling)" if self.first_batch else ""
-        self.progress.reset(self.batches_task, total=self.trainer.batches_per_epoch, status=status)
+        self.progress.reset(  # reset replaces the fields: the batch size goes back in
+            self.batches_task,
+            total=self.trainer.batches_per_epoch,
+            status=status,
+            batch_size=self.trainer.batch_size,
+        )
 
     def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None:
         assert self.progress is not None

@@ -16,6 +16,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from bpnn.cli import app
+from bpnn.metrics import format_value, short_name
 from bpnn.progress import LiveProgress, PlainProgress, epoch_line, format_logs, make_progress
 
 runner = CliRunner()
@@ -188,3 +189,96 @@ def test_train_json_quiet_prints_nothing_on_stderr_but_the_run_directory(tmp_pat
     assert result.exit_code == 0, result.output
     assert "epoch" not in result.stderr
     json.loads(result.stdout)
+
+
+# --- widths: a regression's epoch line, samples per second, the summary -----------------------
+
+REGRESSION_EPOCH = {
+    "epoch": 7,
+    "train_loss": 1.3466289,
+    "val_loss": 0.7803606,
+    "val_mae": 51.5088912,
+    "val_r2": 0.1993844,
+    "val_rmse": 67.1286985,
+    "lr": 0.001,
+    "epoch_seconds": 0.0017730,
+}
+
+
+@pytest.mark.parametrize("width", [60, 80])
+def test_a_regression_epoch_line_keeps_the_training_loss_and_drops_r2_and_rmse_first(
+    width: int,
+) -> None:
+    line = epoch_line(7, 100, REGRESSION_EPOCH, width=width)
+    assert len(line) <= width
+    assert " loss 1.347 " in line and " val_loss 0.780 " in line and " val_mae 51.509" in line
+    assert "val_rmse" not in line
+    assert epoch_line(7, 100, REGRESSION_EPOCH, width=80) == (
+        "epoch 7/100  loss 1.347  val_loss 0.780  val_mae 51.509  val_r2 0.199"
+    )
+
+
+class Clock:
+    """A clock that moves 10 ms each time it is read (for rich's speed estimate; no sleeping)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 0.01
+        return self.now
+
+
+@pytest.mark.parametrize("width", [99, 100, 120])
+def test_samples_per_second_show_from_100_columns_in_every_epoch(width: int) -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=width, force_terminal=True, get_time=Clock())
+    reporter = LiveProgress(console)
+    reporter.trainer = FakeTrainer(epochs=3, start_epoch=0, batches_per_epoch=16, batch_size=8)
+    reporter.on_train_begin({})
+    shown = []
+    for epoch in (1, 2, 3):
+        reporter.on_epoch_begin(epoch, {})
+        for batch in range(1, 17):
+            reporter.on_batch_end(batch, {"loss": 0.5, "running_loss": 0.5})
+        assert reporter.progress is not None
+        shown.append(str(reporter.progress.columns[-2].render(reporter.progress.tasks[1])))
+        reporter.on_epoch_end(epoch, {**MNIST, "epoch": epoch})
+    reporter.on_train_end({})
+    if width >= 100:
+        assert all(re.fullmatch(r"[\d,]+ samples/s", text) for text in shown), shown
+        assert "samples/s" in ESCAPE.sub("", out.getvalue())
+    else:
+        assert "samples/s" not in ESCAPE.sub("", out.getvalue())
+
+
+REGRESSION_TINY = (
+    "data: {source: diabetes, scale: standard}\nmodel: {hidden: [4]}\nloss: mse\n"
+    "train: {epochs: 2}\n"
+)
+
+
+@pytest.mark.parametrize("config", [TINY, REGRESSION_TINY], ids=["classifier", "regression"])
+@pytest.mark.parametrize("width", [60, 80, None], ids=["60", "80", "pipe"])
+def test_the_summary_fits_the_width_and_shows_every_value_whole(
+    tmp_path: Path, config: str, width: int | None
+) -> None:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(config)
+    env = {"COLUMNS": str(width) if width else None}
+    args = ["train", str(path), "--out", str(tmp_path / "run"), "-q"]
+    result = CliRunner(env=env).invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    metrics = [key for key in summary if key.startswith("test_") and key != "test_samples"]
+    lines = result.stdout.splitlines()
+    assert lines[-1] == f"run directory: {tmp_path / 'run'}"
+    text = "\n".join(lines[:-1])
+    for key in metrics:
+        assert re.search(rf"\b{short_name(key)}\S* {format_value(key, summary[key])}\b", text)
+    assert f"(best epoch {summary['best_epoch']} of {summary['epochs_run']}, " in text
+    if width is None:  # a pipe: the full names on one line, as before
+        assert all(f"{key} {format_value(key, summary[key])}" in lines[0] for key in metrics)
+        assert "(best epoch" in lines[0]
+    else:
+        assert all(len(line) <= width for line in lines[:-1]), lines
