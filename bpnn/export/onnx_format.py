@@ -54,7 +54,8 @@ INPUT = "input"
 
 
 class GraphBuilder:
-    """Collects nodes and float32 initializers under unique names."""
+    """Collects nodes and initializers (float32 unless told) under unique names, none of them
+    the name of a graph input (a table model's inputs are named after its columns)."""
 
     def __init__(self, onnx: Any, inputs: Sequence[str] = ()) -> None:
         self.onnx = onnx
@@ -147,7 +148,8 @@ def _categorical_block(graph: GraphBuilder, column: ColumnEncoding, unknown: str
     every = graph.constant(
         graph.fresh("categories"), np.arange(len(column.categories))[None, :], np.int64
     )
-    one_hot = graph.node("Cast", [graph.node("Equal", [index, every])], to=1)  # 1: FLOAT
+    is_category = graph.node("Equal", [index, every])
+    one_hot = graph.node("Cast", [is_category], to=graph.onnx.TensorProto.FLOAT)
     limit = 0 if unknown == "error" else -1  # codes below it are rows bpnn refuses
     if column.fill is not None and limit == -1:
         return one_hot
