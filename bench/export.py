@@ -5,6 +5,7 @@ Run from the repository root::
     python bench/export.py                          # trains 784-256-128-10 relu for 1 epoch
     python bench/export.py --checkpoint runs/mnist/checkpoints/best.npz
     python bench/export.py --mnist ../shared/data/mnist --repeats 5
+    python bench/export.py --penguins               # a table: raw rows, strings and blanks
 
 Side by side, each given the same raw float32 pixels (every copy holds the input scaling):
 bpnn (``Model.predict``), onnxruntime (the ``--format onnx`` file), PyTorch (the ``Sequential``
@@ -13,6 +14,13 @@ that ``--format torch`` prints, eager mode, under ``torch.no_grad``) and scikit-
 Batch 1 is 10,000 calls of one image; batch 1000 is 10 calls. The table shows predictions per
 second (best of ``--repeats`` passes over the test set) and the largest difference from bpnn's
 probabilities. A runtime that is not installed is left out. Nothing here asserts on speed.
+
+``--penguins`` measures the table encoding instead: a model trained on examples/penguins.yaml
+(60 epochs), given examples/penguins.csv's raw rows (strings, NA cells) as each copy takes
+them (batch 1: the 344 rows, a call each; batch 1000: the rows 30 times over, 10,320): bpnn
+``Model.predict`` and scikit-learn's pipeline the ``DataFrame``, onnxruntime one array per raw
+column (text, or float32 with NaN), torch ``model(encode(frame))`` (the encoding in plain
+Python).
 """
 
 from __future__ import annotations
@@ -40,9 +48,10 @@ import bpnn  # noqa: E402
 from bpnn.export import export_checkpoint  # noqa: E402
 
 DEFAULT_MNIST = ROOT.parent / "shared" / "data" / "mnist"
+PENGUINS = ROOT / "examples" / "penguins.yaml"
 BATCHES = (1, 1000)
 
-Predict = Callable[[np.ndarray], np.ndarray]
+Predict = Callable[[Any], np.ndarray]
 
 
 def train_mnist(mnist: Path, folder: Path) -> Path:
@@ -65,6 +74,35 @@ def train_mnist(mnist: Path, folder: Path) -> Path:
     ]
     subprocess.run(command, cwd=ROOT, check=True, stdout=sys.stderr)
     return folder / "run" / "checkpoints" / "best.npz"
+
+
+def train_penguins(folder: Path) -> Path:
+    """examples/penguins.yaml as shipped (16 relu units, 60 epochs) through ``bpnn train``."""
+    command = [sys.executable, "-m", "bpnn", "train", str(PENGUINS), "--out", str(folder / "p")]
+    subprocess.run([*command, "--quiet"], cwd=ROOT, check=True, stdout=sys.stderr)
+    return folder / "p" / "checkpoints" / "best.npz"
+
+
+def read_penguins(times: int = 30) -> Any:
+    """examples/penguins.csv's 344 raw rows ``times`` over, as pandas reads them."""
+    import pandas as pd
+
+    frame = pd.read_csv(ROOT / "examples" / "penguins.csv")
+    return pd.concat([frame] * times, ignore_index=True)
+
+
+def onnx_columns(session: Any) -> Callable[[Any], dict[str, np.ndarray]]:
+    """A DataFrame as the feeds of a table model's graph: one ``(n, 1)`` array per column."""
+
+    def feeds(frame: Any) -> dict[str, np.ndarray]:
+        return {
+            i.name: frame[i.name].fillna("").to_numpy(object).reshape(-1, 1)
+            if i.type == "tensor(string)"
+            else frame[i.name].to_numpy(np.float32).reshape(-1, 1)
+            for i in session.get_inputs()
+        }
+
+    return feeds
 
 
 def read_test_images(mnist: Path) -> np.ndarray:
@@ -91,7 +129,11 @@ def runtimes(checkpoint: Path, folder: Path, threads: int | None) -> dict[str, P
         session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]
         )
-        found["onnxruntime"] = lambda X: session.run(None, {"input": X})[0]
+        if model.encoding is None:
+            found["onnxruntime"] = lambda X: session.run(None, {"input": X})[0]
+        else:
+            feeds = onnx_columns(session)
+            found["onnxruntime"] = lambda frame: session.run(None, feeds(frame))[0]
     except ImportError as error:
         print(f"onnxruntime left out: {error}", file=sys.stderr)
     try:
@@ -103,10 +145,11 @@ def runtimes(checkpoint: Path, folder: Path, threads: int | None) -> dict[str, P
         namespace: dict[str, Any] = {}
         exec(result.source or "", namespace)
         sequential = namespace["model"]
+        encode = namespace.get("encode", torch.from_numpy)  # a table model: its encode(rows)
 
-        def torch_predict(X: np.ndarray) -> np.ndarray:
+        def torch_predict(X: Any) -> np.ndarray:
             with torch.no_grad():
-                return sequential(torch.from_numpy(X)).numpy()
+                return sequential(encode(X)).numpy()
 
         found["torch"] = torch_predict
     except ImportError as error:
@@ -122,7 +165,7 @@ def runtimes(checkpoint: Path, folder: Path, threads: int | None) -> dict[str, P
     return found
 
 
-def throughput(predict: Predict, X: np.ndarray, batch: int, repeats: int) -> float:
+def throughput(predict: Predict, X: Any, batch: int, repeats: int) -> float:
     """Predictions per second over all of ``X`` in batches of ``batch``, best of ``repeats``."""
     chunks = [X[i : i + batch] for i in range(0, len(X), batch)]
     predict(chunks[0])  # warm-up: lazy initialization is not throughput
@@ -161,6 +204,9 @@ def main() -> None:
     parser.add_argument("--mnist", type=Path, default=DEFAULT_MNIST, help="the IDX .gz folder")
     parser.add_argument("--repeats", type=int, default=3, help="passes per cell; best is kept")
     parser.add_argument(
+        "--penguins", action="store_true", help="a table model on raw rows instead of MNIST"
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         help="limit every runtime (NumPy's BLAS too, via threadpoolctl) to this many threads",
@@ -171,17 +217,24 @@ def main() -> None:
 
         threadpool_limits(limits=args.threads)
 
-    X = read_test_images(args.mnist)
+    X = read_penguins() if args.penguins else read_test_images(args.mnist)
+    data = "penguins.csv's raw rows x 30" if args.penguins else "MNIST's 10,000 test images"
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        checkpoint = args.checkpoint or train_mnist(args.mnist, folder)
+        train = train_penguins if args.penguins else lambda f: train_mnist(args.mnist, f)
+        checkpoint = args.checkpoint or train(folder)
         description = repr(bpnn.load_checkpoint(checkpoint))
         found = runtimes(checkpoint, folder, args.threads)
         reference = found["bpnn"](X)
         rows = []
         for name, predict in found.items():
             print(f"timing {name} ...", file=sys.stderr)
-            rates = [throughput(predict, X, batch, args.repeats) for batch in BATCHES]
+            rates = [
+                throughput(
+                    predict, X[:344] if args.penguins and batch == 1 else X, batch, args.repeats
+                )
+                for batch in BATCHES
+            ]
             difference = float(np.abs(predict(X) - reference).max())
             rows.append((name, *rates, difference))
 
@@ -190,7 +243,7 @@ def main() -> None:
     print(f"{datetime.now():%Y-%m-%d %H:%M}, {cpu_name()}, {os.cpu_count()} cores, {threads}")
     print(f"load average at the end (1, 5, 15 min): {load}")
     print(f"Python {platform.python_version()}, {versions()}")
-    print(f"{description}, MNIST's 10,000 test images")
+    print(f"{description}, {data} ({len(X):,} rows)")
     print()
     print(
         "| runtime | batch 1 (predictions/s) | batch 1000 (predictions/s) | max diff. from bpnn |"

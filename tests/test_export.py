@@ -148,8 +148,7 @@ def torch_model(source: str) -> Any:
 
 
 def run_torch(source: str, X: np.ndarray) -> np.ndarray:
-    import torch
-
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
     model = torch_model(source)
     with torch.no_grad():
         return model(torch.as_tensor(X, dtype=torch.float32)).numpy()

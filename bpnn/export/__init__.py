@@ -1,8 +1,11 @@
 """Export a trained model to ONNX, PyTorch (safetensors) or scikit-learn (skops).
 
 Each exported model takes the raw inputs ``bpnn predict`` takes (the fitted input scaling
-travels with it) and answers what ``bpnn predict`` answers: class probabilities (binary:
-``[1 - p, p]``) or values in the data's own units. The Python API::
+travels with it, and for a model trained on a table its encoding: one-hot categories and
+filled-in missing values) and answers what ``bpnn predict`` answers: class probabilities
+(binary: ``[1 - p, p]``) or values in the data's own units. A table model's ONNX graph has one
+input per raw column, its scikit-learn pipeline takes the raw ``DataFrame``, and its torch
+source an ``encode(rows)`` function (``bpnn/export/columns.py``). The Python API::
 
     import bpnn
     from bpnn.export import to_onnx, to_sklearn, to_torch_state_dict
@@ -10,7 +13,7 @@ travels with it) and answers what ``bpnn predict`` answers: class probabilities 
     model = bpnn.load_checkpoint("runs/digits/checkpoints/best.npz")
     onnx_model = to_onnx(model)                 # onnx.ModelProto (needs bpnn[onnx])
     state_dict = to_torch_state_dict(model)     # {"1.weight": array (out, in), ...}
-    pipeline = to_sklearn(model)                # fitted sklearn Pipeline (scaler + MLP)
+    pipeline = to_sklearn(model)                # fitted sklearn Pipeline ([encoding,] scaler, MLP)
 
 Every format starts from one ``InferencePlan`` (``bpnn/export/plan.py``): the layers
 ``Network.predict`` runs, with batch norm folded into the dense layer before it and dropout left
@@ -52,7 +55,8 @@ __all__ = [
 
 def to_onnx(model: Model) -> Any:
     """``model`` as an ``onnx.ModelProto`` (opset ``OPSET``, float32, input ``input`` of shape
-    ``(batch, features)``), checked by ``onnx.checker``."""
+    ``(batch, features)``; a table model: one input per raw column, ``(batch, 1)`` float32 or
+    string), checked by ``onnx.checker``."""
     return build_onnx(inference_plan(model))
 
 
@@ -64,13 +68,14 @@ def to_torch_state_dict(model: Model) -> dict[str, np.ndarray]:
 
 def to_torch_source(model: Model, weights_path: str | Path) -> str:
     """Python source that builds the ``torch.nn.Sequential`` of ``model`` and loads its weights
-    from the safetensors file ``weights_path``."""
+    from the safetensors file ``weights_path`` (a table model: and defines ``encode(rows)``)."""
     return torch_source(inference_plan(model), str(weights_path))
 
 
 def to_sklearn(model: Model) -> Any:
-    """``model`` as a fitted scikit-learn ``Pipeline`` (input scaling, then ``MLPClassifier`` or
-    ``MLPRegressor``), or an ``ExportError`` naming the part scikit-learn's MLP cannot hold."""
+    """``model`` as a fitted scikit-learn ``Pipeline`` (a table model's encoding as a
+    ``ColumnTransformer`` taking the raw ``DataFrame``, the input scaling, then ``MLPClassifier``
+    or ``MLPRegressor``), or an ``ExportError`` naming the part scikit-learn cannot hold."""
     return build_sklearn(inference_plan(model))
 
 
@@ -106,7 +111,11 @@ def export_checkpoint(checkpoint: Path, fmt: str, out: Path) -> ExportResult:
         result.source = torch_source(plan, str(out))
         _write_new(out, data)
         result.written.append(out)
-        _write_new(targets[1], result.source.encode("utf-8"))
+        try:
+            _write_new(targets[1], result.source.encode("utf-8"))
+        except BaseException:
+            out.unlink(missing_ok=True)  # no weights left without the Python that loads them
+            raise
         result.written.append(targets[1])
     else:
         _write_new(out, sklearn_bytes(plan))

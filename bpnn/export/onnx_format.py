@@ -1,6 +1,24 @@
 """ONNX export: the inference plan as a float32 graph at opset 17, built with ``onnx.helper``.
 
-The graph, for input ``input`` of shape ``(batch, features)`` in raw units::
+A model trained on a table takes one input per raw column, each of shape ``(batch, 1)``: float32
+for a numeric column (NaN where missing), a string tensor for a categorical one (the category's
+text as bpnn names it, ``"2007"`` for a number; missing: ``""`` or any of ``MISSING_CELLS``).
+The table encoding runs first, in the graph::
+
+    numeric:      Where(IsNaN(x), fill, x)                       (no fill: NaN passes through)
+    categorical:  codes = ai.onnx.ml.LabelEncoder(x)             category index; missing -> the
+                                                                 fill's index (no fill: -2);
+                                                                 unknown -> -1
+                  Cast(Equal(codes, [0 .. K-1]), float)          one-hot; -1 is all zeros
+                  + Where(codes < limit, NaN, 0)                 a row bpnn refuses is NaN
+                                                                 (limit 0 with
+                                                                 unknown_category: error, else -1)
+    Concat(every column's block) -> the features the input scaling reads
+
+A row that ``bpnn predict`` refuses (an unknown category under ``data.unknown_category:
+error``, a missing value the model cannot fill) answers NaN, since a graph cannot stop with a
+message. Without a table encoding, the input is the matrix ``input`` of shape
+``(batch, features)`` in raw units. From there the graph is::
 
     Sub(input, input_offset) -> Mul(input_factor)          (left out where offset 0 / factor 1)
     MatMul(W_l) -> Add(b_l) -> activation                   every hidden layer
@@ -15,42 +33,64 @@ form: ONNX's own Gelu arrives only in opset 20). Opset 17 runs on onnxruntime 1.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from bpnn.data.table import ColumnEncoding, TableEncoding
+from bpnn.errors import ExportError
+from bpnn.export.columns import MISSING_CELLS, text_spellings
 from bpnn.export.extras import require
 from bpnn.export.plan import InferencePlan
 from bpnn.nn.activations import Activation
 
 OPSET = 17
+#: ai.onnx.ml opset: LabelEncoder with string keys (onnxruntime 1.12 and later run it)
+ML_OPSET = 2
 #: IR version 8 is what opset 17 was released with; older runtimes refuse newer IR versions
 IR_VERSION = 8
 INPUT = "input"
 
 
 class GraphBuilder:
-    """Collects nodes and float32 initializers under unique names."""
+    """Collects nodes and initializers (float32 unless told) under unique names, none of them
+    the name of a graph input (a table model's inputs are named after its columns)."""
 
-    def __init__(self, onnx: Any) -> None:
+    def __init__(self, onnx: Any, inputs: Sequence[str] = ()) -> None:
         self.onnx = onnx
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self._count = 0
+        self._inputs = set(inputs)  # the graph's inputs (column names): no other name may be one
+
+    def _free(self, name: str) -> str:
+        while name in self._inputs:
+            name += "_"
+        return name
 
     def fresh(self, hint: str) -> str:
         self._count += 1
-        return f"{hint}_{self._count}"
+        return self._free(f"{hint}_{self._count}")
 
-    def constant(self, name: str, value: np.ndarray | float) -> str:
-        array = np.asarray(value, dtype=np.float32)
+    def constant(self, name: str, value: np.ndarray | float, dtype: Any = np.float32) -> str:
+        name = self._free(name)
+        array = np.asarray(value, dtype=dtype)
         self.initializers.append(self.onnx.numpy_helper.from_array(array, name=name))
         return name
 
-    def node(self, op: str, inputs: list[str], output: str | None = None, **attributes: Any) -> str:
-        output = output or self.fresh(op.lower())
-        self.nodes.append(self.onnx.helper.make_node(op, inputs, [output], **attributes))
+    def node(
+        self,
+        op: str,
+        inputs: list[str],
+        output: str | None = None,
+        domain: str = "",
+        **attributes: Any,
+    ) -> str:
+        output = self._free(output) if output else self.fresh(op.lower())
+        self.nodes.append(
+            self.onnx.helper.make_node(op, inputs, [output], domain=domain, **attributes)
+        )
         return output
 
 
@@ -79,11 +119,79 @@ ACTIVATION_NODES: dict[str, Callable[[GraphBuilder, str, Activation], str]] = {
 }
 
 
+def _numeric_block(graph: GraphBuilder, column: ColumnEncoding) -> str:
+    """A numeric column's input, its missing values (NaN) filled in when the model can."""
+    if column.fill is None:
+        return column.name
+    gone = graph.node("IsNaN", [column.name])
+    return graph.node(
+        "Where", [gone, graph.constant(graph.fresh("fill"), column.fill), column.name]
+    )
+
+
+def _categorical_block(graph: GraphBuilder, column: ColumnEncoding, unknown: str) -> str:
+    """A categorical column's string input as its one-hot block ``(batch, categories)``."""
+    codes = {
+        text: i for i, category in enumerate(column.categories) for text in text_spellings(category)
+    }
+    # as the table encoder: a missing cell is the fill's category (no fill: refused, -2)
+    missing_code = -2 if column.fill is None else codes.get(str(column.fill), -1)
+    codes = {**{cell: missing_code for cell in MISSING_CELLS}, **codes}
+    index = graph.node(
+        "LabelEncoder",
+        [column.name],
+        domain="ai.onnx.ml",
+        keys_strings=list(codes),
+        values_int64s=list(codes.values()),
+        default_int64=-1,
+    )
+    every = graph.constant(
+        graph.fresh("categories"), np.arange(len(column.categories))[None, :], np.int64
+    )
+    is_category = graph.node("Equal", [index, every])
+    one_hot = graph.node("Cast", [is_category], to=graph.onnx.TensorProto.FLOAT)
+    limit = 0 if unknown == "error" else -1  # codes below it are rows bpnn refuses
+    if column.fill is not None and limit == -1:
+        return one_hot
+    refused = graph.node("Less", [index, graph.constant("refused_below", limit, np.int64)])
+    nan_or_zero = graph.node(
+        "Where", [refused, graph.constant("nan", np.nan), graph.constant("zero", 0.0)]
+    )
+    return graph.node("Add", [one_hot, nan_or_zero])
+
+
+def _table_inputs(graph: GraphBuilder, encoding: TableEncoding) -> tuple[list[Any], str]:
+    """The graph's inputs (one per raw column) and the features the encoding makes of them."""
+    helper, tensor = graph.onnx.helper, graph.onnx.TensorProto
+    inputs, blocks = [], []
+    for column in encoding.columns:
+        if column.kind == "numeric":
+            inputs.append(helper.make_tensor_value_info(column.name, tensor.FLOAT, ["batch", 1]))
+            blocks.append(_numeric_block(graph, column))
+        else:
+            inputs.append(helper.make_tensor_value_info(column.name, tensor.STRING, ["batch", 1]))
+            blocks.append(_categorical_block(graph, column, encoding.unknown_category))
+    features = graph.node("Concat", blocks, "features", axis=1)
+    return inputs, features
+
+
 def build_onnx(plan: InferencePlan) -> Any:
     """The ``onnx.ModelProto`` of ``plan``, checked by ``onnx.checker``."""
     onnx = require("onnx", "onnx")
-    graph = GraphBuilder(onnx)
-    x = INPUT
+    helper, tensor = onnx.helper, onnx.TensorProto
+    output_name = "probabilities" if plan.output in ("softmax", "sigmoid") else "values"
+    if plan.encoding is not None:
+        if output_name in plan.encoding.column_names:
+            raise ExportError(
+                f"onnx: the input column '{output_name}' has the name of the model's output; "
+                "rename the column and train again, or export to torch or sklearn"
+            )
+        graph = GraphBuilder(onnx, plan.encoding.column_names)
+        inputs, x = _table_inputs(graph, plan.encoding)
+    else:
+        graph = GraphBuilder(onnx)
+        inputs = [helper.make_tensor_value_info(INPUT, tensor.FLOAT, ["batch", plan.n_features])]
+        x = INPUT
     if np.any(plan.input_offset):
         x = graph.node("Sub", [x, graph.constant("input_offset", plan.input_offset)], "centred")
     if not np.all(plan.input_factor == 1):
@@ -113,20 +221,23 @@ def build_onnx(plan: InferencePlan) -> Any:
             )
         output = graph.node("Identity", [output], "values")
 
-    helper, tensor = onnx.helper, onnx.TensorProto
+    opsets = [helper.make_opsetid("", OPSET)]
+    if plan.encoding is not None and any(c.kind != "numeric" for c in plan.encoding.columns):
+        opsets.append(helper.make_opsetid("ai.onnx.ml", ML_OPSET))
+    what = "raw features" if plan.encoding is None else "one raw column each"
     proto = helper.make_model(
         helper.make_graph(
             graph.nodes,
             f"bpnn_{plan.name}",
-            [helper.make_tensor_value_info(INPUT, tensor.FLOAT, ["batch", plan.n_features])],
+            inputs,
             [helper.make_tensor_value_info(output, tensor.FLOAT, ["batch", plan.n_outputs])],
             initializer=_unique(graph.initializers),
         ),
-        opset_imports=[helper.make_opsetid("", OPSET)],
+        opset_imports=opsets,
         producer_name="bpnn",
         producer_version=plan.metadata()["bpnn_version"],
         ir_version=IR_VERSION,
-        doc_string=f"bpnn model {plan.name} ({plan.describe()}, {plan.task}); input: raw features",
+        doc_string=f"bpnn model {plan.name} ({plan.describe()}, {plan.task}); inputs: {what}",
     )
     helper.set_model_props(proto, plan.metadata())
     onnx.checker.check_model(proto, full_check=True)

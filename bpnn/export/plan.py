@@ -8,6 +8,10 @@ statistics, the activation, and dropout as the identity. Read in that order, the
     z_L = a_{L-1} @ W_L + b_L;  out = output(z_L)               softmax, sigmoid or identity
     binary: [1 - out, out];  regression: out / target_factor + target_offset
 
+A model trained on a table has its ``TableEncoding`` in the plan too (``encoding``): the step
+before ``x`` that turns raw columns (numbers, strings, blanks) into the matrix ``x``, one-hot
+categories and filled-in values (``bpnn/export/columns.py``). Without one, ``x`` is the input.
+
 Batch norm in evaluation is an affine map per unit, so it folds into the dense layer before it::
 
     y = (z - mean) / sqrt(var + eps) * scale + shift,   z = a @ W (+ b)
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bpnn.data.table import TableEncoding
 from bpnn.errors import ExportError
 from bpnn.model import Model
 from bpnn.nn.activations import Activation
@@ -46,6 +51,7 @@ class InferencePlan:
 
     ``output`` is the loss's output activation: ``softmax``, ``sigmoid`` (binary: bpnn answers
     ``[1 - p, p]``) or ``identity`` (regression, then the target scaling is inverted).
+    ``encoding``: the table encoding of the raw columns (None: the model reads a matrix).
     """
 
     name: str
@@ -59,6 +65,7 @@ class InferencePlan:
     classes: np.ndarray | None
     feature_names: list[str]
     target_name: str | None
+    encoding: TableEncoding | None = None
 
     @property
     def n_features(self) -> int:
@@ -88,6 +95,8 @@ class InferencePlan:
             meta["classes"] = json.dumps(self.classes.tolist())
         if self.target_name is not None:
             meta["target_name"] = self.target_name
+        if self.encoding is not None:  # the raw columns: kinds, categories, fill values
+            meta["table_encoding"] = json.dumps(self.encoding.to_dict())
         return meta
 
 
@@ -135,6 +144,7 @@ def inference_plan(model: Model) -> InferencePlan:
         classes=None if model.classes is None else np.asarray(model.classes).copy(),
         feature_names=list(model.feature_names),
         target_name=model.target_name,
+        encoding=model.encoding,
     )
 
 

@@ -1,5 +1,6 @@
 """scikit-learn export: a fitted ``Pipeline`` of the input scaling and an ``MLPClassifier`` or
-``MLPRegressor``, saved with skops (no pickle).
+``MLPRegressor``, saved with skops (no pickle); for a model trained on a table, the table
+encoding in front, as a ``ColumnTransformer`` that takes the raw ``DataFrame``.
 
 scikit-learn's MLP has one activation for all hidden layers, among ``identity``, ``logistic``,
 ``tanh`` and ``relu``, and the output its task implies: softmax over three or more classes,
@@ -14,15 +15,47 @@ logistic for two, identity for regression. The plan maps onto it as follows:
   ``z / factor + offset = a @ (W / factor) + (b / factor + offset)``.
 
 The weights are kept in float64, so scikit-learn computes in float64 from the float32 weights.
+
+The table encoding (``encoding``, first step) has one entry per raw column, picked by name
+(other columns of the frame, the target say, are left alone), fitted on one row of fill values
+with the categories given, so each step holds exactly bpnn's numbers:
+
+- numeric: a ``KNNImputer`` with one neighbour fitted on the fill value (every missing value
+  becomes that value: ``SimpleImputer`` would do the same, but it keeps ``numpy.dtype``
+  attributes that skops does not trust by default), or ``passthrough`` without a fill;
+- categorical: ``OrdinalEncoder`` (bpnn's categories, a missing value NaN, an unknown one -1 or
+  an error as ``data.unknown_category`` says), the same ``KNNImputer`` on the fill's index, and
+  a ``OneHotEncoder`` of the indices (-1 matches none: all zeros). Categories are the cells as
+  pandas reads them (``columns.category_values``): numbers as floats, sorted as numbers, so
+  the one-hot block of such a column comes in another order than bpnn's (text order); the
+  scaler and the first layer are permuted to match (``order``);
+- a column the model cannot fill gets, beside its value, a ``MissingIndicator(error_on_new=
+  True)`` that outputs nothing and raises on a missing value, as ``bpnn predict`` refuses it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from bpnn.data.table import ColumnEncoding, TableEncoding
 from bpnn.errors import ExportError
+from bpnn.export.columns import category_values
 from bpnn.export.extras import require
 from bpnn.export.plan import InferencePlan
+
+#: ColumnTransformer's own parameters, which a transformer may not be named after
+_TAKEN_NAMES = {
+    "transformers",
+    "remainder",
+    "sparse_threshold",
+    "n_jobs",
+    "transformer_weights",
+    "verbose",
+    "verbose_feature_names_out",
+    "force_int_remainder_cols",
+}
 
 #: engine activation name -> scikit-learn's name for the same function
 SKLEARN_ACTIVATIONS = {
@@ -52,14 +85,98 @@ def hidden_activation(plan: InferencePlan) -> str:
     return SKLEARN_ACTIVATIONS[names[0]]
 
 
+def _fill_step() -> Any:
+    """A ``KNNImputer`` that, fitted on one row, turns every missing value (NaN) of its column
+    into that row's value (with no other feature to measure a distance on, the row's own
+    value: the mean of the one row)."""
+    from sklearn.impute import KNNImputer
+
+    return KNNImputer(n_neighbors=1)
+
+
+def _refusing_missing(step: Any) -> Any:
+    """``step`` beside a ``MissingIndicator`` that outputs nothing and raises on a missing
+    value (fitted on a row without one): for a column the model cannot fill."""
+    from sklearn.impute import MissingIndicator
+    from sklearn.pipeline import FeatureUnion
+
+    check = MissingIndicator(features="missing-only", error_on_new=True)
+    return FeatureUnion([("value", step), ("no_missing", check)])
+
+
+def _column_steps(column: ColumnEncoding, unknown: str, start: int) -> tuple[Any, list[int]]:
+    """The transformer of one raw column, and which of bpnn's inputs (counted from ``start``)
+    each of its output columns is."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+    if column.kind == "numeric":
+        step = _refusing_missing("passthrough") if column.fill is None else _fill_step()
+        return step, [start]
+    values = category_values(column)
+    # numbers must be sorted for scikit-learn: the one-hot columns come in their order
+    position = sorted(range(len(values)), key=lambda i: values[i])
+    known = [values[i] for i in position]
+    numbers = all(isinstance(v, float) for v in values)
+    codes = OrdinalEncoder(
+        categories=[np.array([*known, np.nan], dtype=np.float64 if numbers else object)],
+        handle_unknown="error" if unknown == "error" else "use_encoded_value",
+        unknown_value=None if unknown == "error" else -1,
+        encoded_missing_value=np.nan,
+    )
+    one_hot = OneHotEncoder(
+        categories=[np.arange(len(values), dtype=np.float64)],
+        handle_unknown="ignore",  # -1, an unknown category under ``ignore``: all zeros
+        sparse_output=False,
+    )
+    if column.fill is None:
+        steps = [("codes", codes), ("one_hot", _refusing_missing(one_hot))]
+    else:
+        steps = [("codes", codes), ("fill", _fill_step()), ("one_hot", one_hot)]
+    return Pipeline(steps), [start + i for i in position]
+
+
+def build_encoding(encoding: TableEncoding) -> tuple[Any, np.ndarray]:
+    """The fitted ``ColumnTransformer`` of ``encoding`` (raw DataFrame in, features out), and
+    ``order``: output column ``j`` is bpnn's input ``order[j]``."""
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+
+    transformers: list[tuple[str, Any, list[str]]] = []
+    order: list[int] = []
+    first_row: dict[str, list[Any]] = {}  # each column's fill value (or any category, or 0)
+    for i, column in enumerate(encoding.columns):
+        label = column.name
+        if "__" in label or label in _TAKEN_NAMES:  # names scikit-learn refuses
+            label = f"column_{i}"
+        step, inputs = _column_steps(column, encoding.unknown_category, len(order))
+        transformers.append((label, step, [column.name]))
+        order += inputs
+        if column.kind == "numeric":
+            first_row[column.name] = [0.0 if column.fill is None else float(column.fill)]
+        else:
+            values = category_values(column)
+            fill = column.categories.index(str(column.fill)) if column.fill is not None else 0
+            first_row[column.name] = [values[fill]]
+    # the categories are given; the imputers learn the one row's fill values (a category's
+    # index, once through the OrdinalEncoder); the MissingIndicators, that nothing is missing
+    fitted = ColumnTransformer(transformers, remainder="drop").fit(pd.DataFrame(first_row))
+    return fitted, np.asarray(order)
+
+
 def build_sklearn(plan: InferencePlan) -> Any:
-    """The fitted ``Pipeline([("input_scaling", StandardScaler), ("mlp", MLP...)])``."""
+    """The fitted ``Pipeline([("input_scaling", StandardScaler), ("mlp", MLP...)])``, with
+    ``("encoding", ColumnTransformer)`` first for a model trained on a table."""
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import LabelBinarizer, StandardScaler
 
     activation = hidden_activation(plan)
+    encoding, order = None, np.arange(plan.n_features)
+    if plan.encoding is not None:
+        encoding, order = build_encoding(plan.encoding)
     coefs = [layer.weight.copy() for layer in plan.layers]
+    coefs[0] = coefs[0][order]
     intercepts = [layer.bias.copy() for layer in plan.layers]
     hidden_sizes = tuple(w.shape[1] for w in coefs[:-1])
 
@@ -87,12 +204,13 @@ def build_sklearn(plan: InferencePlan) -> Any:
     mlp.n_iter_ = 0
 
     scaler = StandardScaler()
-    scaler.mean_ = plan.input_offset.copy()
-    scaler.scale_ = 1.0 / plan.input_factor
+    scaler.mean_ = plan.input_offset[order].copy()
+    scaler.scale_ = 1.0 / plan.input_factor[order]
     scaler.var_ = scaler.scale_**2
     scaler.n_features_in_ = plan.n_features
     scaler.n_samples_seen_ = 0
-    return Pipeline([("input_scaling", scaler), ("mlp", mlp)])
+    steps = [("input_scaling", scaler), ("mlp", mlp)]
+    return Pipeline(steps if encoding is None else [("encoding", encoding), *steps])
 
 
 def sklearn_bytes(plan: InferencePlan) -> bytes:

@@ -15,6 +15,14 @@ bpnn never imports torch; the state dict is NumPy arrays written by ``safetensor
                                [1, 0]: the [1 - p, p] that bpnn predict answers (binary)
                                Linear(k, k), diagonal 1 / target_factor, bias target_offset:
                                the target scaling inverted (regression with scaled targets)
+
+A model trained on a table reads its raw columns through ``encode(rows)``, a function in the
+source: the rows (a pandas DataFrame, or a list of dicts from column name to cell) become the
+matrix the ``Sequential`` takes, with the categories and fill values written into the source
+(``COLUMNS``) and the rules of bpnn's table encoding (``bpnn/data/table.py``): a category by its
+text (stripped, whole numbers without ``.0``), a missing cell (None, NaN, a blank, ``NA``,
+``NaN``, ``null``, ``None`` in any case) filled in or refused, an unknown category all zeros or
+refused, each refusal a ``ValueError`` naming the row and the column.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bpnn.data.files import MISSING_TOKENS
+from bpnn.data.table import TableEncoding
 from bpnn.export.extras import require
 from bpnn.export.plan import InferencePlan
 from bpnn.nn.activations import Activation
@@ -52,6 +62,93 @@ class InputScaling(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.offset) * self.factor
 '''
+
+
+ENCODE_SOURCE = '''\
+def is_missing(value) -> bool:
+    """None, NaN, pandas' NA, or a text bpnn reads as "no value" (in any case)."""
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    if isinstance(value, str):
+        return value.strip().lower() in MISSING_CELLS
+    return isinstance(value, numbers.Real) and math.isnan(value)
+
+
+def category_text(value) -> str:
+    """A cell as bpnn names its category: text stripped, whole numbers without ".0"."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return str(bool(value))
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    number = float(value)
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def encode(rows) -> torch.Tensor:
+    """Raw rows (a pandas DataFrame, or a list of dicts: column name -> cell) as the float32
+    tensor the model takes: the numbers, one-hot categories and filled-in missing values of
+    bpnn's table encoding. A value bpnn predict refuses is a ValueError naming row and column."""
+    if hasattr(rows, "to_dict"):
+        rows = rows.to_dict("records")
+    index = {name: {c: i for i, c in enumerate(cats)} for name, kind, cats, fill in COLUMNS}
+    matrix = []
+    for number, row in enumerate(rows, start=1):
+        features = []
+        for name, kind, categories, fill in COLUMNS:
+            if name not in row:
+                raise ValueError(f"row {number}: no column {name!r}")
+            value = row[name]
+            if is_missing(value):
+                if fill is None:
+                    raise ValueError(
+                        f"row {number}, column {name!r}: a missing value, which the model "
+                        f"cannot fill (it was trained with data.missing: {MISSING})"
+                    )
+                value = fill
+            if kind == "numeric":
+                try:
+                    features.append(float(value))
+                except (TypeError, ValueError):
+                    message = f"row {number}, column {name!r}: {value!r} is not a number"
+                    raise ValueError(message) from None
+                continue
+            one_hot = [0.0] * len(categories)
+            text = category_text(value)
+            if text in index[name]:
+                one_hot[index[name][text]] = 1.0
+            elif UNKNOWN_CATEGORY == "error":
+                raise ValueError(
+                    f"row {number}, column {name!r}: unknown category {text!r} (known: "
+                    f"{', '.join(categories)})"
+                )
+            features += one_hot
+        matrix.append(features)
+    return torch.tensor(matrix, dtype=torch.float32).reshape(len(matrix), N_FEATURES)
+'''
+
+
+def encoding_source(encoding: TableEncoding, n_features: int) -> list[str]:
+    """The lines that define ``encode(rows)``: the encoding's data, then ``ENCODE_SOURCE``."""
+    missing_cells = "{" + ", ".join(repr(t.lower()) for t in sorted(MISSING_TOKENS)) + "}"
+    lines = [
+        f"N_FEATURES = {n_features}",
+        f"MISSING = {encoding.missing!r}  # data.missing: what a missing value did in training",
+        f"UNKNOWN_CATEGORY = {encoding.unknown_category!r}  # 'error', or 'ignore': all zeros",
+        f"MISSING_CELLS = {missing_cells}  # texts read as missing, in any case",
+        "# (name, kind, categories, fill): fill is what a missing value becomes (None: refused)",
+        "COLUMNS = [",
+        *(
+            f"    ({c.name!r}, {c.kind!r}, {list(c.categories)!r}, {c.fill!r}),"
+            for c in encoding.columns
+        ),
+        "]",
+        "",
+        "",
+        ENCODE_SOURCE,
+    ]
+    return lines
 
 
 @dataclass(frozen=True)
@@ -108,13 +205,24 @@ def torch_state_dict(plan: InferencePlan) -> dict[str, np.ndarray]:
 def torch_source(plan: InferencePlan, weights_path: str) -> str:
     """Python source that builds the ``Sequential`` and loads ``weights_path`` into it."""
     answer = "probabilities" if plan.task in ("multiclass", "binary") else "values"
+    if plan.encoding is None:
+        intro = "it takes raw inputs, as `bpnn predict` does."
+        imports = ["import torch"]
+        encoding: list[str] = []
+        usage = f"# {answer} = model(torch.as_tensor(X_raw, dtype=torch.float32))"
+    else:
+        intro = "encode(rows) takes the raw rows `bpnn predict` takes."
+        imports = ["import math", "import numbers", "", "import torch"]
+        encoding = [*encoding_source(plan.encoding, plan.n_features), ""]
+        usage = f"# {answer} = model(encode(pandas.read_csv(...)))  # or a list of dicts"
     lines = [
         f"# bpnn model {plan.name!r} ({plan.describe()}, {plan.task}) as a torch.nn.Sequential.",
-        "# Written by `bpnn export --format torch`; it takes raw inputs, as `bpnn predict` does.",
-        "import torch",
+        f"# Written by `bpnn export --format torch`; {intro}",
+        *imports,
         "from safetensors.torch import load_file",
         "",
         "",
+        *encoding,
         INPUT_SCALING_SOURCE,
         "",
         "model = torch.nn.Sequential(",
@@ -122,7 +230,7 @@ def torch_source(plan: InferencePlan, weights_path: str) -> str:
         ")",
         f"model.load_state_dict(load_file({weights_path!r}))",
         "model.eval()",
-        f"# {answer} = model(torch.as_tensor(X_raw, dtype=torch.float32))",
+        usage,
         "",
     ]
     return "\n".join(lines)
