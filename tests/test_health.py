@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bpnn.config import Config, load_config, validate
 from bpnn.health import Diagnoser, HealthMonitor, activation_health, diagnose
@@ -186,8 +188,6 @@ def test_each_diagnosis_is_said_once_and_names_its_layer():
             0,
         ),
         ([epoch(1, **{"0": {"saturated_fraction": 0.9}})], "saturation", 0),
-        ([epoch(1, **{"0": {"update_ratio": 0.5}})], "update_ratio", 0),
-        ([epoch(1, **{"0": {"update_ratio": 1e-7}})], "update_ratio", 0),
     ],
 )
 def test_diagnoses_fire_past_their_thresholds(rows, kind, layer):
@@ -200,10 +200,135 @@ def test_a_healthy_history_has_no_diagnosis():
     assert diagnose(rows) == []
 
 
-def test_update_ratio_high_and_low_messages_say_which_way():
-    [high] = diagnose([epoch(1, **{"0": {"update_ratio": 0.5}})])
-    [low] = diagnose([epoch(1, **{"0": {"update_ratio": 1e-7}})])
-    assert "too high" in high.message and "too low" in low.message
+# --- the learning-rate diagnoses: evidence from the loss curve, steps at the base rate ----------
+
+
+def curve(
+    losses: list[float],
+    ratios: float | list[float] = 1e-3,
+    lrs: float | list[float] = 0.01,
+) -> list[dict[str, Any]]:
+    """The rows of a run of two dense layers whose training loss in epoch ``e`` is
+    ``losses[e - 1]``, both layers with the update ratio ``ratios`` (one for each epoch, or one
+    for all) at the rate ``lrs`` (likewise)."""
+    n = len(losses)
+    ratios = ratios if isinstance(ratios, list) else [ratios] * n
+    lrs = lrs if isinstance(lrs, list) else [lrs] * n
+    rows = []
+    for number, (loss, ratio, lr) in enumerate(zip(losses, ratios, lrs, strict=True), 1):
+        row = epoch(number, **{"0": {"update_ratio": ratio}, "1": {"update_ratio": ratio}})
+        rows.append({**row, "lr": lr, "train_loss": loss})
+    return rows
+
+
+def kinds(rows: list[dict[str, Any]]) -> list[tuple[str, int | None, int]]:
+    return [(d.kind, d.layer, d.epoch) for d in diagnose(rows)]
+
+
+def test_a_healthy_curve_with_a_cosine_tail_has_no_diagnosis():
+    """configs/mnist.yaml's shape: the loss falls fast and levels off near its floor while the
+    cosine schedule takes the rate from 1e-3 down to 6e-06; the steps shrink with the rate."""
+    epochs = 20
+    lrs = [1e-3 * (1 + math.cos(math.pi * e / epochs)) / 2 for e in range(epochs)]
+    losses = [0.05 + 0.3 * 0.7**e for e in range(epochs)]
+    ratios = [1e-3 * lr / lrs[0] for lr in lrs]  # the step at the base rate stays 1e-3
+    assert ratios[-1] < 1e-5
+    assert kinds(curve(losses, ratios, lrs)) == []
+
+
+def test_a_rising_loss_with_large_steps_is_a_rate_too_high():
+    [found] = diagnose(curve([1.0, 0.8, 0.9, 1.1, 1.3], ratios=0.05, lrs=0.3))
+    assert (found.kind, found.layer, found.epoch) == ("lr_too_high", None, 5)
+    assert "the training loss has risen above where it started" in found.message
+    assert "optimizer.lr=0.3 is likely too high" in found.message
+
+
+def test_an_oscillating_loss_with_large_steps_is_a_rate_too_high():
+    [found] = diagnose(curve([1.0, 0.5, 0.8, 0.45, 0.7, 0.4], ratios=0.05))
+    assert (found.kind, found.layer, found.epoch) == ("lr_too_high", None, 5)
+    assert "oscillates (it rose in 2 of the last 4 epochs" in found.message
+
+
+def test_a_loss_that_is_not_finite_with_large_steps_is_a_rate_too_high():
+    rows = curve([1.0, 0.8, 0.7], ratios=0.05)
+    rows[2]["val_loss"] = None  # metrics.jsonl's null: the loss was inf or nan
+    [found] = diagnose(rows)
+    assert (found.kind, found.epoch) == ("lr_too_high", 3)
+    assert found.message.startswith("the validation loss is not finite in epoch 3")
+
+
+def test_a_flat_high_loss_with_tiny_steps_is_a_rate_too_low():
+    [found] = diagnose(curve([2.30 - 0.001 * e for e in range(10)], ratios=1e-6, lrs=1e-5))
+    assert (found.kind, found.layer, found.epoch) == ("lr_too_low", None, 6)
+    assert "the training loss fell by 0.2% in the last 5 epochs" in found.message
+    assert "optimizer.lr=1e-05 is likely too low" in found.message
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        # configs/textbook-digits.yaml: one step of 1.2 of the weights, and the loss falls
+        curve([2.36, 0.93, 0.92, 0.90, 0.85, 0.6, 0.3, 0.1], ratios=[1.2] + [0.03] * 7),
+        # tiny steps, but the loss has come down to a quarter of its start: converged
+        curve([1.0, 0.5, 0.3, 0.25, 0.24, 0.24, 0.24, 0.24], ratios=1e-6),
+    ],
+    ids=["large-steps-falling-loss", "tiny-steps-converged-loss"],
+)
+def test_step_sizes_alone_are_no_diagnosis(rows):
+    assert kinds(rows) == []
+
+
+def test_the_rate_is_judged_at_the_base_rate_not_the_schedules():
+    """A step schedule drops the rate four decades after epoch 3: the steps shrink with it, and
+    the loss is flat; at the base rate the steps are still the healthy 1e-3."""
+    lrs = [1e-2] * 3 + [1e-6] * 7
+    ratios = [1e-3 * lr / 1e-2 for lr in lrs]
+    losses = [2.3] * 10
+    assert kinds(curve(losses, ratios, lrs)) == []
+    # the same steps at a constant rate of 1e-6 are a rate too low, said at that base rate
+    [found] = diagnose(curve(losses, ratios, lrs=1e-6))
+    assert (found.kind, found.epoch) == ("lr_too_low", 8)
+    assert "optimizer.lr=1e-06 is likely too low" in found.message
+
+
+def test_the_base_rate_given_wins_over_the_rates_seen():
+    """During a warmup the rate so far is below optimizer.lr: steps of 1e-6 at a rate of 1e-5
+    are steps of 1e-3 at the base rate 1e-2 (what the health monitor passes in)."""
+    rows = curve([2.3] * 10, ratios=1e-6, lrs=1e-5)
+    found = []
+    diagnoser = Diagnoser(base_lr=1e-2)
+    for row in rows:
+        found += diagnoser.update(row)
+    assert found == []
+    assert [d.kind for d in diagnose(rows)] == ["lr_too_low"]
+
+
+def test_a_stall_that_vanishing_gradients_explain_is_not_a_rate_too_low():
+    """configs/vanishing.yaml's pattern: the steps are tiny because the gradients are."""
+    rows = curve([2.30] * 8, ratios=1e-7)
+    for row in rows:
+        row["health"]["0"]["grad_norm"] = 1e-9
+        row["health"]["1"]["grad_norm"] = 1e-3
+    assert kinds(rows) == [("vanishing_gradients", 0, 1)]
+
+
+@given(
+    start=st.floats(1e-3, 1e3),
+    epochs=st.lists(
+        st.tuples(st.floats(0.0, 0.9), st.floats(1e-9, 1e3), st.floats(1e-7, 10.0)),
+        min_size=1,
+        max_size=40,
+    ),
+)
+def test_a_loss_that_never_rises_never_gets_a_rate_too_high(start, epochs):
+    """Whatever the steps and the rates: a training loss that falls (or stays) every epoch is
+    no evidence of a rate too high."""
+    losses, loss = [], start
+    for drop, _, _ in epochs:
+        losses.append(loss)
+        loss *= 1 - drop
+    rows = curve(losses, [ratio for _, ratio, _ in epochs], [lr for _, _, lr in epochs])
+    assert [d.message for d in diagnose(rows) if "too high" in d.message] == []
 
 
 @pytest.mark.slow
