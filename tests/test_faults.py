@@ -706,8 +706,12 @@ def test_sigterm_during_a_download_removes_the_part_file(
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("signum", "code", "word"),
-    [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")],
-    ids=["SIGTERM", "SIGINT"],
+    [
+        (signal.SIGTERM, 143, "terminated"),
+        (signal.SIGINT, 130, "interrupted"),
+        (signal.SIGHUP, 129, "hung up"),
+    ],
+    ids=["SIGTERM", "SIGINT", "SIGHUP"],
 )
 def test_a_signal_during_training_keeps_the_run_resumable(
     tmp_path: Path, signum: int, code: int, word: str
@@ -772,7 +776,9 @@ EXIT_CODE_TESTS = {
     2: "test_degenerate_data_is_one_line_and_changes_nothing",
     3: "test_a_checkpoint_beyond_the_file_size_limit_exits_3_and_the_run_resumes",
     4: "test_a_run_too_large_for_memory_is_refused_before_allocating",
+    129: "test_a_signal_during_training_keeps_the_run_resumable[SIGHUP]",
     130: "test_a_signal_during_training_keeps_the_run_resumable[SIGINT]",
+    141: "test_pipes.py::test_a_closed_stdout_ends_predict_quietly_with_141",
     143: "test_a_signal_during_training_keeps_the_run_resumable[SIGTERM]",
 }
 
@@ -781,8 +787,12 @@ def test_every_exit_code_has_a_test() -> None:
     assert set(EXIT_CODE_TESTS) == set(EXIT_CODES)
     names = {name for name in globals() if name.startswith("test_")}
     for code, tests in EXIT_CODE_TESTS.items():
-        for test in re.findall(r"test_\w+", tests):
-            assert test in names, (code, test)
+        for module, test in re.findall(r"(?:(test_\w+\.py)::)?(test_\w+)", tests):
+            if module:  # a test of another module
+                text = (REPO / "tests" / module).read_text(encoding="utf-8")
+                assert re.search(rf"^def {test}\(", text, flags=re.M), (code, module, test)
+            else:
+                assert test in names, (code, test)
 
 
 def test_the_docs_exit_code_table_is_exit_codes() -> None:
