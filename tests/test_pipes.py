@@ -282,3 +282,31 @@ def test_lr_find_install_advice_keeps_its_brackets(
     monkeypatch.setitem(sys.modules, "plotext", None)  # the extra is not installed
     _draw_lr_curve(object())
     assert "pip install 'bpnn[plot]'" in capsys.readouterr().err
+
+
+# --- the guard itself ------------------------------------------------------------------------
+
+
+def test_a_full_disk_is_still_an_error_not_a_lost_reader() -> None:
+    from bpnn.streams import GuardedStream
+
+    with open("/dev/full", "w") as full:  # every write: ENOSPC
+        stream = GuardedStream(full)
+        with pytest.raises(OSError, match="No space left"):
+            stream.write("x" * 10_000)
+            stream.flush()
+        assert not stream.lost
+
+
+def test_a_lost_stream_sends_its_descriptor_to_devnull() -> None:
+    from bpnn.streams import GuardedStream
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write
+    with open(write_end, "w") as pipe:
+        stream = GuardedStream(pipe)
+        assert stream.write("line\n" * 5000) == 25_000
+        stream.flush()
+        assert stream.lost
+        assert os.path.samestat(os.fstat(write_end), os.stat(os.devnull))
+        os.write(write_end, b"anyone may write now")  # no EPIPE any more
