@@ -154,6 +154,37 @@ def test_a_closed_pipe_never_changes_a_resumed_run(tmp_path: Path, config: Path)
     assert not any(sign in stderr for sign in CRASH_SIGNS), stderr
 
 
+def test_a_terminal_that_closes_under_nohup_never_changes_a_run(tmp_path: Path) -> None:
+    import pty
+    import select
+    import signal
+
+    config = tmp_path / "long.yaml"
+    config.write_text(TINY.replace(f"epochs: {EPOCHS}", "epochs: 60"))
+    run = tmp_path / "run"
+    terminal, screen = pty.openpty()  # a terminal: bpnn draws its live rich progress on it
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm", "COLUMNS": "120"}
+    env.pop("BPNN_DEBUG", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bpnn", "train", str(config), "--out", str(run)],
+        cwd=tmp_path,
+        stdin=screen,
+        stdout=screen,
+        stderr=screen,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),  # as nohup does
+    )
+    os.close(screen)
+    shown = b""
+    while b"epoch 2/60" not in shown:  # training has begun: the terminal window is closed
+        assert select.select([terminal], [], [], 120)[0], shown
+        shown += os.read(terminal, 65536)
+    os.close(terminal)  # every later write to the terminal fails with EIO
+    assert process.wait(timeout=300) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["stop_reason"] == "completed" and summary["epochs_run"] == 60
+
+
 # --- a command that only prints ends quietly -------------------------------------------------
 
 
