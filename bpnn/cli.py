@@ -204,7 +204,7 @@ def _debug() -> bool:
     return os.environ.get("BPNN_DEBUG", "") not in ("", "0")
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
+def _on_stop_signal(signum: int, frame: Any) -> None:
     from bpnn.errors import HungUp, Terminated
 
     raise HungUp() if signum == getattr(signal, "SIGHUP", None) else Terminated()
@@ -233,7 +233,7 @@ def reported_errors() -> Iterator[None]:
 
     in_main_thread = threading.current_thread() is threading.main_thread()  # only it may
     signals = _stop_signals() if in_main_thread else []
-    previous = {signum: signal.signal(signum, _on_sigterm) for signum in signals}
+    previous = {signum: signal.signal(signum, _on_stop_signal) for signum in signals}
     try:
         yield
     except KeyboardInterrupt as error:

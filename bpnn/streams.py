@@ -15,7 +15,9 @@ finds its reader gone (EPIPE, EIO) marks the stream lost and points its file des
 displays, ``logging``, ``warnings``, ``typer.echo``, the flush at exit, a child process started
 later), succeeds into nothing. Training goes on and writes every file, and its exit code stays
 the run's; a command whose only job is its output asks ``lost()`` at its end and exits
-``STDOUT_CLOSED`` (``bpnn.cli``).
+``STDOUT_CLOSED`` (``bpnn.cli``). A terminal that closes also sends SIGHUP, which
+``bpnn.cli.reported_errors`` turns into a stop like SIGTERM's (exit 129, the run resumable)
+unless it is ignored (``nohup``: training goes on, its output dropped here).
 
 ``stdin_copy()`` is the other direction: standard input as a file, for ``predict CHECKPOINT -``.
 """
@@ -66,8 +68,8 @@ class GuardedStream:
         part (the pipe filled up, then its reader left), and the text layer drops the rest
         without a word; written again here, the rest fails as it should."""
         buffer = getattr(self.stream, "buffer", None)
-        if buffer is None or os.linesep != "\n":  # no binary layer, or newlines translated
-            self.stream.write(text)
+        if buffer is None or os.linesep != "\n" or not isinstance(text, str):
+            self.stream.write(text)  # no binary layer, newlines translated, or not text at all
             return
         data = memoryview(text.encode(self.stream.encoding, self.stream.errors))
         while data:
@@ -143,8 +145,10 @@ def stdin_copy(name: str) -> Iterator[StdinCopy]:
     """Standard input, read to its end into a temporary file called ``name`` (its suffix says
     how to read it, ``stdin.csv``), removed afterwards. A bpnn error raised while it is read
     names ``<stdin>`` instead of the copy."""
-    from bpnn.errors import BpnnError
+    from bpnn.errors import BpnnError, DataError
 
+    if sys.stdin is None:
+        raise DataError(f"{STDIN_NAME}: there is no standard input to read")
     with tempfile.TemporaryDirectory(prefix="bpnn-stdin-") as folder:
         copy = StdinCopy(Path(folder) / name)
         with copy.path.open("wb") as handle:
