@@ -29,25 +29,103 @@ def _as_flags(params: list[Any]) -> list[Any]:
     return params
 
 
+def _plain_help(command: Any) -> None:
+    """Make the help texts of ``command`` (and of its subcommands) plain text, once: Typer
+    renders them as rich markup, where the ``[dask]`` of ``pip install 'bpnn[dask]'`` is a style
+    tag and vanishes. Every bracket bpnn writes in a help text is meant literally."""
+    if getattr(command, "_plain_help", False):
+        return
+    from rich.markup import escape
+
+    for attribute in ("help", "short_help", "epilog"):
+        if getattr(command, attribute, None):
+            setattr(command, attribute, escape(getattr(command, attribute)))
+    for param in command.params:
+        if getattr(param, "help", None):
+            param.help = escape(param.help)
+    command._plain_help = True
+    for subcommand in getattr(command, "commands", {}).values():
+        _plain_help(subcommand)
+
+
+def _usage_name(argument: Any) -> str:
+    """An argument as the usage line shows it: ``CONFIG``, ``[NAME]`` when it may be left out,
+    ``RUN_DIR...`` when it takes several, ``[DIR...]`` none or several (Typer writes a required
+    one as ``{config}``, and ``{RUN_DIR...}...``)."""
+    name = (argument.metavar or argument.name).upper().removesuffix("...")
+    if argument.nargs != 1:
+        name += "..."
+    return name if argument.required else f"[{name}]"
+
+
 class _Command(TyperCommand):
-    """A command whose help shows flags as flags and its usage line names its arguments as
-    ``CONFIG`` (Typer writes a required one as ``{config}``)."""
+    """A command whose help shows flags as flags, is plain text (``_plain_help``) and whose usage
+    line names its arguments as ``CONFIG`` (``_usage_name``).
+
+    ``stdout_is_the_result``: the command's job is what it prints (predict, eval, runs, ...);
+    when stdout is closed before it has all been written (``bpnn predict ... | head``), the
+    command ends quietly with exit ``STDOUT_CLOSED`` (141, as ``cat`` would). A run command
+    (``_RunCommand``) keeps its run's exit code."""
+
+    stdout_is_the_result = True
 
     def get_params(self, ctx: Any) -> list[Any]:
         return _as_flags(super().get_params(ctx))
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
-        return [piece.strip("{}") for piece in super().collect_usage_pieces(ctx)]
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                pieces.append(_usage_name(param))
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        _plain_help(self)
+        super().format_help(ctx, formatter)
+
+    def invoke(self, ctx: Any) -> Any:
+        result = super().invoke(ctx)
+        if self.stdout_is_the_result:
+            from bpnn import streams
+
+            if streams.lost("stdout"):
+                raise typer.Exit(streams.STDOUT_CLOSED)
+        return result
+
+
+class _RunCommand(_Command):
+    """A command that trains (train, resume, sweep): its job is the run directory, so a closed
+    stdout or stderr changes nothing; training goes on and the exit code is the run's."""
+
+    stdout_is_the_result = False
 
 
 class _Group(TyperGroup):
-    """A command group whose help shows flags as flags (``--help``, ``--version``)."""
+    """A command group whose help shows flags as flags (``--help``, ``--version``) and is plain
+    text (``_plain_help``)."""
 
     def get_params(self, ctx: Any) -> list[Any]:
         return _as_flags(super().get_params(ctx))
 
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        _plain_help(self)
+        super().format_help(ctx, formatter)
 
-app = typer.Typer(
+
+class _App(typer.Typer):
+    """The ``bpnn`` program: before anything is parsed or printed, its standard streams are
+    guarded (``bpnn.streams``): a closed pipe or terminal never changes what bpnn does."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from bpnn.streams import guard_standard_streams
+
+        guard_standard_streams()
+        return super().__call__(*args, **kwargs)
+
+
+app = _App(
     name="bpnn",
     help="Train multilayer perceptrons with backpropagation written from scratch in NumPy.",
     cls=_Group,
@@ -101,9 +179,11 @@ JsonSummary = Annotated[
 
 
 def _stderr() -> Any:
+    """The console of messages and progress: plain text (no markup, no emoji codes, so a path
+    or ``pip install 'bpnn[plot]'`` prints as written), log lines never wrap."""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=True)  # log lines never wrap
+    return Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
 def _stdout() -> Any:
@@ -124,34 +204,47 @@ def _debug() -> bool:
     return os.environ.get("BPNN_DEBUG", "") not in ("", "0")
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    from bpnn.errors import Terminated
+def _on_stop_signal(signum: int, frame: Any) -> None:
+    from bpnn.errors import HungUp, Terminated
 
-    raise Terminated()
+    raise HungUp() if signum == getattr(signal, "SIGHUP", None) else Terminated()
+
+
+def _stop_signals() -> list[int]:
+    """The signals that stop a command as Ctrl-C does (the run kept, resumable): SIGTERM, and
+    SIGHUP unless it is ignored already (``nohup``: training goes on after the terminal
+    closes, its output lost)."""
+    signals = [signal.SIGTERM]
+    hangup = getattr(signal, "SIGHUP", None)  # not on Windows
+    if hangup is not None and signal.getsignal(hangup) is not signal.SIG_IGN:
+        signals.append(hangup)
+    return signals
 
 
 @contextmanager
 def reported_errors() -> Iterator[None]:
     """The one place that turns every failure into one line on stderr and its exit code (the
     table is ``bpnn.errors.EXIT_CODES``): bpnn's own errors, the operating system's (naming the
-    path and the reason), running out of memory, SIGINT and SIGTERM. A traceback only with
-    ``--debug`` or ``BPNN_DEBUG=1``."""
+    path and the reason), running out of memory, SIGINT, SIGTERM and SIGHUP. A traceback only
+    with ``--debug`` or ``BPNN_DEBUG=1``."""
     import threading
 
-    from bpnn.errors import BpnnError, Terminated
+    from bpnn.errors import BpnnError, HungUp, Terminated
 
     in_main_thread = threading.current_thread() is threading.main_thread()  # only it may
-    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
+    signals = _stop_signals() if in_main_thread else []
+    previous = {signum: signal.signal(signum, _on_stop_signal) for signum in signals}
     try:
         yield
     except KeyboardInterrupt as error:
-        terminated = isinstance(error, Terminated)
+        word, code = "interrupted", 130
+        if isinstance(error, HungUp):
+            word, code = "hung up", 129
+        elif isinstance(error, Terminated):
+            word, code = "terminated", 143
         hint = getattr(error, "resume_hint", None)
-        print(
-            ("terminated" if terminated else "interrupted") + (f"; {hint}" if hint else ""),
-            file=sys.stderr,
-        )
-        raise typer.Exit(143 if terminated else 130) from None
+        print(word + (f"; {hint}" if hint else ""), file=sys.stderr)
+        raise typer.Exit(code) from None
     except Exception as error:
         if _debug():
             raise
@@ -166,8 +259,8 @@ def reported_errors() -> Iterator[None]:
         print(f"error: {' '.join(message.split())}", file=sys.stderr)
         raise typer.Exit(code) from None
     finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _version(value: bool) -> None:
@@ -197,7 +290,7 @@ def main(
 
 
 @app.command(
-    cls=_Command, epilog="Example: bpnn train configs/digits.yaml --set optimizer.lr=0.003"
+    cls=_RunCommand, epilog="Example: bpnn train configs/digits.yaml --set optimizer.lr=0.003"
 )
 def train(
     config: ConfigPath,
@@ -227,7 +320,7 @@ def train(
     _print_summary(summary, run_dir, as_json)
 
 
-@app.command(cls=_Command, epilog="Example: bpnn resume runs/digits-20261201-143353 --epochs 60")
+@app.command(cls=_RunCommand, epilog="Example: bpnn resume runs/digits-20261201-143353 --epochs 60")
 def resume(
     run_dir: Annotated[
         Path,
@@ -381,7 +474,10 @@ def predict(
     input_file: Annotated[
         Path,
         typer.Argument(
-            metavar="INPUT", help="CSV, Parquet, NPZ or IDX file of samples.", dir_okay=False
+            metavar="INPUT",
+            help="CSV, Parquet, NPZ or IDX file of samples; '-': CSV rows on standard input.",
+            dir_okay=False,
+            allow_dash=True,
         ),
     ],
     out: Annotated[
@@ -411,9 +507,20 @@ def predict(
             from bpnn.errors import refuse_existing
 
             refuse_existing([out], "--out")
-        text = prediction_table(
-            checkpoint, input_file, id_column=id_column, fmt=fmt, log=_stderr().print
-        )
+        log = _stderr().print
+        if str(input_file) == "-":
+            from bpnn.streams import stdin_copy
+
+            with stdin_copy("stdin.csv") as stdin:
+                text = prediction_table(
+                    checkpoint,
+                    stdin.path,
+                    id_column=id_column,
+                    fmt=fmt,
+                    log=lambda message: log(stdin.named(message)),
+                )
+        else:
+            text = prediction_table(checkpoint, input_file, id_column=id_column, fmt=fmt, log=log)
         if out is None:
             sys.stdout.write(text)
         else:
@@ -765,12 +872,14 @@ def init(
     print(f"wrote {target}; train it with: bpnn train {target}", file=sys.stderr)
 
 
-@app.command(cls=_Command, epilog="Example: bpnn sweep examples/digits-sweep.yaml --workers 2")
+@app.command(cls=_RunCommand, epilog="Example: bpnn sweep examples/digits-sweep.yaml --workers 2")
 def sweep(
     sweep_file: Annotated[
         Path,
         typer.Argument(
-            help="The sweep file (YAML): base config, metric, method, space.", dir_okay=False
+            metavar="SWEEP_FILE",
+            help="The sweep file (YAML): base config, metric, method, space.",
+            dir_okay=False,
         ),
     ],
     out: Annotated[
@@ -946,7 +1055,9 @@ def _draw_lr_curve(result: Any) -> None:
 
 @app.command(cls=_Command, epilog="Example: bpnn diagnose runs/vanishing-20261201-150000")
 def diagnose(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory.", file_okay=False)],
+    run_dir: Annotated[
+        Path, typer.Argument(metavar="RUN_DIR", help="A run directory.", file_okay=False)
+    ],
     every: Annotated[
         bool, typer.Option("--all", help="Every epoch (default: at most 4, evenly spread).")
     ] = False,
@@ -1021,7 +1132,9 @@ def list_runs(
     folders: Annotated[
         list[Path] | None,
         typer.Argument(
-            help="Run directories, or folders of them (default: runs/).", file_okay=False
+            metavar="DIR...",
+            help="Run directories, or folders of them (default: runs/).",
+            file_okay=False,
         ),
     ] = None,
     sort: Annotated[

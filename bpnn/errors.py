@@ -23,7 +23,11 @@ EXIT_CODES: dict[int, str] = {
     "denied, not a directory, read-only file system, ...",
     4: "not enough memory: the run needs more than is available (estimated before allocating) "
     "or than train.max_memory allows",
+    129: "hung up (SIGHUP: the terminal closed); as for SIGTERM, the last checkpoint is kept and "
+    "`bpnn resume` continues (under `nohup` training goes on)",
     130: "interrupted by Ctrl-C (SIGINT); the last checkpoint is kept and `bpnn resume` continues",
+    141: "stdout was closed before a command that only prints (predict, eval, runs, ...) had "
+    "written all of it (a pipe into `head`); train, resume and sweep keep their run's exit code",
     143: "terminated by SIGTERM; the last checkpoint is kept and `bpnn resume` continues",
 }
 
@@ -71,6 +75,11 @@ class MemoryLimitError(BpnnError):
 class Terminated(KeyboardInterrupt):
     """SIGTERM, turned into an exception in the main thread so that a run unwinds exactly as it
     does on Ctrl-C: temporary files removed, the last checkpoint kept."""
+
+
+class HungUp(Terminated):
+    """SIGHUP (the terminal closed, the ssh connection dropped): a run stops as on SIGTERM,
+    resumable. ``nohup`` ignores SIGHUP before bpnn starts, and bpnn leaves it ignored."""
 
 
 class ExportError(BpnnError):

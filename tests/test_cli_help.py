@@ -3,6 +3,9 @@ help, and Typer's shell completion switched on."""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 from typer.testing import CliRunner
 
@@ -62,3 +65,68 @@ def test_shell_completion_is_on() -> None:
     text = help_of([])
     assert "--install-completion" in text and "--show-completion" in text
     assert "<bool>" not in text
+
+
+def every_command() -> list[list[str]]:
+    """Every command and group of the ``bpnn`` program, found by walking it (none forgotten)."""
+    import typer
+
+    found: list[list[str]] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        found.append(path)
+        for name, subcommand in getattr(command, "commands", {}).items():
+            walk(subcommand, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+def wide_help_of(command: list[str]) -> str:
+    """The help of ``command`` on a terminal wide enough that no line wraps."""
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "400"}, color=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def help_texts(command: list[str]) -> list[str]:
+    """The help texts written in the code for ``command``: its docstring, epilog and the help of
+    each parameter, before anything renders them."""
+    import typer
+
+    node = typer.main.get_command(app)
+    for name in command:
+        node = node.commands[name]
+    texts = [node.help, node.short_help, node.epilog, *(p.help for p in node.params)]
+    texts += [sub.help for sub in getattr(node, "commands", {}).values()]
+    return [" ".join(text.split()) for text in texts if text]
+
+
+@pytest.mark.parametrize("command", every_command(), ids=lambda c: " ".join(c) or "bpnn")
+def test_every_usage_line_is_balanced_and_names_arguments_in_capitals(command: list[str]) -> None:
+    usage = next(line for line in wide_help_of(command).splitlines() if "Usage:" in line)
+    pieces = usage.split("Usage: ", 1)[1].split()
+    assert pieces[: len(command) + 1] == ["bpnn", *command], usage
+    depth = 0
+    for character in usage:
+        depth += {"[": 1, "]": -1}.get(character, 0)
+        assert depth >= 0, usage
+    assert depth == 0 and "{" not in usage and "}" not in usage, usage
+    for piece in pieces[len(command) + 1 :]:
+        assert re.fullmatch(r"\[?[A-Z][A-Z_]*(\.\.\.)?\]?(\.\.\.)?", piece), (piece, usage)
+
+
+#: a command whose help advises installing an extra (the test below must see one)
+ADVICE = (["sweep"], "'bpnn[dask]');")
+
+
+@pytest.mark.parametrize("command", every_command(), ids=lambda c: " ".join(c) or "bpnn")
+def test_every_bracket_of_a_help_text_is_shown_as_written(command: list[str]) -> None:
+    shown = " ".join(re.sub(r"[│╭╮╰╯─]", " ", wide_help_of(command)).split())
+    written = [
+        fragment for text in help_texts(command) for fragment in re.findall(r"\S*\[.*?\]\S*", text)
+    ]
+    if command == ADVICE[0]:
+        assert ADVICE[1] in written
+    for fragment in written:
+        assert fragment in shown, (fragment, shown)

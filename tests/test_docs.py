@@ -142,3 +142,34 @@ def test_relative_links_point_to_existing_files(path: Path) -> None:
             continue
         assert "#" not in target, f"{path.name}: link {target!r} has an anchor"
         assert (path.parent / target).exists(), f"{path.name}: link {target!r} points nowhere"
+
+
+#: a claim that two runs give the same numbers exactly
+EXACT_CLAIM = re.compile(
+    r"bit[\s-]+for[\s-]+bit|bit[\s-]+identical|bitwise|to\s+the\s+last\s+digit", re.IGNORECASE
+)
+
+
+def exact_claims(path: Path) -> list[str]:
+    """Every paragraph (a table row, a line of a code block) of ``path`` that claims exact
+    equality, outside the section "Reproducibility" of run-directory.md, which says when it
+    holds."""
+    text = path.read_text(encoding="utf-8")
+    if path.name == "run-directory.md":
+        text = text.replace(section(text, "Reproducibility"), "")
+    paragraphs = [
+        piece
+        for block in re.split(r"\n\s*\n", text)
+        for piece in (block.splitlines() if block.lstrip().startswith(("|", "```")) else [block])
+    ]
+    return [" ".join(p.split()) for p in paragraphs if EXACT_CLAIM.search(p)]
+
+
+@pytest.mark.parametrize("path", LINKED_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_bit_for_bit_claim_says_when_it_holds(path: Path) -> None:
+    """Same numbers only on the same machine, library versions, BLAS and thread count: each claim
+    points to the one paragraph that says so (run-directory.md, section "Reproducibility")."""
+    for claim in exact_claims(path):
+        assert ("Reproducibility" in claim and "run-directory.md" in claim) or (
+            path.name == "run-directory.md" and 'section "Reproducibility" below' in claim
+        ), f"{path.name}: {claim[:200]}"

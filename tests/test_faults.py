@@ -31,7 +31,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bpnn.errors import EXIT_CODES
+from bpnn.errors import (
+    EXIT_CODES,
+    CheckpointError,
+    ConfigError,
+    DataError,
+    MemoryLimitError,
+    OutputError,
+    ResumeError,
+    TrainingError,
+)
+from bpnn.streams import STDOUT_CLOSED
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -706,8 +716,12 @@ def test_sigterm_during_a_download_removes_the_part_file(
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("signum", "code", "word"),
-    [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")],
-    ids=["SIGTERM", "SIGINT"],
+    [
+        (signal.SIGTERM, 143, "terminated"),
+        (signal.SIGINT, 130, "interrupted"),
+        (signal.SIGHUP, 129, "hung up"),
+    ],
+    ids=["SIGTERM", "SIGINT", "SIGHUP"],
 )
 def test_a_signal_during_training_keeps_the_run_resumable(
     tmp_path: Path, signum: int, code: int, word: str
@@ -772,7 +786,9 @@ EXIT_CODE_TESTS = {
     2: "test_degenerate_data_is_one_line_and_changes_nothing",
     3: "test_a_checkpoint_beyond_the_file_size_limit_exits_3_and_the_run_resumes",
     4: "test_a_run_too_large_for_memory_is_refused_before_allocating",
+    129: "test_a_signal_during_training_keeps_the_run_resumable[SIGHUP]",
     130: "test_a_signal_during_training_keeps_the_run_resumable[SIGINT]",
+    141: "test_pipes.py::test_a_closed_stdout_ends_predict_quietly_with_141",
     143: "test_a_signal_during_training_keeps_the_run_resumable[SIGTERM]",
 }
 
@@ -781,8 +797,12 @@ def test_every_exit_code_has_a_test() -> None:
     assert set(EXIT_CODE_TESTS) == set(EXIT_CODES)
     names = {name for name in globals() if name.startswith("test_")}
     for code, tests in EXIT_CODE_TESTS.items():
-        for test in re.findall(r"test_\w+", tests):
-            assert test in names, (code, test)
+        for module, test in re.findall(r"(?:(test_\w+\.py)::)?(test_\w+)", tests):
+            if module:  # a test of another module
+                text = (REPO / "tests" / module).read_text(encoding="utf-8")
+                assert re.search(rf"^def {test}\(", text, flags=re.M), (code, module, test)
+            else:
+                assert test in names, (code, test)
 
 
 def test_the_docs_exit_code_table_is_exit_codes() -> None:
@@ -792,6 +812,49 @@ def test_the_docs_exit_code_table_is_exit_codes() -> None:
     assert [int(code) for code, _ in rows] == list(EXIT_CODES)
     for (_, meaning), expected in zip(rows, EXIT_CODES.values(), strict=True):
         assert meaning.replace("`", "") == expected.replace("`", "")
+
+
+#: words of a command's "Exit codes:" sentence in docs/commands.md, and the code each must have
+EXIT_CODE_WORDS = {
+    r"\bnan\b": TrainingError.exit_code,
+    r"resume refuses": ResumeError.exit_code,
+    r"\b(locked|taken|exists|existing)\b": OutputError.exit_code,
+    r"\bconfig\b": ConfigError.exit_code,
+    r"\bdata\b": DataError.exit_code,
+    r"\bcheckpoint\b": CheckpointError.exit_code,
+    r"\bmemory\b": MemoryLimitError.exit_code,
+    r"system refuses|disk full": 3,  # an OSError (reported_errors)
+    r"\bsighup\b": 129,
+    r"\bctrl-c\b": 130,
+    r"stdout is closed": STDOUT_CLOSED,
+    r"\bsigterm\b": 143,
+}
+
+
+def documented_exit_codes(text: str) -> list[tuple[int, str]]:
+    """``(code, what)`` of every clause of every "Exit codes: 0; 1 when ...; 2 for ..." sentence:
+    a clause starts with its code, after a semicolon, a comma or "and"."""
+    clauses: list[tuple[int, str]] = []
+    for found in re.finditer(r"Exit codes: (.*?)(?:\n\n|$)", text, flags=re.S):
+        sentence = re.split(r"(?<=[.)])\s+(?=[A-Z])", " ".join(found.group(1).split()))[0]
+        for part in re.split(r";\s*|,\s*(?=\d+ )|\s+and\s+(?=\d+ )", sentence):
+            code = re.match(r"(\d+)\b", part)
+            if code:
+                clauses.append((int(code.group(1)), part))
+            else:  # a semicolon inside a parenthesis
+                clauses[-1] = (clauses[-1][0], f"{clauses[-1][1]}; {part}")
+    return clauses
+
+
+def test_each_commands_exit_codes_are_the_codes_of_their_errors() -> None:
+    text = (REPO / "docs" / "commands.md").read_text(encoding="utf-8")
+    clauses = documented_exit_codes(text)
+    assert len(clauses) > 20
+    for code, clause in clauses:
+        assert code in EXIT_CODES, clause
+        for words, expected in EXIT_CODE_WORDS.items():
+            if re.search(words, clause.lower()):
+                assert code == expected, (clause, words, expected)
 
 
 def test_the_readme_names_every_exit_code() -> None:
