@@ -343,6 +343,21 @@ def _print_report(metrics: dict[str, Any], title: str) -> None:
         if not isinstance(value, list | dict):
             table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
     out.print(table)
+    if "per_label" in metrics:  # multi-label: each label a yes/no of its own
+        per_label = Table(title="per label (predicted: p > 0.5)", show_header=True)
+        per_label.add_column("label")
+        for column in ("precision", "recall", "f1", "support", "TN", "FP", "FN", "TP"):
+            per_label.add_column(column, justify="right")
+        for (name, row), counts in zip(
+            metrics["per_label"].items(), metrics["label_confusion"], strict=True
+        ):
+            per_label.add_row(
+                name,
+                *(f"{row[key]:.4f}" for key in ("precision", "recall", "f1")),
+                str(row["support"]),
+                *(str(count) for pair in counts for count in pair),
+            )
+        out.print(per_label)
     if "per_class" not in metrics:
         return
     per_class = Table(title="per class", show_header=True)

@@ -23,7 +23,7 @@ Log = Callable[[str], None]
 SPLIT_KEYS = frozenset(
     {"source", "scale", "scale_target", "test_fraction", "val_fraction", "one_hot"}
 )
-ALL_TASKS = ("multiclass", "binary", "regression")
+ALL_TASKS = ("multiclass", "binary", "multilabel", "regression")
 CLASSIFICATION = ("multiclass", "binary")
 
 
@@ -81,6 +81,11 @@ class Source:
 
     def check(self, config: DataConfig) -> None:
         """Extra checks of the config's keys (raise ``ValueError`` naming the key)."""
+
+    def target_columns(self, config: DataConfig) -> int:
+        """How many target columns the config gives each sample (several 0/1 columns make
+        binary cross-entropy a ``multilabel`` run): 1 unless the source says otherwise."""
+        return 1
 
     def estimated_bytes(self, config: DataConfig) -> int | None:
         """The memory its samples will take, when it is known before loading (generators)."""
