@@ -100,6 +100,14 @@ OUTPUT_GRADIENT_FORMULAS: dict[str, tuple[str, str]] = {
 }
 
 
+#: how the header names each reduction
+REDUCTION_WORDS = {
+    "mean": "mean over the batch",
+    "sum": "sum over the batch",
+    "half_sum": "half the sum over the batch",
+}
+
+
 def loss_formula(name: str, reduction: str) -> tuple[str, str]:
     """The loss ``name`` under ``reduction`` as text and LaTeX: what is summed over what (the
     samples, or every element: samples and outputs), and what divides it (``n`` or ``n k``
@@ -421,7 +429,11 @@ def _fused_delta(e: Explanation) -> tuple[str, str]:
     """The fused output delta as text and LaTeX, divided as the reduction divides: by the
     samples ``n`` (cross-entropy) or the elements ``n k`` (binary cross-entropy's outputs)."""
     count = "n" if LOSS_FORMULAS[e.loss_name][2] else "n k"
-    return _divided("a - t", e.reduction, count), _divided("a - t", e.reduction, count, True)
+    if e.reduction == "sum":
+        return "a - t", "a - t"
+    divisor = count if e.reduction == "mean" else "2"
+    shown = f"({divisor})" if " " in divisor else divisor
+    return f"(a - t) / {shown}", rf"\frac{{a - t}}{{{divisor.replace(' ', '')}}}"
 
 
 def _activation_text(name: str) -> tuple[str, str]:
@@ -450,7 +462,7 @@ def to_text(explanation: Explanation, full: bool = False) -> str:
     add = out.append
     add(
         f"bpnn explain {e.source}: {' -> '.join(map(str, sizes))}, "
-        f"{e.loss_name} ({e.reduction} over the batch), {e.rows} of the training split"
+        f"{e.loss_name} ({REDUCTION_WORDS[e.reduction]}), {e.rows} of the training split"
     )
     add("notation: layer l = 1..L has parameters '{l-1}.weight' (W) and '{l-1}.bias' (b)")
     add("")
@@ -552,9 +564,10 @@ def to_markdown(explanation: Explanation, full: bool = False) -> str:
     add(f"# One step of backpropagation: `{e.source}`")
     add("")
     add(
-        f"Network {' → '.join(map(str, sizes))}, loss `{e.loss_name}` ({e.reduction} over the "
-        f"batch), {e.rows} of the training split. Layer $l$ has the weights $W^{{(l)}}$ "
-        "(parameter `{l-1}.weight`, shape fan_in × fan_out) and biases $b^{(l)}$."
+        f"Network {' → '.join(map(str, sizes))}, loss `{e.loss_name}` "
+        f"({REDUCTION_WORDS[e.reduction]}), {e.rows} of the training split. "
+        "Layer $l$ has the weights $W^{(l)}$ (parameter `{l-1}.weight`, shape fan_in × "
+        "fan_out) and biases $b^{(l)}$."
     )
     add("")
     add("## Input and targets")

@@ -170,11 +170,11 @@ def test_one_hot_squared_error_on_sigmoid_outputs_is_a_classification_run(
     assert table.splitlines()[0] == "label,p_0,p_1,p_2"
 
 
-def test_one_hot_needs_a_regression_loss() -> None:
+def test_one_hot_needs_binary_cross_entropy_or_a_regression_loss() -> None:
     message = _one_line_error({"data": {"source": "iris", "one_hot": True}})
     assert message.endswith(
-        "data.one_hot: one-hot targets are for the regression losses (mse, mae, huber); "
-        "'cross_entropy' reads class labels as they are"
+        "data.one_hot: one-hot targets are for binary_cross_entropy and the regression losses "
+        "(mse, mae, huber); 'cross_entropy' reads class labels as they are"
     )
 
 
