@@ -347,7 +347,9 @@ def test_data_classes_declares_the_classes_and_their_order() -> None:
 def test_one_class_of_strings_with_a_binary_loss_asks_for_both_classes() -> None:
     from bpnn.errors import DataError
 
-    with pytest.raises(DataError, match=r"needs exactly 2 classes.*has 1: yes"):
+    with pytest.raises(
+        DataError, match=r"needs exactly 2 classes.*has 1: yes; name both in data.classes$"
+    ):
         load_data(validate(_inline(["yes"] * 4, loss="binary_cross_entropy")))
 
 

@@ -124,7 +124,8 @@ def load_dataset(
             raise DataError(
                 f"data '{raw.name}' has a single class ({listing(observed)}); nothing to learn"
             )
-        classes = class_list(observed, config.classes, task, raw.name)
+        hint = "; name both in data.classes" if "classes" in source.keys else ""
+        classes = class_list(observed, config.classes, task, raw.name, hint)
         y = encode_labels(labels, classes, raw.name)
         y_test = None
         if raw.y_test is not None:

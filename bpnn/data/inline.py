@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from bpnn.data.sources import SPLIT_KEYS, Log, Raw, Source, generic_names, register
+from bpnn.data.sources import (
+    ALL_TASKS,
+    SPLIT_KEYS,
+    Log,
+    Raw,
+    Source,
+    generic_names,
+    register,
+)
 from bpnn.errors import DataError
 
 if TYPE_CHECKING:
@@ -37,6 +45,7 @@ class InlineSource(Source):
 
     name = "inline"
     keys = SPLIT_KEYS | {"X", "y", "classes"}
+    tasks = (*ALL_TASKS, "multilabel")  # rows of 0/1 with binary_cross_entropy
     required = ("X", "y")
     default_scale = "none"
     defaults: ClassVar[dict[str, Any]] = {"test_fraction": 0.0, "val_fraction": 0.0}

@@ -23,7 +23,7 @@ Log = Callable[[str], None]
 SPLIT_KEYS = frozenset(
     {"source", "scale", "scale_target", "test_fraction", "val_fraction", "one_hot"}
 )
-ALL_TASKS = ("multiclass", "binary", "multilabel", "regression")
+ALL_TASKS = ("multiclass", "binary", "regression")
 CLASSIFICATION = ("multiclass", "binary")
 
 

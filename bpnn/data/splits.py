@@ -102,10 +102,13 @@ def class_labels(y: np.ndarray, name: str, continuous: bool) -> np.ndarray:
     return y
 
 
-def class_list(observed: np.ndarray, declared: list | None, task: str, name: str) -> np.ndarray:
+def class_list(
+    observed: np.ndarray, declared: list | None, task: str, name: str, hint: str = ""
+) -> np.ndarray:
     """The classes of a classification: ``declared`` (``data.classes``: the order, and classes
     no row shows) or the ``observed`` labels; a binary loss on labels that are all 0 or all 1
-    has the classes 0 and 1. A binary loss needs exactly 2 (a ``DataError``)."""
+    has the classes 0 and 1. A binary loss needs exactly 2 (a ``DataError`` ending in
+    ``hint``)."""
     if declared is not None:
         classes = np.asarray(declared)
     elif (
@@ -120,7 +123,7 @@ def class_list(observed: np.ndarray, declared: list | None, task: str, name: str
     if task == "binary" and len(classes) != 2:
         raise DataError(
             f"binary_cross_entropy needs exactly 2 classes, but data '{name}' has "
-            f"{len(classes)}: {listing(classes)}"
+            f"{len(classes)}: {listing(classes)}{hint}"
         )
     return classes
 
