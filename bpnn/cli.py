@@ -439,6 +439,27 @@ def _print_report(metrics: dict[str, Any], title: str) -> None:
         if not isinstance(value, list | dict):
             table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
     out.table(table)
+    if "per_label" in metrics:  # multi-label: each label a yes/no of its own
+        label_scores = (("precision", "prec"), ("recall", "rec"), ("f1", None))
+        per_label = Table(
+            [
+                Column("label"),
+                *(Column(name, short, justify="right") for name, short in label_scores),
+                Column("support", "n", priority=1, justify="right"),
+                *(Column(name, priority=2, justify="right") for name in ("TN", "FP", "FN", "TP")),
+            ],
+            title="per label (predicted: p > 0.5)",
+        )
+        for (name, row), counts in zip(
+            metrics["per_label"].items(), metrics["label_confusion"], strict=True
+        ):
+            per_label.add_row(
+                name,
+                *(f"{row[key]:.4f}" for key, _ in label_scores),
+                str(row["support"]),
+                *(str(count) for pair in counts for count in pair),
+            )
+        out.table(per_label)
     if "per_class" not in metrics:
         return
     scores = (("precision", "prec"), ("recall", "rec"), ("f1", None))

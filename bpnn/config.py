@@ -40,7 +40,7 @@ from bpnn.errors import ConfigError, MemoryLimitError
 from bpnn.memory import check_fits, parse_size, training_bytes
 from bpnn.metrics import epoch_metric_names
 from bpnn.nn.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS
-from bpnn.nn.initializers import INITIALIZERS
+from bpnn.nn.initializers import BIAS_INITIALIZERS, INITIALIZERS
 from bpnn.nn.losses import LOSSES
 from bpnn.nn.optimizers import OPTIMIZERS
 from bpnn.nn.schedules import SCHEDULES
@@ -197,6 +197,7 @@ class DataConfig(_Section):
     download_timeout: PositiveFloat = 120.0  # seconds for each downloaded file
     X: list[list[float]] | None = None
     y: list[Any] | None = None
+    classes: list[int | str] | None = None
     test_fraction: Fraction = 0.2
     val_fraction: Fraction = 0.1
     scale: Literal["standard", "minmax", "pixels", "none"] | None = None
@@ -253,6 +254,7 @@ class ModelConfig(_Section):
     activation: Component = Component(name="relu")
     activations: list[Component] | None = None
     init: Component = Component(name="he_normal")
+    bias_init: Component = Component(name="zeros")
     batch_norm: bool = False
     dropout: Fraction | list[Fraction] = 0.0
     output: Component = Component(name="auto")
@@ -350,6 +352,18 @@ class TrainConfig(_Section):
         return value
 
 
+def task_of(loss: str, data: DataConfig) -> str:
+    """The run's task: it follows from the loss (``LOSSES[loss].task``); one-hot targets
+    (``data.one_hot``) make it ``multiclass``, and binary cross-entropy on several 0/1 target
+    columns (the source's ``target_columns``) ``multilabel``."""
+    if data.one_hot:
+        return "multiclass"
+    task = LOSSES[loss].task
+    if task == "binary" and SOURCES[data.source].target_columns(data) > 1:
+        return "multilabel"
+    return task
+
+
 #: the longest ``name``: the run folder ``NAME-YYYYmmdd-HHMMSS-N`` stays within 255 bytes
 MAX_NAME_LENGTH = 200
 
@@ -380,10 +394,9 @@ class Config(_Section):
 
     @property
     def task(self) -> str:
-        """``multiclass``, ``binary`` or ``regression``: it follows from the loss, and a
-        regression loss on one-hot targets (``data.one_hot``) is a ``multiclass`` run."""
+        """``multiclass``, ``binary``, ``multilabel`` or ``regression`` (see ``task_of``)."""
 
-        return "multiclass" if self.data.one_hot else LOSSES[self.loss.name].task
+        return task_of(self.loss.name, self.data)
 
     def resolved(self) -> dict[str, Any]:
         """The whole config as plain data, every default filled in (what a run saves)."""
@@ -395,6 +408,7 @@ class Config(_Section):
             del out["model"]["activation"]
             out["model"]["activations"] = [c.dump() for c in self.model.activations]
         out["model"]["init"] = self.model.init.dump()
+        out["model"]["bias_init"] = self.model.bias_init.dump()
         out["model"]["output"] = self.model.output.dump()
         out["loss"] = self.loss.dump()
         out["schedule"] = self.schedule.dump()
@@ -435,6 +449,7 @@ class Config(_Section):
 #: parameters of a component that bpnn passes itself and that are therefore not user options
 NOT_OPTIONS: dict[str, tuple[str, ...]] = {
     "initializer": ("rng", "shape", "fan_in", "fan_out"),
+    "bias initializer": ("rng", "shape", "fan_in", "fan_out"),
     "schedule": ("base_lr", "epochs"),
 }
 
@@ -522,7 +537,7 @@ def _resolve_components(config: Config) -> Config:
         if kind == "schedule":
             fixed = {"base_lr": 1.0, "epochs": config.train.epochs}
             _instantiate(where, registry[c.name], fixed, **options)
-        elif kind != "initializer":  # let the class check the values (ranges) itself
+        elif "initializer" not in kind:  # let the class check the values (ranges) itself
             _instantiate(where, registry[c.name], {}, **options)
         return type(c)(name=c.name, options=options)
 
@@ -535,6 +550,7 @@ def _resolve_components(config: Config) -> Config:
             for i, c in enumerate(model.activations)
         ]
     init = component("model.init", model.init, INITIALIZERS, "initializer")
+    bias_init = component("model.bias_init", model.bias_init, BIAS_INITIALIZERS, "bias initializer")
     loss = component("loss", config.loss, LOSSES, "loss")
     schedule = component("schedule", config.schedule, SCHEDULES, "schedule")
     loss_class = LOSSES[loss.name]
@@ -548,12 +564,17 @@ def _resolve_components(config: Config) -> Config:
             f"(probabilities), not '{output.name}'; use auto, or a regression loss "
             "(mse, mae, huber) on other outputs"
         )
-    if config.data.one_hot and loss_class.task != "regression":
+    if config.data.one_hot and loss_class.task == "multiclass":
         raise ConfigError(
-            f"data.one_hot: one-hot targets are for the regression losses (mse, mae, huber); "
-            f"'{loss.name}' reads class labels as they are"
+            "data.one_hot: one-hot targets are for binary_cross_entropy and the regression "
+            f"losses (mse, mae, huber); '{loss.name}' reads class labels as they are"
         )
-    task = "multiclass" if config.data.one_hot else loss_class.task
+    task = task_of(loss.name, config.data)
+    if config.data.one_hot and SOURCES[config.data.source].target_columns(config.data) > 1:
+        raise ConfigError(
+            "data.one_hot: one-hot rows are made from one class label per sample, but the "
+            "data gives several target columns"
+        )
     _check_monitors(config, schedule, task)
     _check_memory(config)
     return config.model_copy(
@@ -564,6 +585,7 @@ def _resolve_components(config: Config) -> Config:
                     "activation": activation,
                     "activations": activations,
                     "init": init,
+                    "bias_init": bias_init,
                     "output": output,
                 }
             ),
@@ -611,6 +633,19 @@ def _resolve_data(data: DataConfig, loss: str, task: str) -> DataConfig:
             f"(it serves: {', '.join(source.tasks)}){hint}"
         )
     regression = task == "regression"
+    if data.classes is not None:
+        columns = SOURCES[data.source].target_columns(data)
+        if regression:
+            raise ConfigError(f"data.classes: only applies to class labels, not to '{loss}'")
+        if task == "binary" and len(data.classes) != 2:
+            raise ConfigError(
+                f"data.classes: '{loss}' needs exactly 2 classes, got {len(data.classes)}"
+            )
+        if task == "multilabel" and len(data.classes) != columns:
+            raise ConfigError(
+                f"data.classes: names {len(data.classes)} labels for the {columns} target "
+                "columns of data.y (one name per column)"
+            )
     if data.scale_target and not regression:
         raise ConfigError(f"data.scale_target: only applies to regression losses, not '{loss}'")
     defaults: dict[str, Any] = {}
@@ -791,6 +826,7 @@ _DEFAULT_COMPONENTS = {
     "optimizer": "adam",
     "model.activation": "relu",
     "model.init": "he_normal",
+    "model.bias_init": "zeros",
 }
 
 
@@ -902,6 +938,10 @@ def config_schema() -> dict[str, Any]:
         "description": "one activation per hidden layer (instead of model.activation)",
     }
     model["init"] = {**_component_schema(list(INITIALIZERS), "initializer"), "default": "he_normal"}
+    model["bias_init"] = {
+        **_component_schema(list(BIAS_INITIALIZERS), "bias initializer"),
+        "default": "zeros",
+    }
     output = _component_schema(["auto", *OUTPUT_ACTIVATIONS], "output activation")
     model["output"] = {**output, "default": "auto"}
     top = schema["properties"]

@@ -17,13 +17,19 @@ from typing import Any
 import numpy as np
 
 from bpnn.data import read_samples
+from bpnn.metrics import accuracy_name
 from bpnn.model import Model, load_model
 
 Log = Callable[[str], None]
 
 
-def correct_count(task: str, output: np.ndarray, y: np.ndarray) -> int:
-    """How many predictions in ``output`` (network probabilities) match class indices ``y``."""
+def correct_count(task: str, output: np.ndarray, y: np.ndarray) -> float:
+    """How many predictions in ``output`` (network probabilities) match class indices ``y``;
+    for several 0/1 labels ``y`` (multi-label) each sample counts the share of its labels
+    predicted right (``p > 0.5`` against 1), so that over ``n`` samples ``correct / n`` is the
+    mean over samples and labels."""
+    if task == "multilabel":
+        return np.count_nonzero((output > 0.5) == (y == 1)) / max(output.shape[1], 1)
     if task == "binary":
         return int(np.count_nonzero((output[:, 0] > 0.5) == (y == 1)))
     return int(np.count_nonzero(output.argmax(axis=1) == y))
@@ -31,7 +37,8 @@ def correct_count(task: str, output: np.ndarray, y: np.ndarray) -> int:
 
 def evaluate(model: Model, X: np.ndarray, y: np.ndarray, prefix: str = "") -> dict[str, float]:
     """Loss and task metrics of ``model`` on scaled features ``X`` and network targets ``y``:
-    ``loss`` and ``accuracy`` for classification; ``loss`` (on the scaled targets), ``mae``,
+    ``loss`` and ``accuracy`` for classification (multi-label: ``label_accuracy``, the mean over
+    samples and labels of ``(p > 0.5) == t``); ``loss`` (on the scaled targets), ``mae``,
     ``r2`` and ``rmse = sqrt(mean((y - y_hat)^2))`` (in the data's own units) for regression."""
     loss, output = model.network.evaluate(X, y)
     metrics = {f"{prefix}loss": loss}
@@ -46,12 +53,16 @@ def evaluate(model: Model, X: np.ndarray, y: np.ndarray, prefix: str = "") -> di
         metrics[f"{prefix}r2"] = float(r2.mean())
         metrics[f"{prefix}rmse"] = float(np.sqrt((residual**2).mean()))
     else:
-        metrics[f"{prefix}accuracy"] = correct_count(model.task, output, y) / max(len(y), 1)
+        accuracy = f"{prefix}{accuracy_name(model.task)}"
+        metrics[accuracy] = correct_count(model.task, output, y) / max(len(y), 1)
     return metrics
 
 
 def predicted_classes(task: str, output: np.ndarray) -> np.ndarray:
-    """Class indices from network probabilities (``p > 0.5`` for one sigmoid output)."""
+    """Class indices from network probabilities (``p > 0.5`` for one sigmoid output); for
+    multi-label outputs the 0/1 matrix of the labels that apply (``p > 0.5``)."""
+    if task == "multilabel":
+        return (output > 0.5).astype(np.int64)
     if task == "binary":
         return (output[:, 0] > 0.5).astype(np.int64)
     return output.argmax(axis=1)
@@ -90,6 +101,35 @@ def classification_report(
     }
 
 
+def multilabel_report(
+    labels: Sequence[Any], y: np.ndarray, predicted: np.ndarray
+) -> dict[str, Any]:
+    """Per-label precision, recall, F1 and support of 0/1 label columns ``y`` (true) and
+    ``predicted``, each label a yes/no of its own (as ``classification_report`` has them for a
+    class; support: the samples that have the label), and each label's confusion counts
+    ``[[TN, FP], [FN, TP]]`` (rows: true no/yes, columns: predicted no/yes)."""
+    names = [str(label) for label in labels]
+    per_label: dict[str, Any] = {}
+    matrices = []
+    for i, name in enumerate(names):
+        true, guess = y[:, i] == 1, predicted[:, i] == 1
+        tp = int(np.count_nonzero(true & guess))
+        fp = int(np.count_nonzero(~true & guess))
+        fn = int(np.count_nonzero(true & ~guess))
+        tn = int(np.count_nonzero(~true & ~guess))
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_label[name] = {
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "support": tp + fn,
+        }
+        matrices.append([[tn, fp], [fn, tp]])
+    return {"labels": names, "per_label": per_label, "label_confusion": matrices}
+
+
 def report(model: Model, X: np.ndarray, y: np.ndarray, prefix: str = "test_") -> dict[str, Any]:
     """``evaluate`` and, for classification, ``classification_report`` of ``model`` on scaled
     features ``X`` and network targets ``y``. Also returns the predictions (class indices, or
@@ -103,7 +143,8 @@ def report(model: Model, X: np.ndarray, y: np.ndarray, prefix: str = "test_") ->
         return {**metrics, "predicted": predicted, "actual": actual}
     predicted = predicted_classes(model.task, output)
     assert model.classes is not None
-    metrics.update(classification_report(list(model.classes), y, predicted))
+    describe = multilabel_report if model.task == "multilabel" else classification_report
+    metrics.update(describe(list(model.classes), y, predicted))
     return {**metrics, "predicted": predicted, "actual": y}
 
 
@@ -121,7 +162,9 @@ def prediction_table(
     log: Log | None = None,
 ) -> str:
     """The predictions for each sample of ``input_file``, as CSV (a header row) or JSON lines
-    (``fmt="jsonl"``: one object per row): ``label`` and ``p_<class>`` for classification,
+    (``fmt="jsonl"``: one object per row): ``label`` and ``p_<class>`` for classification
+    (multi-label: ``labels``, the set of labels with ``p > 0.5`` joined by ``;`` in CSV and a
+    list in JSON, and ``p_<label>``),
     ``value`` (or ``value_<i>``) for regression, after the ``id_column`` copied through as
     written when asked for. Numbers are written with ``%.9g``, enough for a float32 to read back
     exactly. A row the model cannot predict (a missing value, ``data.missing: drop``) keeps its
@@ -140,7 +183,15 @@ def prediction_table(
     )
     model.scaled_inputs(samples.X, str(input_file))  # beyond the dtype's range: one line
     output = model.predict(samples.X)
-    if model.classes is not None:
+    if model.task == "multilabel":
+        assert model.classes is not None
+        names = ["labels", *[f"p_{c}" for c in model.classes]]
+        sets = [[c.item() for c in model.classes[row > 0.5]] for row in output]
+        rows = [
+            [labels if fmt == "jsonl" else ";".join(map(str, labels)), *row.tolist()]
+            for labels, row in zip(sets, output, strict=True)
+        ]
+    elif model.classes is not None:
         names = ["label", *[f"p_{c}" for c in model.classes]]
         labels = model.classes[output.argmax(axis=1)]
         rows = [[label.item(), *row.tolist()] for label, row in zip(labels, output, strict=True)]

@@ -17,7 +17,6 @@ learning rate; a checkpoint's optimizer state and schedule when explaining a che
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,33 +73,69 @@ ACTIVATION_FORMULAS: dict[str, tuple[str, str, str, str]] = {
     ),
 }
 
-#: how each loss is written (its mean form; the sum form drops the 1/n), text and LaTeX
-LOSS_FORMULAS: dict[str, tuple[str, str]] = {
-    "cross_entropy": ("L = mean_i -log a_i,y_i", r"L = \frac{1}{n} \sum_i -\log a_{i, y_i}"),
+#: each loss's term, text and LaTeX, and whether it is one per sample (cross-entropy) or one
+#: per element, sample x output (the rest); ``loss_formula`` adds the reduction over them
+LOSS_FORMULAS: dict[str, tuple[str, str, bool]] = {
+    "cross_entropy": ("-log a_i,y_i", r"-\log a_{i, y_i}", True),
     "binary_cross_entropy": (
-        "L = mean_i -(t_i log a_i + (1 - t_i) log(1 - a_i))",
-        r"L = \frac{1}{n} \sum_i -\big(t_i \log a_i + (1 - t_i) \log(1 - a_i)\big)",
+        "-(t log a + (1 - t) log(1 - a))",
+        r"-\big(t \log a + (1 - t) \log(1 - a)\big)",
+        False,
     ),
-    "mse": ("L = mean over all n k elements of (a - t)^2", r"L = \frac{1}{nk} \sum (a - t)^2"),
-    "mae": ("L = mean over all n k elements of |a - t|", r"L = \frac{1}{nk} \sum |a - t|"),
+    "mse": ("(a - t)^2", "(a - t)^2", False),
+    "mae": ("|a - t|", "|a - t|", False),
     "huber": (
-        "L = mean of 0.5 r^2 (|r| <= delta) or delta (|r| - delta/2), r = a - t",
-        r"L = \frac{1}{nk} \sum h_\delta(a - t)",
+        "0.5 r^2 (|r| <= delta) or delta (|r| - delta/2), r = a - t",
+        r"h_\delta(a - t)",
+        False,
     ),
 }
 
-#: ``dL/da`` of the regression losses (what the chain rule multiplies by ``g'(z)``)
+#: ``dL/da`` of the regression losses before the reduction's division (what the chain rule
+#: multiplies by ``g'(z)``), text and LaTeX
 OUTPUT_GRADIENT_FORMULAS: dict[str, tuple[str, str]] = {
-    "mse": ("dL/da = 2 (a - t) / (n k)", r"\frac{\partial L}{\partial a} = \frac{2 (a - t)}{nk}"),
-    "mae": (
-        "dL/da = sign(a - t) / (n k)",
-        r"\frac{\partial L}{\partial a} = \frac{\operatorname{sign}(a - t)}{nk}",
-    ),
-    "huber": (
-        "dL/da = clip(a - t, -delta, delta) / (n k)",
-        r"\frac{\partial L}{\partial a} = \frac{\operatorname{clip}(a - t, -\delta, \delta)}{nk}",
-    ),
+    "mse": ("2 (a - t)", "2 (a - t)"),
+    "mae": ("sign(a - t)", r"\operatorname{sign}(a - t)"),
+    "huber": ("clip(a - t, -delta, delta)", r"\operatorname{clip}(a - t, -\delta, \delta)"),
 }
+
+
+#: how the header names each reduction
+REDUCTION_WORDS = {
+    "mean": "mean over the batch",
+    "sum": "sum over the batch",
+    "half_sum": "half the sum over the batch",
+}
+
+
+def loss_formula(name: str, reduction: str) -> tuple[str, str]:
+    """The loss ``name`` under ``reduction`` as text and LaTeX: what is summed over what (the
+    samples, or every element: samples and outputs), and what divides it (``n`` or ``n k``
+    for the mean, nothing for the sum, 2 for the half sum)."""
+    term, term_tex, per_sample = LOSS_FORMULAS[name]
+    over = "the n samples" if per_sample else "all n k elements (samples x outputs)"
+    text = {
+        "mean": f"L = mean over {over} of {term}",
+        "sum": f"L = sum over {over} of {term} (not averaged)",
+        "half_sum": f"L = 1/2 sum over {over} of {term}",
+    }[reduction]
+    count = "n" if per_sample else "nk"
+    factor = {"mean": rf"\frac{{1}}{{{count}}} ", "sum": "", "half_sum": r"\frac{1}{2} "}
+    index = "i" if per_sample else "i,k"
+    return text, rf"L = {factor[reduction]}\sum_{{{index}}} {term_tex}"
+
+
+def _divided(numerator: str, reduction: str, count: str, latex: bool = False) -> str:
+    """``numerator`` divided as the reduction divides (mean: by ``count``; half_sum: by 2,
+    which cancels a leading factor 2)."""
+    if reduction == "sum":
+        return numerator
+    if reduction == "half_sum" and numerator.startswith("2 ("):
+        return numerator[3:-1]  # 2 (a - t) / 2 = a - t
+    divisor = count if reduction == "mean" else "2"
+    if latex:
+        return rf"\frac{{{numerator}}}{{{divisor.replace(' ', '')}}}"
+    return f"{numerator} / ({divisor})" if " " in divisor else f"{numerator} / {divisor}"
 
 
 @dataclass
@@ -246,7 +281,11 @@ def explain(
             )
         )
     classes = None if model.classes is None else [_plain(c) for c in model.classes]
-    labels = None if classes is None else [classes[int(k)] for k in np.asarray(y).ravel()]
+    labels = (
+        None
+        if classes is None or model.task == "multilabel"  # 0/1 columns, shown as they are
+        else [classes[int(k)] for k in np.asarray(y).ravel()]
+    )
     explanation = Explanation(
         config=config,
         input=X,
@@ -378,21 +417,23 @@ def _shape(array: np.ndarray) -> str:
 
 
 def _output_gradient(e: Explanation) -> tuple[str, str]:
-    """``dL/da`` of the explained loss as text and LaTeX; with the sum reduction without the
-    division by the count."""
+    """``dL/da`` of the explained loss as text and LaTeX, divided as its reduction divides."""
     text, latex = OUTPUT_GRADIENT_FORMULAS[e.loss_name]
-    if e.reduction == "sum":
-        text = text.replace(" / (n k)", "")
-        left, right = latex.split(" = ", 1)
-        latex = f"{left} = " + re.sub(r"^\\frac\{(.*)\}\{nk\}$", r"\1", right)
-    return text, latex
+    return (
+        f"dL/da = {_divided(text, e.reduction, 'n k')}",
+        r"\frac{\partial L}{\partial a} = " + _divided(latex, e.reduction, "n k", latex=True),
+    )
 
 
 def _fused_delta(e: Explanation) -> tuple[str, str]:
-    """The fused output delta as text and LaTeX (divided by the batch size for the mean)."""
+    """The fused output delta as text and LaTeX, divided as the reduction divides: by the
+    samples ``n`` (cross-entropy) or the elements ``n k`` (binary cross-entropy's outputs)."""
+    count = "n" if LOSS_FORMULAS[e.loss_name][2] else "n k"
     if e.reduction == "sum":
         return "a - t", "a - t"
-    return "(a - t) / n", r"\frac{a - t}{n}"
+    divisor = count if e.reduction == "mean" else "2"
+    shown = f"({divisor})" if " " in divisor else divisor
+    return f"(a - t) / {shown}", rf"\frac{{a - t}}{{{divisor.replace(' ', '')}}}"
 
 
 def _activation_text(name: str) -> tuple[str, str]:
@@ -421,7 +462,7 @@ def to_text(explanation: Explanation, full: bool = False) -> str:
     add = out.append
     add(
         f"bpnn explain {e.source}: {' -> '.join(map(str, sizes))}, "
-        f"{e.loss_name} ({e.reduction} over the batch), {e.rows} of the training split"
+        f"{e.loss_name} ({REDUCTION_WORDS[e.reduction]}), {e.rows} of the training split"
     )
     add("notation: layer l = 1..L has parameters '{l-1}.weight' (W) and '{l-1}.bias' (b)")
     add("")
@@ -447,10 +488,7 @@ def to_text(explanation: Explanation, full: bool = False) -> str:
         out += _matrix_lines(layer.z, full, "    ")
         add(f"  a{number} = {layer.activation}(z{number}), g(z) = {g_text}")
         out += _matrix_lines(layer.a, full, "    ")
-    loss_text = LOSS_FORMULAS[e.loss_name][0]
-    if e.reduction == "sum":
-        loss_text += " (summed over the batch, not averaged)"
-    add(f"loss: {loss_text}")
+    add(f"loss: {loss_formula(e.loss_name, e.reduction)[0]}")
     l2 = f" (with the L2 term {e.l2:g}/2 * sum W^2)" if e.l2 else ""
     add(f"  L = {_number(e.loss)}{l2}")
     add("")
@@ -526,9 +564,10 @@ def to_markdown(explanation: Explanation, full: bool = False) -> str:
     add(f"# One step of backpropagation: `{e.source}`")
     add("")
     add(
-        f"Network {' → '.join(map(str, sizes))}, loss `{e.loss_name}` ({e.reduction} over the "
-        f"batch), {e.rows} of the training split. Layer $l$ has the weights $W^{{(l)}}$ "
-        "(parameter `{l-1}.weight`, shape fan_in × fan_out) and biases $b^{(l)}$."
+        f"Network {' → '.join(map(str, sizes))}, loss `{e.loss_name}` "
+        f"({REDUCTION_WORDS[e.reduction]}), {e.rows} of the training split. "
+        "Layer $l$ has the weights $W^{(l)}$ (parameter `{l-1}.weight`, shape fan_in × "
+        "fan_out) and biases $b^{(l)}$."
     )
     add("")
     add("## Input and targets")
@@ -557,9 +596,7 @@ def to_markdown(explanation: Explanation, full: bool = False) -> str:
         out += _table(layer.z, full)
         add(f"$a^{{({number})}} = g(z^{{({number})}})$ with $g(z) = {g_tex}$:")
         out += _table(layer.a, full)
-    loss_tex = LOSS_FORMULAS[e.loss_name][1]
-    if e.reduction == "sum":
-        loss_tex = re.sub(r"\\frac\{1\}\{nk?\}\s*", "", loss_tex)  # no 1/n: a sum
+    loss_tex = loss_formula(e.loss_name, e.reduction)[1]
     add("### Loss")
     add("")
     add(f"$${loss_tex}$$")

@@ -161,6 +161,8 @@ def _random_targets(task: str, rng: np.random.Generator, n: int, classes: int) -
         return rng.permutation(np.arange(n) % classes)
     if task == "binary":
         return rng.permutation(np.arange(n) % 2)
+    if task == "multilabel":
+        return rng.integers(0, 2, size=(n, 2))
     return rng.normal(size=(n, 2))
 
 
@@ -175,6 +177,7 @@ class _Variant:
     l2: float = 0.0
     output: str | None = None  # None: the loss's own output activation (the fused gradient)
     one_hot: bool = False
+    multi_label: bool = False  # several 0/1 target columns (binary cross-entropy)
 
     @property
     def label(self) -> str:
@@ -183,6 +186,8 @@ class _Variant:
             extras.append(f"output={self.output}")
         if self.one_hot:
             extras.append("one_hot")
+        if self.multi_label:
+            extras.append("multi_label")
         if self.l2:
             extras.append(f"l2={self.l2}")
         return f"{self.activation} x {self.loss}" + (f" ({', '.join(extras)})" if extras else "")
@@ -190,8 +195,9 @@ class _Variant:
 
 def _variants() -> list[_Variant]:
     """Every hidden activation x loss; every output activation x loss the loss accepts (the
-    fused pairs and the general chain rule), on one-hot targets too; both reductions; batch
-    norm, dropout, L2 and the loss options."""
+    fused pairs and the general chain rule), on one-hot targets too (binary cross-entropy's
+    fused a - t on one-hot rows and on several 0/1 columns); every reduction; batch norm,
+    dropout, L2 and the loss options."""
     variants: list[_Variant] = []
     for loss_name, loss_class in LOSSES.items():
         for activation in ACTIVATIONS:
@@ -201,6 +207,7 @@ def _variants() -> list[_Variant]:
         variants.append(_Variant("sigmoid", loss_name, {"dropout": [0.5, 0.5]}))
         variants.append(_Variant("tanh", loss_name, l2=0.01))
         variants.append(_Variant("tanh", loss_name, loss_options={"reduction": "sum"}))
+        variants.append(_Variant("tanh", loss_name, loss_options={"reduction": "half_sum"}))
         if loss_class.task == "regression":
             for output in OUTPUT_ACTIVATIONS:
                 variants.append(_Variant("tanh", loss_name, output=output))
@@ -217,6 +224,14 @@ def _variants() -> list[_Variant]:
             )
         else:
             variants.append(_Variant("tanh", loss_name, output=loss_class.output_activation))
+    for reduction in ("mean", "half_sum"):
+        options = {"reduction": reduction}
+        variants.append(
+            _Variant("sigmoid", "binary_cross_entropy", loss_options=options, one_hot=True)
+        )
+        variants.append(
+            _Variant("tanh", "binary_cross_entropy", loss_options=options, multi_label=True)
+        )
     variants.append(_Variant("tanh", "cross_entropy", loss_options={"label_smoothing": 0.1}))
     variants.append(
         _Variant("tanh", "cross_entropy", loss_options={"class_weights": [1.0, 2.0, 0.5]})
@@ -227,14 +242,18 @@ def _variants() -> list[_Variant]:
 
 def self_test(seed: int = 0, samples: int = 8) -> list[PairingCheck]:
     """Gradient checks over every activation x loss pairing and every output activation x loss
-    pairing on small random float64 networks, plus one-hot targets, the sum reduction, batch
-    norm, dropout (off, as in evaluation), L2 and the cross-entropy options."""
+    pairing on small random float64 networks, plus one-hot and multi-label targets, the sum
+    and half-sum reductions, batch norm, dropout (off, as in evaluation), L2 and the
+    cross-entropy options."""
     results = []
     for variant in _variants():
         rng = np.random.default_rng(seed)
         output = None if variant.output is None else make_output_activation(variant.output)
         loss = with_output(
-            make_loss(variant.loss, **variant.loss_options), output, one_hot=variant.one_hot
+            make_loss(variant.loss, **variant.loss_options),
+            output,
+            one_hot=variant.one_hot,
+            multi_label=variant.multi_label,
         )
         n_outputs = loss.output_size(3, 2)
         network = Network(

@@ -1,19 +1,19 @@
 """The one definition of every metric a run reports.
 
-A metric has a base name (``loss``, ``accuracy``, ``mae``, ``r2``), the tasks it applies to, the
-splits it is measured on, whether lower or higher is better, and how it is shown. The names a run
-writes to ``metrics.jsonl`` and ``summary.json`` are ``{split}_{base}``: ``train_loss``,
-``val_accuracy``, ``test_r2``... Config checks (early-stopping and plateau monitors), the
-progress lines, the CLI summary and the plots all read this table, so a metric is added here
-and nowhere else.
+A metric has a base name (``loss``, ``accuracy``, ``label_accuracy``, ``mae``, ``r2``), the
+tasks it applies to, the splits it is measured on, whether lower or higher is better, and how
+it is shown. The names a run writes to ``metrics.jsonl`` and ``summary.json`` are
+``{split}_{base}``: ``train_loss``, ``val_accuracy``, ``test_r2``... Config checks
+(early-stopping and plateau monitors), the progress lines, the CLI summary and the plots all
+read this table, so a metric is added here and nowhere else.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-TASKS = ("multiclass", "binary", "regression")
-CLASSIFICATION = ("multiclass", "binary")
+TASKS = ("multiclass", "binary", "multilabel", "regression")
+CLASSIFICATION = ("multiclass", "binary")  # one class per sample (multilabel: a set of labels)
 SPLITS = ("train", "val", "test")
 
 
@@ -36,6 +36,9 @@ METRICS: dict[str, Metric] = {
     for m in (
         Metric("loss", "min", TASKS, SPLITS, "loss", "loss", log_scale=True),
         Metric("accuracy", "max", CLASSIFICATION, SPLITS, "accuracy", "acc"),
+        # multi-label: the mean over samples and outputs of (p > 0.5) == t, each output a
+        # yes/no of its own (Keras' binary_accuracy; not the share of exactly right label sets)
+        Metric("label_accuracy", "max", ("multilabel",), SPLITS, "accuracy per label", "lacc"),
         Metric("mae", "min", ("regression",), ("val", "test"), "mean absolute error", "mae"),
         Metric("r2", "max", ("regression",), ("val", "test"), "R²", "r2"),
         Metric("rmse", "min", ("regression",), ("val", "test"), "root mean squared error", "rmse"),
@@ -64,6 +67,13 @@ def metric_names(task: str | None = None, splits: tuple[str, ...] = SPLITS) -> l
         for m in METRICS.values()
         if (task is None or task in m.tasks) and split in m.splits
     ]
+
+
+def accuracy_name(task: str) -> str | None:
+    """The base name of ``task``'s accuracy (``accuracy``, ``label_accuracy``; None for a
+    regression): what the trainer and ``evaluate`` report it as."""
+    names = (m.name for m in METRICS.values() if "accuracy" in m.name and task in m.tasks)
+    return next(names, None)
 
 
 def epoch_metric_names(task: str, has_validation: bool) -> list[str]:

@@ -21,7 +21,7 @@ from bpnn.config import Config, parse_yaml, validate
 from bpnn.data.table import TableEncoding
 from bpnn.errors import BpnnError, CheckpointError, ConfigError, DataError
 from bpnn.nn.activations import make_activation, make_output_activation
-from bpnn.nn.initializers import INITIALIZERS
+from bpnn.nn.initializers import BIAS_INITIALIZERS, INITIALIZERS
 from bpnn.nn.losses import make_loss, with_output
 from bpnn.nn.network import Network
 from bpnn.scaling import Scaling
@@ -41,29 +41,35 @@ def build_network(
     rng: np.random.Generator,
     dtype: np.dtype | type | None = None,
 ) -> Network:
-    """The network a config describes for ``n_inputs`` features, initialized from ``rng``.
-    Its loss has the output activation ``model.output`` (``auto``: the loss's own) and reads
-    one-hot rows of the class indices with ``data.one_hot``."""
+    """The network a config describes for ``n_inputs`` features, initialized from ``rng``
+    (weights from ``model.init``, biases from ``model.bias_init``). Its loss has the output
+    activation ``model.output`` (``auto``: the loss's own), reads one-hot rows of the class
+    indices with ``data.one_hot`` and several 0/1 target columns for a ``multilabel`` task."""
     output = config.model.output
     loss = with_output(
         make_loss(config.loss.name, **config.loss.options),
         None if output.name == "auto" else make_output_activation(output.name, **output.options),
         one_hot=config.data.one_hot,
+        multi_label=config.task == "multilabel",
     )
     n_outputs = loss.output_size(n_classes, n_targets)
-    init = INITIALIZERS[config.model.init.name]
-    init_options = config.model.init.options
 
-    def weight_init(
-        rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int
-    ) -> np.ndarray:
-        return init(rng, shape, fan_in, fan_out, **init_options)
+    def initializer(registry: dict[str, Any], component: Any) -> Any:
+        init, options = registry[component.name], component.options
+
+        def draw(
+            rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int
+        ) -> np.ndarray:
+            return init(rng, shape, fan_in, fan_out, **options)
+
+        return draw
 
     return Network(
         [n_inputs, *config.model.hidden, n_outputs],
         [make_activation(c.name, **c.options) for c in config.model.hidden_activations()],
         loss,
-        weight_init=weight_init,
+        weight_init=initializer(INITIALIZERS, config.model.init),
+        bias_init=initializer(BIAS_INITIALIZERS, config.model.bias_init),
         rng=rng,
         batch_norm=config.model.batch_norm,
         dropout=config.model.dropout_rates(),
@@ -165,7 +171,7 @@ class Model:
 
     @property
     def task(self) -> str:
-        """``multiclass``, ``binary`` or ``regression``."""
+        """``multiclass``, ``binary``, ``multilabel`` or ``regression``."""
         return self.network.loss.task
 
     @property
@@ -213,7 +219,11 @@ class Model:
         return scaled
 
     def targets(self, y: np.ndarray) -> np.ndarray:
-        """Targets as the network reads them: class indices, or values in the scaled units."""
+        """Targets as the network reads them: class indices, 0/1 columns (multi-label), or
+        values in the scaled units."""
+        if self.task == "multilabel":
+            y = np.asarray(y, dtype=self.network.dtype)
+            return y.reshape(len(y), -1)
         if self.task == "regression":
             y = np.asarray(y, dtype=np.float64)
             y = y.reshape(len(y), -1)
@@ -223,9 +233,10 @@ class Model:
         return np.asarray(y, dtype=np.int64)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities ``(n, classes)`` (binary: ``(n, 2)``), or values ``(n, targets)``
-        in the data's own units, for raw features ``X`` of shape ``(n, features)`` or a table of
-        raw columns (a pandas DataFrame, encoded by ``encode``)."""
+        """Class probabilities ``(n, classes)`` (binary: ``(n, 2)``; multi-label: each label's
+        own probability, ``(n, labels)``), or values ``(n, targets)`` in the data's own units,
+        for raw features ``X`` of shape ``(n, features)`` or a table of raw columns (a pandas
+        DataFrame, encoded by ``encode``)."""
         out = self.network.predict(self._inputs(X))
         if self.task == "binary":
             return np.hstack([1 - out, out])
@@ -234,9 +245,12 @@ class Model:
         return out
 
     def predict_labels(self, X: np.ndarray) -> np.ndarray:
-        """The most probable class label of each sample (classification only)."""
+        """The most probable class label of each sample (classification only); for a
+        multi-label model a boolean ``(n, labels)`` matrix: which labels apply (``p > 0.5``)."""
         if self.classes is None:
             raise ValueError("predict_labels needs a classification model")
+        if self.task == "multilabel":
+            return self.predict(X) > 0.5
         return self.classes[self.predict(X).argmax(axis=1)]
 
     def parameters(self) -> dict[str, np.ndarray]:

@@ -26,6 +26,7 @@ import numpy as np
 from bpnn.callbacks import Callback, StatefulCallback
 from bpnn.errors import TrainingError
 from bpnn.evaluation import correct_count, evaluate
+from bpnn.metrics import accuracy_name
 from bpnn.model import Model, model_contents
 from bpnn.nn.network import Network
 from bpnn.nn.optimizers import Optimizer
@@ -107,7 +108,7 @@ class Trainer:
             )
         logs = {"train_loss": total_loss / total_weight}
         if classify:
-            logs["train_accuracy"] = correct / n
+            logs[f"train_{accuracy_name(self.model.task)}"] = correct / n
         return logs
 
     def fit(self) -> dict[str, Any]:

@@ -25,6 +25,7 @@ TOOLBOX = {
     "activations": ("Activations", "bpnn.nn.activations", "ACTIVATIONS"),
     "losses": ("Losses", "bpnn.nn.losses", "LOSSES"),
     "initializers": ("Initializers", "bpnn.nn.initializers", "INITIALIZERS"),
+    "bias initializers": ("Bias initializers", "bpnn.nn.initializers", "BIAS_INITIALIZERS"),
     "optimizers": ("Optimizers", "bpnn.nn.optimizers", "OPTIMIZERS"),
     "schedules": ("Learning-rate schedules", "bpnn.nn.schedules", "SCHEDULES"),
 }

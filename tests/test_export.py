@@ -80,6 +80,34 @@ train: {batch_size: 32}
 """,
         lambda: datasets.load_breast_cancer().data,
     ),
+    # several sigmoid outputs under binary cross-entropy: each its own probability
+    "multilabel": (
+        """\
+name: multilabel
+seed: 0
+data:
+  source: inline
+  X: [[0, 0], [0, 1], [1, 0], [1, 1], [0.5, 0.2]]
+  y: [[0, 0, 1], [0, 1, 1], [1, 0, 0], [1, 1, 0], [1, 0, 1]]
+model: {hidden: [4], activation: tanh}
+loss: binary_cross_entropy
+optimizer: {name: sgd, lr: 0.5}
+train: {batch_size: 5}
+""",
+        lambda: np.array([[0.0, 0.0], [0.3, 0.9], [1.0, 0.2]]),
+    ),
+    "one_hot_sigmoid_bce": (
+        """\
+name: one_hot_sigmoid_bce
+seed: 0
+data: {source: iris, one_hot: true}
+model: {hidden: [6], activation: tanh}
+loss: binary_cross_entropy
+optimizer: {name: adam, lr: 0.01}
+train: {batch_size: 32}
+""",
+        lambda: datasets.load_iris().data,
+    ),
 }
 #: the configs scikit-learn's MLP cannot hold, and the part its error must name
 SKLEARN_UNMAPPABLE = {

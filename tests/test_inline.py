@@ -170,11 +170,11 @@ def test_one_hot_squared_error_on_sigmoid_outputs_is_a_classification_run(
     assert table.splitlines()[0] == "label,p_0,p_1,p_2"
 
 
-def test_one_hot_needs_a_regression_loss() -> None:
+def test_one_hot_needs_binary_cross_entropy_or_a_regression_loss() -> None:
     message = _one_line_error({"data": {"source": "iris", "one_hot": True}})
     assert message.endswith(
-        "data.one_hot: one-hot targets are for the regression losses (mse, mae, huber); "
-        "'cross_entropy' reads class labels as they are"
+        "data.one_hot: one-hot targets are for binary_cross_entropy and the regression losses "
+        "(mse, mae, huber); 'cross_entropy' reads class labels as they are"
     )
 
 
@@ -308,3 +308,159 @@ def test_worked_example_trains_and_its_loss_falls(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert rows[0]["train_loss"] == pytest.approx(0.220277, rel=1e-5)  # bpnn explain's L
     assert summary["train_loss"] < rows[0]["train_loss"] / 10
+
+
+# --- a binary loss on one row or one class; data.classes ----------------------------------------
+
+
+def test_binary_cross_entropy_on_one_row_has_the_classes_0_and_1(tmp_path: Path) -> None:
+    raw = _inline([1], loss="binary_cross_entropy")
+    raw["data"] = {"source": "inline", "X": [[0.5, 1.0]], "y": [1]}
+    config = validate(raw)
+    data = load_data(config)
+    assert list(data.classes) == [0, 1]
+    np.testing.assert_array_equal(data.y_train, [1])  # class index 1 is the label 1
+    run_dir, summary = run_training(config, tmp_path / "run")
+    assert summary["train_samples"] == 1
+    model = load_model(run_dir / "checkpoints" / "best.npz")
+    assert model.network.sizes[-1] == 1 and list(model.classes) == [0, 1]
+
+
+def test_binary_labels_all_0_also_have_the_classes_0_and_1() -> None:
+    data = load_data(validate(_inline([0, 0, 0, 0], loss="binary_cross_entropy")))
+    assert list(data.classes) == [0, 1]
+    np.testing.assert_array_equal(data.y_train, [0, 0, 0, 0])
+
+
+def test_data_classes_declares_the_classes_and_their_order() -> None:
+    raw = _inline(["yes"] * 4, loss="binary_cross_entropy")
+    raw["data"]["classes"] = ["no", "yes"]
+    data = load_data(validate(raw))
+    assert list(data.classes) == ["no", "yes"]
+    np.testing.assert_array_equal(data.y_train, [1, 1, 1, 1])
+    three = _inline(["b", "a", "b", "a"], data={"classes": ["c", "b", "a"]})
+    data = load_data(validate(three))  # cross_entropy: three outputs, in the declared order
+    assert list(data.classes) == ["c", "b", "a"]
+    np.testing.assert_array_equal(data.y_train, [1, 2, 1, 2])
+
+
+def test_one_class_of_strings_with_a_binary_loss_asks_for_both_classes() -> None:
+    from bpnn.errors import DataError
+
+    with pytest.raises(
+        DataError, match=r"needs exactly 2 classes.*has 1: yes; name both in data.classes$"
+    ):
+        load_data(validate(_inline(["yes"] * 4, loss="binary_cross_entropy")))
+
+
+@pytest.mark.parametrize(
+    ("data", "loss", "expected"),
+    [
+        ({"classes": [0, 1, 2]}, "binary_cross_entropy", "data.classes: 'binary_cross_entropy' "),
+        ({"classes": [0, 0]}, "cross_entropy", "data.classes: lists a class twice"),
+        ({"classes": [0.5, 1]}, "cross_entropy", "data.classes[0]: must be a valid integer"),
+        ({"classes": [0, "a"]}, "cross_entropy", "data.classes: must be a list of whole"),
+        ({"classes": []}, "cross_entropy", "data.classes: must be a list of whole"),
+        ({"classes": [0, 1]}, "mse", "data.classes: only applies to class labels"),
+    ],
+)
+def test_invalid_data_classes_is_one_line_naming_the_key(
+    data: dict[str, Any], loss: str, expected: str
+) -> None:
+    labels = [0, 1, 0, 1] if loss != "mse" else [0.5, 1.5, 0.5, 1.5]
+    assert expected in _one_line_error(_inline(labels, loss=loss, data=data))
+
+
+def test_a_label_outside_data_classes_is_refused_naming_it() -> None:
+    from bpnn.errors import DataError
+
+    with pytest.raises(DataError, match="label 2 is not one of the classes"):
+        load_data(validate(_inline([0, 1, 2, 1], data={"classes": [0, 1]}, loss="cross_entropy")))
+
+
+def test_data_classes_is_an_inline_key() -> None:
+    message = _one_line_error({"data": {"source": "iris", "classes": [0, 1, 2]}})
+    assert "data.classes: does not apply to source 'iris'" in message
+
+
+# --- several sigmoid outputs under binary cross-entropy -----------------------------------------
+
+LABELS = [[0, 0], [0, 1], [1, 0], [1, 1]]  # a multi-label table: x0 -> first label, x1 -> second
+
+
+def test_rows_of_0_1_with_binary_cross_entropy_are_a_multilabel_run(tmp_path: Path) -> None:
+    raw = _inline(LABELS, loss="binary_cross_entropy", data={"classes": ["first", "second"]})
+    raw["model"] = {"hidden": [4], "activation": "tanh"}
+    raw["optimizer"] = {"name": "sgd", "lr": 1.0}
+    raw["train"] = {"epochs": 300, "batch_size": 4}
+    config = validate(raw)
+    assert config.task == "multilabel"
+    run_dir, summary = run_training(config, tmp_path / "run")
+    assert summary["train_label_accuracy"] == 1.0
+    assert "train_accuracy" not in summary
+    model = load_model(run_dir / "checkpoints" / "best.npz")
+    assert model.task == "multilabel" and model.network.sizes[-1] == 2
+    assert not isinstance(model.network.loss, ChainRule)  # the fused a - t
+    assert list(model.classes) == ["first", "second"]
+    assert checkpoint.load(run_dir / "checkpoints" / "best.npz").task == "multilabel"
+
+    samples = tmp_path / "samples.csv"
+    samples.write_text("x0,x1\n1,1\n0,0\n1,0\n", encoding="utf-8")
+    table = prediction_table(run_dir / "checkpoints" / "best.npz", samples).splitlines()
+    assert table[0] == "labels,p_first,p_second"
+    assert [row.split(",")[0] for row in table[1:]] == ["first;second", "", "first"]
+    lines = prediction_table(run_dir / "checkpoints" / "best.npz", samples, fmt="jsonl")
+    assert json.loads(lines.splitlines()[0])["labels"] == ["first", "second"]
+
+    report = evaluate_checkpoint(run_dir / "checkpoints" / "best.npz")
+    assert report["train_label_accuracy"] == 1.0
+    assert report["per_label"]["second"] == {
+        "precision": 1.0,
+        "recall": 1.0,
+        "f1": 1.0,
+        "support": 2,
+    }
+    assert report["label_confusion"][0] == [[2, 0], [0, 2]]  # [[TN, FP], [FN, TP]]
+
+
+def test_label_accuracy_is_the_mean_over_samples_and_labels() -> None:
+    from bpnn.evaluation import correct_count
+
+    output = np.array([[0.9, 0.2, 0.7], [0.4, 0.6, 0.1]])
+    y = np.array([[1, 0, 0], [0, 0, 0]])  # right: 2 of 3, then 2 of 3
+    assert correct_count("multilabel", output, y) / 2 == pytest.approx(4 / 6)
+
+
+def test_label_accuracy_can_be_monitored_and_accuracy_cannot() -> None:
+    raw = _inline(LABELS, loss="binary_cross_entropy", train={"early_stopping": True})
+    raw["data"]["val_fraction"] = 0.25
+    raw["train"]["early_stopping"] = {"monitor": "val_label_accuracy"}
+    assert validate(raw).train.early_stopping.monitor == "val_label_accuracy"
+    raw["train"]["early_stopping"] = {"monitor": "val_accuracy"}
+    assert "'val_accuracy' is not a metric of this run" in _one_line_error(raw)
+
+
+def test_multilabel_targets_must_be_0_or_1() -> None:
+    from bpnn.errors import DataError
+
+    raw = _inline([[0, 1], [0, 2], [1, 0], [1, 1]], loss="binary_cross_entropy")
+    with pytest.raises(DataError, match=r"needs 0/1 values.*has 2 in row 1, column 1"):
+        load_data(validate(raw))
+    names = _inline(LABELS, loss="binary_cross_entropy", data={"classes": ["a", "b", "c"]})
+    assert "data.classes: names 3 labels for the 2 target columns" in _one_line_error(names)
+
+
+def test_one_hot_binary_cross_entropy_is_a_classification_with_one_sigmoid_per_class(
+    tmp_path: Path,
+) -> None:
+    raw = _inline([0, 1, 2, 1], loss="binary_cross_entropy", data={"one_hot": True})
+    config = validate(raw)
+    assert config.task == "multiclass"
+    run_dir, summary = run_training(config, tmp_path / "run")
+    assert "train_accuracy" in summary
+    model = load_model(run_dir / "checkpoints" / "best.npz")
+    assert model.network.sizes[-1] == 3 and model.task == "multiclass"
+    assert not isinstance(model.network.loss, ChainRule)
+    assert model.network.loss.output_activation == "sigmoid"
+    several = _inline(LABELS, loss="binary_cross_entropy", data={"one_hot": True})
+    assert "data.one_hot: one-hot rows are made from one class label" in _one_line_error(several)

@@ -56,3 +56,11 @@ def test_the_schema_knows_the_component_names_and_both_spellings(validator: obje
     assert errors(validator, "model: {activation: tanhh}\n")
     assert errors(validator, "optimizer: {name: adam, lr: -1}\n")
     assert errors(validator, "data: {source: nowhere}\n")
+
+
+def test_the_schema_knows_bias_init_reduction_half_sum_and_data_classes(validator: object) -> None:
+    assert errors(validator, "model: {bias_init: {name: constant, value: 0.1}}\n") == []
+    assert errors(validator, "model: {bias_init: pytorch_linear}\n") == []
+    assert errors(validator, "model: {bias_init: he_normal}\n")  # a weight initializer only
+    assert errors(validator, "loss: {name: mse, reduction: half_sum}\n") == []
+    assert errors(validator, "data: {source: inline, X: [[1]], y: [1], classes: [0, 1]}\n") == []

@@ -27,7 +27,7 @@ from bpnn.data.files import (
 )
 from bpnn.data.mnist import MNIST_FILES, MNIST_MIRRORS, default_mnist_dir, download_mnist
 from bpnn.data.sources import SOURCES, Raw, Source
-from bpnn.data.splits import encode_labels
+from bpnn.data.splits import encode_labels, label_columns
 from bpnn.data.table import TableEncoding
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "download_mnist",
     "encode_labels",
     "generator_options",
+    "label_columns",
     "load_dataset",
     "make_xor",
     "read_idx",

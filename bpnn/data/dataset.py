@@ -21,7 +21,9 @@ from bpnn.data.sources import SOURCES, Log, Raw, listing
 from bpnn.data.splits import (
     check_features,
     class_labels,
+    class_list,
     encode_labels,
+    label_columns,
     regression_targets,
     split,
 )
@@ -43,7 +45,9 @@ class Dataset:
     """The three splits, ready for the network, and what is needed to read new data the same way.
 
     ``X_*``: scaled features, shape (n, features). ``y_*``: int64 class indices, shape (n,), for
-    ``multiclass`` and ``binary``; scaled float targets, shape (n, targets), for ``regression``.
+    ``multiclass`` and ``binary``; 0/1 floats, shape (n, labels), for ``multilabel`` (``classes``:
+    the label names, one per column); scaled float targets, shape (n, targets), for
+    ``regression``.
     """
 
     X_train: np.ndarray
@@ -72,7 +76,7 @@ class Dataset:
     @property
     def n_targets(self) -> int:
         """Regression targets per sample (1 for classification)."""
-        return int(self.y_train.shape[1]) if self.task == "regression" else 1
+        return int(self.y_train.shape[1]) if self.y_train.ndim == 2 else 1
 
     @property
     def n_samples(self) -> tuple[int, int, int]:
@@ -106,28 +110,22 @@ def load_dataset(
         if raw.X_test is not None:
             check_features(raw.X_test, raw.feature_names, raw.test_name or raw.name, dtype)
 
-    # targets: class indices (and the class list), or float columns
-    if task == "regression":
-        classes = None
-        y = regression_targets(raw.y, raw.name)
-        y_test = (
-            None
-            if raw.y_test is None
-            else regression_targets(raw.y_test, raw.test_name or raw.name)
-        )
+    # targets: class indices (and the class list), 0/1 columns (multilabel), or float columns
+    if task in ("regression", "multilabel"):
+        targets = regression_targets if task == "regression" else label_columns
+        classes = None if task == "regression" else label_names(raw, config.classes)
+        y = targets(raw.y, raw.name)
+        y_test = None if raw.y_test is None else targets(raw.y_test, raw.test_name or raw.name)
         strata = None
     else:
         labels = class_labels(raw.y, raw.name, raw.continuous)
-        classes = np.unique(labels)
-        if task == "binary" and len(classes) != 2:
+        observed = np.unique(labels)
+        if len(observed) < source.min_classes:
             raise DataError(
-                f"binary_cross_entropy needs exactly 2 classes, but data '{raw.name}' has "
-                f"{len(classes)}: {listing(classes)}"
+                f"data '{raw.name}' has a single class ({listing(observed)}); nothing to learn"
             )
-        if len(classes) < source.min_classes:
-            raise DataError(
-                f"data '{raw.name}' has a single class ({listing(classes)}); nothing to learn"
-            )
+        hint = "; name both in data.classes" if "classes" in source.keys else ""
+        classes = class_list(observed, config.classes, task, raw.name, hint)
         y = encode_labels(labels, classes, raw.name)
         y_test = None
         if raw.y_test is not None:
@@ -171,6 +169,8 @@ def load_dataset(
     input_scaling = Scaling.fit(X_train, method)
     target_scaling = None
     y_train, y_val = y[train], y[val]
+    if task == "multilabel":
+        y_train, y_val, y_test = (np.asarray(t, dtype=dtype) for t in (y_train, y_val, y_test))
     if task == "regression":
         with np.errstate(over="ignore", invalid="ignore"):  # checked below
             if config.scale_target is not False:
@@ -247,6 +247,15 @@ def _encode(
         check_features(X, encoding.feature_names, name)
     raw.table = raw.table_test = None  # the raw cells are no longer needed
     return encoding, splits
+
+
+def label_names(raw: Raw, declared: list[Any] | None) -> np.ndarray:
+    """The names of a multi-label data set's columns: ``data.classes`` when given, else the
+    table's target columns, else ``0 .. k-1``."""
+    if declared is not None:
+        return np.asarray(declared)
+    width = int(np.asarray(raw.y).reshape(len(raw.y), -1).shape[1])
+    return np.arange(width)
 
 
 def _target_line(raw: Raw, y: np.ndarray, classes: np.ndarray | None) -> str:

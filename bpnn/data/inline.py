@@ -4,7 +4,13 @@ Made for worked examples: a whole hand calculation fits in one config file. Its 
 the numbers as written: no test or validation split (``test_fraction`` and ``val_fraction`` 0),
 no input scaling (``scale: none``), targets unscaled, a single row or a single class allowed.
 ``y`` holds class labels (numbers or strings), one value per row, or a row of values per row
-for a regression with several outputs.
+for a regression with several outputs or, with ``binary_cross_entropy``, a row of 0/1 values
+per row (several yes/no labels: a ``multilabel`` run).
+
+``classes`` lists the classes when the rows do not show them all (one row is a worked example's
+normal size): the class order, and what a binary loss's 0 and 1 stand for. Without it a binary
+loss on labels that are all 0 or all 1 has the classes 0 and 1. For several 0/1 columns it
+names the labels, one per column.
 """
 
 from __future__ import annotations
@@ -13,18 +19,33 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from bpnn.data.sources import SPLIT_KEYS, Log, Raw, Source, generic_names, register
+from bpnn.data.sources import (
+    ALL_TASKS,
+    SPLIT_KEYS,
+    Log,
+    Raw,
+    Source,
+    generic_names,
+    register,
+)
 from bpnn.errors import DataError
 
 if TYPE_CHECKING:
     from bpnn.config import DataConfig
 
 
+def short_list(values: list[Any], limit: int = 60) -> str:
+    """``values`` as text, cut to ``limit`` characters."""
+    text = str(values)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class InlineSource(Source):
     """The rows of ``data.X`` with the targets of ``data.y``."""
 
     name = "inline"
-    keys = SPLIT_KEYS | {"X", "y"}
+    keys = SPLIT_KEYS | {"X", "y", "classes"}
+    tasks = (*ALL_TASKS, "multilabel")  # rows of 0/1 with binary_cross_entropy
     required = ("X", "y")
     default_scale = "none"
     defaults: ClassVar[dict[str, Any]] = {"test_fraction": 0.0, "val_fraction": 0.0}
@@ -48,6 +69,21 @@ class InlineSource(Source):
             raise ValueError("data.y: either one value per row or a list of values per row")
         if all(rows) and len({len(v) for v in y}) > 1:
             raise ValueError("data.y: every row of values needs the same length")
+        classes = config.classes
+        if classes is not None:
+            kinds = {type(c) for c in classes}
+            if not classes or not (kinds <= {int} or kinds == {str}):
+                raise ValueError(
+                    "data.classes: must be a list of whole numbers or of strings, "
+                    f"got {short_list(classes)}"
+                )
+            if len(set(classes)) != len(classes):
+                raise ValueError(f"data.classes: lists a class twice: {short_list(classes)}")
+
+    def target_columns(self, config: DataConfig) -> int:
+        """The length of ``data.y``'s rows when they are lists, else 1."""
+        y = config.y or []
+        return len(y[0]) if y and isinstance(y[0], list) else 1
 
     def load(self, config: DataConfig, *, seed: int, log: Log) -> Raw:
         X = np.asarray(config.X, dtype=np.float64)

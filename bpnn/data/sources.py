@@ -82,6 +82,11 @@ class Source:
     def check(self, config: DataConfig) -> None:
         """Extra checks of the config's keys (raise ``ValueError`` naming the key)."""
 
+    def target_columns(self, config: DataConfig) -> int:
+        """How many target columns the config gives each sample (several 0/1 columns make
+        binary cross-entropy a ``multilabel`` run): 1 unless the source says otherwise."""
+        return 1
+
     def estimated_bytes(self, config: DataConfig) -> int | None:
         """The memory its samples will take, when it is known before loading (generators)."""
         return None

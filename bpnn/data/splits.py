@@ -1,7 +1,8 @@
 """Splits, labels and feature checks: from a source's raw samples to the arrays of each split.
 
-Labels become class indices ``0 .. K-1`` in the order of ``np.unique`` (``Dataset.classes`` maps
-them back); splits are seeded and stratified for classes.
+Labels become class indices ``0 .. K-1`` in the order of ``np.unique`` or of ``data.classes``
+(``Dataset.classes`` maps them back); several 0/1 target columns stay columns (multi-label);
+splits are seeded and stratified for classes.
 """
 
 from __future__ import annotations
@@ -99,6 +100,55 @@ def class_labels(y: np.ndarray, name: str, continuous: bool) -> np.ndarray:
     if y.dtype.kind != "U":
         raise DataError(f"{name}: labels must be numbers or strings, got dtype {y.dtype}")
     return y
+
+
+def class_list(
+    observed: np.ndarray, declared: list | None, task: str, name: str, hint: str = ""
+) -> np.ndarray:
+    """The classes of a classification: ``declared`` (``data.classes``: the order, and classes
+    no row shows) or the ``observed`` labels; a binary loss on labels that are all 0 or all 1
+    has the classes 0 and 1. A binary loss needs exactly 2 (a ``DataError`` ending in
+    ``hint``)."""
+    if declared is not None:
+        classes = np.asarray(declared)
+    elif (
+        task == "binary"
+        and len(observed) == 1
+        and observed.dtype.kind in "iu"
+        and int(observed[0]) in (0, 1)
+    ):
+        classes = np.array([0, 1], dtype=observed.dtype)
+    else:
+        classes = observed
+    if task == "binary" and len(classes) != 2:
+        raise DataError(
+            f"binary_cross_entropy needs exactly 2 classes, but data '{name}' has "
+            f"{len(classes)}: {listing(classes)}{hint}"
+        )
+    return classes
+
+
+def label_columns(y: np.ndarray, name: str) -> np.ndarray:
+    """Several yes/no labels per sample (multi-label targets) as int64 0/1 columns, shape
+    (n, labels), or a ``DataError`` naming the first value that is not 0 or 1."""
+    y = np.asarray(y)
+    if y.dtype.kind == "b":
+        y = y.astype(np.int64)
+    if y.dtype.kind not in "iuf":
+        example = y.ravel()[0] if y.size else ""
+        raise DataError(
+            f"binary_cross_entropy on several target columns needs 0/1 values, but data "
+            f"'{name}' has labels like {str(example)!r}"
+        )
+    y = y.reshape(len(y), -1)
+    bad = ~((y == 0) | (y == 1))
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        raise DataError(
+            f"binary_cross_entropy on several target columns needs 0/1 values, but data "
+            f"'{name}' has {scalar(y[row, column])!r} in row {row}, column {column}"
+        )
+    return y.astype(np.int64)
 
 
 def regression_targets(y: np.ndarray, name: str) -> np.ndarray:

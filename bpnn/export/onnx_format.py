@@ -206,10 +206,12 @@ def build_onnx(plan: InferencePlan) -> Any:
 
     if plan.output == "softmax":
         output = graph.node("Softmax", [x], "probabilities", axis=1)
-    elif plan.output == "sigmoid":
-        p = graph.node("Sigmoid", [x], "p")
+    elif plan.output == "sigmoid" and plan.task == "binary":
+        p = graph.node("Sigmoid", [x], "p")  # binary: one unit, answered as [1 - p, p]
         not_p = graph.node("Sub", [graph.constant("one", 1.0), p], "one_minus_p")
         output = graph.node("Concat", [not_p, p], "probabilities", axis=1)
+    elif plan.output == "sigmoid":  # several sigmoid outputs (one-hot, multi-label): each its own
+        output = graph.node("Sigmoid", [x], "probabilities")
     else:
         output = x
         if plan.target_factor is not None and plan.target_offset is not None:

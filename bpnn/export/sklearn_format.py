@@ -11,6 +11,10 @@ logistic for two, identity for regression. The plan maps onto it as follows:
 - hidden layers: ``coefs_`` (fan_in, fan_out) and ``intercepts_``, batch norm folded in;
 - a softmax over two classes becomes the logistic of the difference of its two logits,
   ``softmax(z)_1 = sigmoid(z_1 - z_0)``, since scikit-learn has one output unit for two classes;
+- several sigmoid outputs (one per class with one-hot targets) stay logistic, each its own
+  probability;
+- multi-label (several sigmoid outputs): scikit-learn's multi-label classifier, logistic
+  outputs and 0/1 indicator rows, its labels the column numbers ``0 .. k-1``;
 - regression: the target scaling is folded into the last layer,
   ``z / factor + offset = a @ (W / factor) + (b / factor + offset)``.
 
@@ -193,8 +197,13 @@ def build_sklearn(plan: InferencePlan) -> Any:
         if plan.output == "softmax" and len(plan.classes) == 2:
             coefs[-1] = coefs[-1][:, 1:] - coefs[-1][:, :1]
             intercepts[-1] = intercepts[-1][1:] - intercepts[-1][:1]
-        mlp.out_activation_ = "softmax" if coefs[-1].shape[1] > 1 else "logistic"
+        # sigmoid outputs (one per class, or one per label) stay logistic: predict_proba gives
+        # them as they are, predict the largest (the labels over 0.5 for multi-label)
+        several = coefs[-1].shape[1] > 1
+        mlp.out_activation_ = "softmax" if several and plan.output == "softmax" else "logistic"
         mlp._label_binarizer = LabelBinarizer().fit(plan.classes)
+        if plan.task == "multilabel":  # scikit-learn's own multi-label MLP: 0/1 indicator rows
+            mlp._label_binarizer = LabelBinarizer().fit(np.eye(len(plan.classes), dtype=int))
         mlp.classes_ = mlp._label_binarizer.classes_
     mlp.coefs_ = coefs
     mlp.intercepts_ = intercepts

@@ -180,6 +180,8 @@ def _modules(plan: InferencePlan) -> list[TorchModule]:
             modules.append(TorchModule(TORCH_MODULES[layer.activation.name](layer.activation)))
     if plan.output == "softmax":
         modules.append(TorchModule("torch.nn.Softmax(dim=1)"))
+    elif plan.output == "sigmoid" and plan.task != "binary":  # each output its own sigmoid
+        modules.append(TorchModule("torch.nn.Sigmoid()"))
     elif plan.output == "sigmoid":
         modules.append(TorchModule("torch.nn.Sigmoid()"))
         both = {"weight": np.array([[-1.0], [1.0]]), "bias": np.array([1.0, 0.0])}
@@ -204,7 +206,7 @@ def torch_state_dict(plan: InferencePlan) -> dict[str, np.ndarray]:
 
 def torch_source(plan: InferencePlan, weights_path: str) -> str:
     """Python source that builds the ``Sequential`` and loads ``weights_path`` into it."""
-    answer = "probabilities" if plan.task in ("multiclass", "binary") else "values"
+    answer = "probabilities" if plan.task in ("multiclass", "binary", "multilabel") else "values"
     if plan.encoding is None:
         intro = "it takes raw inputs, as `bpnn predict` does."
         imports = ["import torch"]

@@ -4,6 +4,11 @@ A weight matrix has shape ``(fan_in, fan_out)``. The variance-scaling initialize
 variance of activations (Glorot/Xavier: both directions; He: the forward pass through ReLUs;
 LeCun: SELU-style ``1/fan_in``) roughly constant from layer to layer. All draw from the given
 ``numpy.random.Generator`` only.
+
+A bias vector (shape ``(fan_out,)``, with its layer's fans) starts from one of
+``BIAS_INITIALIZERS``: zeros (the default), a constant, a fixed-width normal or uniform, or
+PyTorch's ``nn.Linear`` default; the variance-scaling rules are about the sum over a weight
+matrix's inputs and do not apply to it.
 """
 
 from __future__ import annotations
@@ -70,6 +75,25 @@ def uniform(
     return rng.uniform(-limit, limit, size=shape)
 
 
+def pytorch_linear(
+    rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int
+) -> np.ndarray:
+    """``U(-limit, limit)`` with ``limit = 1 / sqrt(fan_in)``: PyTorch's default for both the
+    weight and the bias of ``nn.Linear`` (its ``kaiming_uniform_(a=sqrt(5))`` gives the weight
+    ``sqrt(6 / ((1 + a^2) fan_in)) = 1 / sqrt(fan_in)``, and the bias the same bound), so a
+    tutorial's PyTorch network starts from the same distribution (not the same draws)."""
+    limit = 1.0 / np.sqrt(fan_in)
+    return rng.uniform(-limit, limit, size=shape)
+
+
+def constant(
+    rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int, value: float = 0.0
+) -> np.ndarray:
+    """Every entry ``value`` (default 0): a bias of 0.1 keeps ReLU units alive at the start;
+    weights all equal never break symmetry."""
+    return np.full(shape, float(value))
+
+
 def zeros(
     rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int
 ) -> np.ndarray:
@@ -92,6 +116,13 @@ INITIALIZERS: dict[str, Initializer] = {
         lecun_normal,
         normal,
         uniform,
+        pytorch_linear,
+        constant,
         zeros,
     )
+}
+
+#: the initializers a bias vector may start from (``model.bias_init``)
+BIAS_INITIALIZERS: dict[str, Initializer] = {
+    f.__name__: f for f in (zeros, constant, normal, uniform, pytorch_linear)
 }

@@ -5,7 +5,9 @@ owns the output activation ``a = output(z)`` (softmax, sigmoid or identity) and 
 
 - ``value(z, a, y)``: the loss averaged over the batch (``mse``, ``mae`` and ``huber``: over
   every element, as PyTorch's and Keras' default ``mean`` reduction does), or summed over it
-  with ``reduction="sum"`` (PyTorch's ``reduction="sum"``; many textbooks' convention), and
+  with ``reduction="sum"`` (PyTorch's ``reduction="sum"``), or half that sum with
+  ``reduction="half_sum"`` (the textbooks' ``E = 1/2 sum_samples sum_outputs (a - t)^2``, whose
+  gradient is ``a - t``), and
 - ``gradient(z, a, y)``: ``dL/dz``, the gradient with respect to the *pre-activation*, already
   divided by the same count as the value. For the canonical pairs this is the fused
   ``(a - y) / n``: the softmax Jacobian and the ``1/a`` of the log cancel, which is both exact and
@@ -17,7 +19,8 @@ applies). The regression losses' ``gradient`` is their ``dL/da``: their own outp
 identity, whose ``g'`` is 1.
 
 Targets ``y``: class indices (int, shape ``(batch,)``) for ``cross_entropy`` and
-``binary_cross_entropy``; real values of shape ``(batch, outputs)`` for the regression losses.
+``binary_cross_entropy`` (which also reads several 0/1 columns, ``(batch, outputs)``, and one-hot
+rows of class indices); real values of shape ``(batch, outputs)`` for the regression losses.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ import numpy as np
 from bpnn.nn.activations import Activation, Identity, softmax, stable_sigmoid
 from bpnn.nn.options import lookup
 
-Task = Literal["multiclass", "binary", "regression"]
-Reduction = Literal["mean", "sum"]
+Task = Literal["multiclass", "binary", "multilabel", "regression"]
+Reduction = Literal["mean", "sum", "half_sum"]
+REDUCTIONS: tuple[str, ...] = ("mean", "sum", "half_sum")
 
 __all__ = ["softmax"]  # re-exported: the softmax the cross-entropy uses
 
@@ -40,24 +44,28 @@ class Loss:
 
     ``reduction``: ``mean`` divides the loss and its gradient by the count of the batch (samples,
     or elements for the regression losses); ``sum`` does not, so the gradient is the sum of the
-    per-sample gradients, as in textbooks that write ``E = sum_samples E_p``."""
+    per-sample gradients; ``half_sum`` divides by 2 instead: with squared error that is the
+    textbooks' ``E = 1/2 sum_p sum_k (a_pk - t_pk)^2``, its gradient ``a - t``."""
 
     name: ClassVar[str]
     task: ClassVar[Task]
     output_activation: ClassVar[str]
 
     def __init__(self, reduction: Reduction = "mean") -> None:
-        if reduction not in ("mean", "sum"):
-            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
         self.reduction = reduction
 
     def _count(self, count: int) -> int:
-        """What the gradient divides by: the batch's ``count`` (mean) or 1 (sum)."""
-        return count if self.reduction == "mean" else 1
+        """What the loss and its gradient divide by: the batch's ``count`` (mean), 1 (sum) or
+        2 (half_sum)."""
+        return {"mean": count, "sum": 1, "half_sum": 2}[self.reduction]
 
     def _reduce(self, values: np.ndarray) -> float:
-        """The mean (or, with ``reduction="sum"``, the sum) of per-element losses."""
-        return float(np.mean(values)) if self.reduction == "mean" else float(np.sum(values))
+        """The mean (``sum``: the sum, ``half_sum``: half the sum) of per-element losses."""
+        if self.reduction == "mean":
+            return float(np.mean(values))
+        return float(np.sum(values)) / self._count(values.size)
 
     def output(self, z: np.ndarray) -> np.ndarray:
         """The network's prediction ``a`` from the last pre-activation ``z``."""
@@ -108,7 +116,8 @@ class CrossEntropy(Loss):
         dL/dz = s_i (a_i - t_i) / sum_i s_i
 
     Without smoothing and weights this is ``mean_i(-log a_{i,y_i})`` and ``(a - onehot(y)) / n``.
-    With ``reduction="sum"`` the division by ``sum_i s_i`` is left out.
+    With ``reduction="sum"`` the division by ``sum_i s_i`` is left out (``half_sum``: a division
+    by 2 instead).
     """
 
     name = "cross_entropy"
@@ -173,9 +182,9 @@ class CrossEntropy(Loss):
         s = self._sample_weights(y, shifted.dtype)
         if s is None:
             return self._reduce(per_sample)
-        if self.reduction == "sum":
-            return float((s * per_sample).sum())
-        return float((s * per_sample).sum() / s.sum())
+        if self.reduction == "mean":
+            return float((s * per_sample).sum() / s.sum())
+        return float((s * per_sample).sum()) / self._count(len(y))
 
     def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
         # a - t, with t = (1 - eps) onehot(y) + eps / K subtracted in two parts
@@ -184,10 +193,10 @@ class CrossEntropy(Loss):
         delta[np.arange(len(y)), y] -= 1 - eps
         s = self._sample_weights(y, z.dtype)
         if s is None:
-            if self.reduction == "mean":
-                delta /= len(y)
+            if self.reduction != "sum":
+                delta /= self._count(len(y))
         else:
-            delta *= (s / s.sum() if self.reduction == "mean" else s)[:, None]
+            delta *= (s / s.sum() if self.reduction == "mean" else s / self._count(len(y)))[:, None]
         return delta
 
     def options(self) -> dict[str, object]:
@@ -199,36 +208,67 @@ class CrossEntropy(Loss):
 
 
 class BinaryCrossEntropy(Loss):
-    """Sigmoid cross-entropy for two classes, computed from the logit ``z``::
+    """Sigmoid cross-entropy of every output, computed from the logits ``z`` (PyTorch's
+    ``BCEWithLogitsLoss``), with ``t`` the targets as 0/1 columns::
 
-    L     = mean_i( max(z_i, 0) - z_i y_i + log(1 + e^-|z_i|) )   (= -y log a - (1-y) log(1-a))
-    dL/dz = (a - y) / n
+    L     = mean over all n k elements of max(z, 0) - z t + log(1 + e^-|z|)
+                                                  (= -t log a - (1 - t) log(1 - a))
+    dL/dz = (a - t) / (n k)
+
+    The targets ``y``: class indices 0/1 (shape ``(batch,)``) for one output, the ``binary``
+    task; several 0/1 columns (``(batch, k)``, ``multilabel``: each output a yes/no of its own);
+    or, ``one_hot``, class indices ``0 .. K-1`` read as one-hot rows of ``K`` sigmoid outputs
+    (``multiclass``). Every case takes the fused ``a - t``.
     """
 
     name = "binary_cross_entropy"
     task = "binary"
     output_activation = "sigmoid"
 
-    def output_size(self, n_classes: int | None, n_targets: int) -> int:
-        return 1
+    def __init__(self, reduction: Reduction = "mean") -> None:
+        super().__init__(reduction)
+        self.one_hot = False
 
-    @staticmethod
-    def _column(y: np.ndarray, dtype: np.dtype) -> np.ndarray:
-        return y.reshape(-1, 1).astype(dtype, copy=False)
+    def reading(self, *, one_hot: bool = False, multi_label: bool = False) -> BinaryCrossEntropy:
+        """This loss reading one-hot rows of class indices (``one_hot``, the ``multiclass``
+        task), or several 0/1 target columns (``multi_label``, the ``multilabel`` task)."""
+        if one_hot and multi_label:
+            raise ValueError("one-hot targets are class indices, not several target columns")
+        self.one_hot = one_hot
+        if one_hot or multi_label:
+            self.task = "multiclass" if one_hot else "multilabel"  # type: ignore[misc]
+        return self
+
+    def output_size(self, n_classes: int | None, n_targets: int) -> int:
+        """One output for the binary task, one per class (one-hot), one per target column
+        (multi-label)."""
+        if self.one_hot:
+            assert n_classes is not None
+            return n_classes
+        return n_targets if self.task == "multilabel" else 1
+
+    def targets(self, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """``t`` as 0/1 columns in the dtype of ``z``, shape ``(batch, outputs)``."""
+        if self.one_hot:
+            return np.eye(z.shape[1], dtype=z.dtype)[np.asarray(y, dtype=np.int64)]
+        return y.reshape(len(y), -1).astype(z.dtype, copy=False)
 
     def output(self, z: np.ndarray) -> np.ndarray:
         return stable_sigmoid(z)
 
     def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
-        t = self._column(y, z.dtype)
+        t = self.targets(y, z)
         return self._reduce(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z))))
 
     def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return (a - self._column(y, z.dtype)) / self._count(len(y))
+        return (a - self.targets(y, z)) / self._count(a.size)
 
 
 class MeanSquaredError(Loss):
-    """``L = mean over all n*k elements of (a - y)^2``; ``dL/dz = 2 (a - y) / (n k)``."""
+    """``L = mean over all n*k elements of (a - y)^2``; ``dL/dz = 2 (a - y) / (n k)``.
+
+    ``sum``: ``L = sum (a - y)^2``, ``dL/dz = 2 (a - y)``; ``half_sum``: the textbooks'
+    ``E = 1/2 sum (a - y)^2`` over samples and outputs, ``dE/dz = a - y``."""
 
     name = "mse"
     task = "regression"
@@ -380,18 +420,31 @@ class ChainRule(Loss):
         return self.base.options()
 
 
-def with_output(loss: Loss, output: Activation | None = None, *, one_hot: bool = False) -> Loss:
+def with_output(
+    loss: Loss,
+    output: Activation | None = None,
+    *,
+    one_hot: bool = False,
+    multi_label: bool = False,
+) -> Loss:
     """``loss`` with the output activation ``output`` (None: the loss's own) on class indices
-    turned into one-hot rows (``one_hot``). The loss itself, with its fused gradient, when the
-    output is its own and the targets are as it reads them; else a ``ChainRule``. Cross-entropy
-    losses take only their own output (the log loss needs probabilities): a ``ValueError``."""
-    if (output is None or output.name == loss.output_activation) and not one_hot:
+    turned into one-hot rows (``one_hot``), or on several 0/1 target columns (``multi_label``,
+    binary cross-entropy only). The loss itself, with its fused gradient, when the output is its
+    own and it reads the targets itself (binary cross-entropy reads one-hot rows and several
+    columns too); else a ``ChainRule``. Cross-entropy losses take only their own output (the
+    log loss needs probabilities): a ``ValueError``."""
+    own_output = output is None or output.name == loss.output_activation
+    if isinstance(loss, BinaryCrossEntropy) and own_output:
+        return loss.reading(one_hot=one_hot, multi_label=multi_label)
+    if multi_label:
+        raise ValueError(f"{loss.name} does not read several 0/1 target columns")
+    if own_output and not one_hot:
         return loss
     if loss.task != "regression":
         if one_hot:
             raise ValueError(
-                f"{loss.name} reads class indices as they are; one-hot targets are for the "
-                "regression losses"
+                f"{loss.name} reads class indices as they are; one-hot targets are for "
+                "binary_cross_entropy and the regression losses"
             )
         assert output is not None
         return ChainRule(loss, output)  # raises: names the output the loss needs

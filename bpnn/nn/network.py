@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from bpnn.nn.activations import Activation
-from bpnn.nn.initializers import Initializer
+from bpnn.nn.initializers import Initializer, zeros
 from bpnn.nn.layers import (
     CHECK,
     EVAL,
@@ -38,8 +38,10 @@ class Network:
     """An MLP ``sizes[0] -> sizes[1] -> ... -> sizes[-1]`` trained with ``loss``.
 
     ``activations`` has one entry per hidden layer, ``dropout`` one rate per hidden layer.
-    Parameters are named ``"{i}.weight"``, ``"{i}.bias"`` (and ``"{i}.bn_scale"``,
-    ``"{i}.bn_shift"`` with batch norm) for dense layer ``i = 0, 1, ...``.
+    ``weight_init`` and ``bias_init`` (zeros by default) draw each dense layer's weight matrix
+    and then its bias from ``rng``, layer by layer. Parameters are named ``"{i}.weight"``,
+    ``"{i}.bias"`` (and ``"{i}.bn_scale"``, ``"{i}.bn_shift"`` with batch norm) for dense layer
+    ``i = 0, 1, ...``.
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class Network:
         *,
         weight_init: Initializer,
         rng: np.random.Generator,
+        bias_init: Initializer = zeros,
         batch_norm: bool = False,
         dropout: Sequence[float] | None = None,
         dtype: np.dtype | type = np.float32,
@@ -86,6 +89,7 @@ class Network:
                 fan_out,
                 weight_init,
                 use_bias=not (batch_norm and is_hidden),
+                bias_init=bias_init,
                 input_gradient=i > 0,
             )
             self.layers.append((i, dense))

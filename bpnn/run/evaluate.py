@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from bpnn.data import encode_labels, load_dataset, read_labelled
-from bpnn.errors import DataError, make_output_folder, refuse_existing
+from bpnn.data import encode_labels, label_columns, load_dataset, read_labelled
+from bpnn.errors import ConfigError, DataError, make_output_folder, refuse_existing
 from bpnn.evaluation import report
 from bpnn.model import Model, load_model
 from bpnn.run.directory import Log, no_log
@@ -28,6 +28,11 @@ def _report(
     per-class table and the confusion matrix; with ``plots``, the confusion matrix
     (classification) or the predicted values against the true ones (regression) drawn there as
     PNG (never over a file)."""
+    if plots is not None and model.task == "multilabel":
+        raise ConfigError(
+            "--plots: draws a confusion matrix of classes or predicted values, not the "
+            "per-label report of a multi-label model (see the per-label table or --json)"
+        )
     full = report(model, X, y, prefix=prefix)
     predicted, actual = full.pop("predicted"), full.pop("actual")
     if plots is not None:
@@ -101,10 +106,13 @@ def evaluate_file(
         encoding=model.encoding,
         log=log,
     )
-    if model.classes is not None:
+    if model.task in ("multiclass", "binary"):
         y = encode_labels(labels, model.classes, str(data_file))
     else:
-        y = np.asarray(labels, dtype=np.float64).reshape(len(labels), -1)
+        if model.task == "multilabel":
+            y = label_columns(labels, str(data_file))
+        else:
+            y = np.asarray(labels, dtype=np.float64).reshape(len(labels), -1)
         if y.shape[1] != model.network.sizes[-1]:
             raise DataError(
                 f"{data_file}: has {y.shape[1]} target columns, the model predicts "

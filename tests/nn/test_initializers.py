@@ -26,6 +26,8 @@ EXPECTED: dict[str, tuple[str, float]] = {
     "lecun_normal": ("normal", math.sqrt(1 / FAN_IN)),
     "normal": ("normal", 0.05),
     "uniform": ("uniform", 0.05),
+    "pytorch_linear": ("uniform", 1 / math.sqrt(FAN_IN)),
+    "constant": ("zeros", 0.0),  # its default value is 0
     "zeros": ("zeros", 0.0),
 }
 RANDOM = [name for name, (kind, _) in EXPECTED.items() if kind != "zeros"]

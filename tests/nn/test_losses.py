@@ -338,3 +338,60 @@ def test_output_and_value_together_equal_output_and_value_apart(
     assert a.dtype == dtype
     assert value == loss.value(z, loss.output(z), y)
     assert math.isfinite(value)
+
+
+# --- binary cross-entropy on several outputs; the half sum ---------------------------------------
+def _multilabel_batch(rng: np.random.Generator, n: int = 7, k: int = 3) -> tuple:
+    return rng.normal(0, 2, (n, k)), rng.integers(0, 2, (n, k))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_binary_cross_entropy_on_several_outputs_matches_torch_bce_loss(reduction: str) -> None:
+    """PyTorch's ``BCELoss`` on the sigmoid of every output (mean: over all n k elements) and
+    autograd through the sigmoid: bpnn's fused ``(a - t) / (n k)`` is its gradient."""
+    torch = pytest.importorskip("torch")
+    z, y = _multilabel_batch(np.random.default_rng(5))
+    zt = torch.tensor(z, requires_grad=True)
+    expected = torch.nn.BCELoss(reduction=reduction)(torch.sigmoid(zt), torch.tensor(y * 1.0))
+    expected.backward()
+    loss = make_loss("binary_cross_entropy", reduction=reduction).reading(multi_label=True)
+    assert loss.task == "multilabel" and loss.output_size(None, 3) == 3
+    value, gradient = _call(loss, z, y)
+    assert value == pytest.approx(expected.item(), rel=1e-12)
+    np.testing.assert_allclose(gradient, zt.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_binary_cross_entropy_on_one_hot_rows_matches_torch_on_the_one_hot_targets() -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(6)
+    z, y = rng.normal(0, 2, (6, 4)), np.array([0, 3, 1, 2, 3, 0])
+    zt = torch.tensor(z, requires_grad=True)
+    onehot = torch.nn.functional.one_hot(torch.tensor(y), 4).double()
+    expected = torch.nn.BCELoss()(torch.sigmoid(zt), onehot)
+    expected.backward()
+    loss = make_loss("binary_cross_entropy").reading(one_hot=True)
+    assert loss.task == "multiclass" and loss.output_size(4, 1) == 4
+    value, gradient = _call(loss, z, y)
+    assert value == pytest.approx(expected.item(), rel=1e-12)
+    np.testing.assert_allclose(gradient, zt.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_half_sum_mse_is_the_textbook_error_with_gradient_a_minus_t() -> None:
+    value, gradient = _call(MeanSquaredError(reduction="half_sum"), A_REG, Y_REG)
+    assert value == pytest.approx(0.5 * (0.25 + 0 + 4 + 9), rel=1e-15)
+    np.testing.assert_array_equal(gradient, R_REG)  # dE/da = a - t, exactly
+
+
+@pytest.mark.parametrize(("name", "options"), CASES, ids=CASE_IDS)
+def test_half_sum_is_half_the_sum_in_value_and_gradient(name: str, options: dict) -> None:
+    z, y = _random_batch(name, np.random.default_rng(4))
+    total = _call(make_loss(name, **options, reduction="sum"), z, y)
+    half = _call(make_loss(name, **options, reduction="half_sum"), z, y)
+    assert half[0] == pytest.approx(total[0] / 2, rel=1e-14)
+    np.testing.assert_allclose(half[1], total[1] / 2, rtol=1e-14)
+    assert make_loss(name, reduction="half_sum").batch_total(half[0], y) == half[0]
+
+
+def test_unknown_reduction_names_every_choice() -> None:
+    with pytest.raises(ValueError, match="mean, sum, half_sum"):
+        MeanSquaredError(reduction="halfsum")  # type: ignore[arg-type]

@@ -124,11 +124,28 @@ def test_canonical_output_keeps_the_fused_loss_itself() -> None:
 
 
 @pytest.mark.parametrize("name", ["cross_entropy", "binary_cross_entropy"])
-def test_cross_entropy_losses_refuse_other_outputs_and_one_hot_targets(name: str) -> None:
+def test_cross_entropy_losses_refuse_other_outputs(name: str) -> None:
     with pytest.raises(ValueError, match="outputs"):
         with_output(make_loss(name), make_output_activation("tanh"))
+
+
+def test_softmax_cross_entropy_refuses_one_hot_targets() -> None:
     with pytest.raises(ValueError, match="one-hot"):
-        with_output(make_loss(name), None, one_hot=True)
+        with_output(make_loss("cross_entropy"), None, one_hot=True)
+
+
+def test_binary_cross_entropy_reads_one_hot_targets_itself_with_the_fused_gradient() -> None:
+    """Ten sigmoid outputs under binary cross-entropy, the seed's ``delta = y_hat - y``: the
+    loss itself (no chain rule), one output per class, ``(a - onehot(y)) / (n k)``."""
+    loss = with_output(make_loss("binary_cross_entropy"), None, one_hot=True)
+    assert not isinstance(loss, ChainRule)
+    assert loss.task == "multiclass"
+    assert loss.output_size(10, 1) == 10
+    z = np.zeros((2, 3))
+    a = loss.output(z)  # every output 1/2: each element's loss is log 2
+    assert loss.value(z, a, np.array([0, 2])) == pytest.approx(np.log(2), rel=1e-15)
+    expected = (a - np.array([[1.0, 0, 0], [0, 0, 1]])) / 6
+    np.testing.assert_array_equal(loss.gradient(z, a, np.array([0, 2])), expected)
 
 
 def test_one_hot_squared_error_is_a_classifier_with_one_output_per_class() -> None:
