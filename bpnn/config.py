@@ -536,6 +536,7 @@ def _resolve_components(config: Config) -> Config:
         ]
     init = component("model.init", model.init, INITIALIZERS, "initializer")
     loss = component("loss", config.loss, LOSSES, "loss")
+    config = _monitors_without_validation(config)
     schedule = component("schedule", config.schedule, SCHEDULES, "schedule")
     loss_class = LOSSES[loss.name]
     output = model.output
@@ -644,6 +645,31 @@ def _check_memory(config: Config) -> None:
     data_bytes = SOURCES[config.data.source].estimated_bytes(config.data)
     if data_bytes is not None:
         check_fits(data_bytes, f"data '{config.data.source}'", limit, "generate fewer samples")
+
+
+#: what a monitor the config leaves at its default watches without a validation split
+#: (``data.val_fraction: 0``), as ``best.npz`` does: there is no ``val_loss`` to watch
+NO_VALIDATION_MONITOR = "train_loss"
+
+
+def _monitors_without_validation(config: Config) -> Config:
+    """Without a validation split, early stopping's monitor and a schedule's (reduce_on_plateau),
+    when the config does not name them, watch ``NO_VALIDATION_MONITOR``; a monitor the config
+    names is checked as written (``_check_monitors``)."""
+    if config.data.val_fraction > 0:
+        return config
+    update: dict[str, Any] = {}
+    stopping = config.train.early_stopping
+    if stopping is not None and "monitor" not in stopping.model_fields_set:
+        stopping = stopping.model_copy(update={"monitor": NO_VALIDATION_MONITOR})
+        update["train"] = config.train.model_copy(update={"early_stopping": stopping})
+    schedule = config.schedule
+    factory = SCHEDULES.get(schedule.name)  # an unknown name is reported by its check
+    takes_monitor = factory is not None and "monitor" in inspect.signature(factory).parameters
+    if takes_monitor and "monitor" not in schedule.options:
+        options = {**schedule.options, "monitor": NO_VALIDATION_MONITOR}
+        update["schedule"] = schedule.model_copy(update={"options": options})
+    return config.model_copy(update=update)
 
 
 def _check_monitors(config: Config, schedule: Component, task: str) -> None:

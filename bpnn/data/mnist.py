@@ -53,9 +53,14 @@ class MnistSource(Source):
     tasks = ("multiclass",)
     has_test_set = True
 
+    def download_needed(self, config: DataConfig) -> str | None:
+        folder, missing = _missing_files(config)
+        if not missing or config.mirrors == []:  # no mirrors: loading fails at once, offline
+            return None
+        return f"{len(missing)} of 4 MNIST files missing in {folder}"
+
     def load(self, config: DataConfig, *, seed: int, log: Log) -> Raw:
-        folder = Path(config.path) if config.path else default_mnist_dir()
-        missing = [name for name in MNIST_FILES if not (folder / name).is_file()]
+        folder, missing = _missing_files(config)
         if missing:
             log(f"MNIST: {len(missing)} of 4 files missing in {folder}; downloading")
             mirrors = MNIST_MIRRORS if config.mirrors is None else config.mirrors
@@ -67,6 +72,13 @@ class MnistSource(Source):
             folder / "t10k-images-idx3-ubyte.gz", folder / "t10k-labels-idx1-ubyte.gz"
         )
         return Raw(X, y, pixel_names(X.shape[1]), "mnist", X_test, y_test, "mnist (t10k)")
+
+
+def _missing_files(config: DataConfig) -> tuple[Path, list[str]]:
+    """The folder of the MNIST files (``data.path``, else ``default_mnist_dir()``) and the
+    files not in it."""
+    folder = Path(config.path) if config.path else default_mnist_dir()
+    return folder, [name for name in MNIST_FILES if not (folder / name).is_file()]
 
 
 register(MnistSource())

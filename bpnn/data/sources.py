@@ -82,6 +82,11 @@ class Source:
     def check(self, config: DataConfig) -> None:
         """Extra checks of the config's keys (raise ``ValueError`` naming the key)."""
 
+    def download_needed(self, config: DataConfig) -> str | None:
+        """What ``load`` would download first, in a few words (None: the data is at hand), so
+        that ``config check`` leaves such data unchecked rather than download it."""
+        return None
+
     def estimated_bytes(self, config: DataConfig) -> int | None:
         """The memory its samples will take, when it is known before loading (generators)."""
         return None
