@@ -864,6 +864,27 @@ def read_yaml_file(path: Path, kind: str = "config") -> Any:
     return parse_yaml(text, str(path))
 
 
+#: keys that say one thing in two ways, in groups: the test set given as files, or as a fraction
+#: of the data. ``--set`` of a key of one group replaces the file's keys of the others
+ALTERNATIVE_KEYS = {"data": (("test_path", "test_labels_path"), ("test_fraction",))}
+
+
+def _drop_replaced_keys(raw: dict[str, Any], override_raw: dict[str, Any]) -> None:
+    """Remove from ``raw`` (the file with the overrides applied) the keys an override replaced
+    in another way (``ALTERNATIVE_KEYS``): ``--set data.test_path=FILE`` on a config with a
+    ``test_fraction`` means the test set comes from the file. Both ways in the file alone, or
+    both in ``--set``, are still an error."""
+    for section, groups in ALTERNATIVE_KEYS.items():
+        given, values = override_raw.get(section), raw.get(section)
+        if not isinstance(given, dict) or not isinstance(values, dict):
+            continue
+        for group in groups:
+            if any(key in given for key in group):
+                replaced = {key for other in groups if other is not group for key in other}
+                for key in replaced - given.keys():
+                    values.pop(key, None)
+
+
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     """Read a YAML config, apply ``--set`` overrides, validate. Relative data paths in the file are
     relative to the file's folder; relative paths given with ``--set`` are relative to the
@@ -883,6 +904,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
         apply_override(raw, assignment)
         apply_override(override_raw, assignment)
     _absolute_paths(override_raw, Path.cwd())
+    _drop_replaced_keys(raw, override_raw)
     for section, keys in (("data", PATH_KEYS), ("model", ("initial_weights",))):
         if isinstance(override_raw.get(section), dict) and isinstance(raw.get(section), dict):
             for key in keys:

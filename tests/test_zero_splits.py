@@ -24,9 +24,9 @@ import yaml
 from typer.testing import CliRunner, Result
 
 from bpnn.cli import app
-from bpnn.config import DataConfig, validate
+from bpnn.config import DataConfig, load_config, validate
 from bpnn.data import MNIST_FILES, SOURCES, load_dataset
-from bpnn.errors import ConfigError
+from bpnn.errors import ConfigError, DataError
 
 REPO = Path(__file__).resolve().parents[1]
 IRIS = REPO / "examples" / "iris.yaml"
@@ -350,3 +350,62 @@ def test_config_check_does_not_download_mnist_and_says_the_data_is_unchecked(
     note = "the data is not checked, train would download it first: 4 of 4 MNIST files missing"
     assert f"{note} in {folder}" in result.stderr
     assert not folder.exists()
+
+
+# --- --set data.test_path on a config with test_fraction -----------------------------------------
+
+
+def test_set_test_path_replaces_the_files_test_fraction(tmp_path: Path) -> None:
+    test_file = tmp_path / "test.csv"
+    rows = (REPO / "examples" / "iris.csv").read_text(encoding="utf-8").splitlines()
+    test_file.write_text("\n".join(rows[:1] + rows[1::10]) + "\n", encoding="utf-8")
+    config = load_config(IRIS, [f"data.test_path={test_file}"])  # iris.yaml has test_fraction
+    assert config.data.test_path == str(test_file)
+    data = load_dataset(config.data, task=config.task, seed=config.seed)
+    assert data.n_samples[2] == len(rows[1::10])
+    assert data.n_samples[0] + data.n_samples[1] == 150  # every row of iris.csv trains
+    # and back: --set test_fraction on a config with a test file
+    with_file = tmp_path / "with-file.yaml"
+    with_file.write_text(
+        f"data: {{source: csv, path: {REPO / 'examples' / 'iris.csv'}, test_path: {test_file}}}\n",
+        encoding="utf-8",
+    )
+    assert load_config(with_file, ["data.test_fraction=0.3"]).data.test_path is None
+    # both ways at once, in the file or on the command line, is still an error
+    with pytest.raises(
+        ConfigError, match=re.escape("data.test_fraction: does not apply with data.test_path")
+    ):
+        load_config(IRIS, [f"data.test_path={test_file}", "data.test_fraction=0.3"])
+    both = tmp_path / "both.yaml"
+    both.write_text(
+        f"data: {{source: csv, path: {test_file}, test_path: {test_file}, test_fraction: 0.2}}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=re.escape("data.test_fraction: does not apply")):
+        load_config(both)
+    result = bpnn_cli("config", "check", IRIS, "--set", f"data.test_path={test_file}")
+    assert result.exit_code == 0, result.output
+
+
+# --- a failed MNIST download ------------------------------------------------------------------
+
+
+def test_a_failed_mnist_download_names_data_path_and_bpnn_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise urllib.error.URLError("[Errno 101] Network is unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", unreachable)
+    monkeypatch.setenv("BPNN_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(DataError) as info:
+        load_dataset(DataConfig(source="mnist"), task="multiclass", seed=0)
+    message = str(info.value)
+    assert "could not download train-images-idx3-ubyte.gz" in message
+    assert "Network is unreachable" in message
+    assert "--set data.path=DIR" in message and "BPNN_DATA_DIR" in message
+    config = tmp_path / "mnist.yaml"
+    config.write_text("data: {source: mnist}\n", encoding="utf-8")
+    line = error_line(bpnn_cli("train", config, "-q", "--out", tmp_path / "run"))
+    assert "--set data.path=DIR" in line and "BPNN_DATA_DIR" in line
+    assert not (tmp_path / "run").exists()

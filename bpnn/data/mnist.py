@@ -37,6 +37,13 @@ MNIST_MIRRORS = (
 )
 
 
+#: what every failed download says: where else bpnn can find the files
+ELSEWHERE = (
+    ". Or copy the four files into a folder DIR and use --set data.path=DIR, or set "
+    "BPNN_DATA_DIR=DIR (the default folder is then DIR/mnist)"
+)
+
+
 def default_mnist_dir() -> Path:
     """``$BPNN_DATA_DIR/mnist`` when the variable is set, else ``~/.cache/bpnn/mnist``."""
     base = os.environ.get("BPNN_DATA_DIR")
@@ -98,11 +105,15 @@ def download_mnist(
     deleted otherwise, so a bad file is never kept. All mirrors failing is a ``DataError``.
     """
     if not mirrors:
-        raise DataError(f"mnist: {', '.join(names)} missing in {folder}, and data.mirrors is empty")
+        raise DataError(
+            f"mnist: {', '.join(names)} missing in {folder}, and data.mirrors is empty{ELSEWHERE}"
+        )
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise DataError(f"mnist: cannot create {folder}: {error.strerror or error}") from None
+        raise DataError(
+            f"mnist: cannot create {folder}: {error.strerror or error}{ELSEWHERE}"
+        ) from None
     for name in names:
         tried = []
         for base in mirrors:
@@ -115,7 +126,9 @@ def download_mnist(
             log(f"{url}: {problem}")
             tried.append(f"{url} ({problem})")
         else:
-            raise DataError(f"mnist: could not download {name}; tried: {'; '.join(tried)}")
+            raise DataError(
+                f"mnist: could not download {name}; tried: {'; '.join(tried)}{ELSEWHERE}"
+            )
 
 
 #: the largest decompressed MNIST file is 47,040,016 bytes; a stream inflating past this is refused
@@ -140,7 +153,7 @@ def _download_verified(url: str, target: Path, sha256: str, timeout: float = 120
         )
     except OSError as error:
         raise DataError(
-            f"mnist: cannot write in {target.parent}: {error.strerror or error}"
+            f"mnist: cannot write in {target.parent}: {error.strerror or error}{ELSEWHERE}"
         ) from None
     started = time.monotonic()
     try:
