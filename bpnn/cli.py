@@ -758,11 +758,12 @@ def config_show(config: ConfigPath, overrides: Overrides = None) -> None:
     epilog="Example: bpnn config check configs/digits.yaml --set train.epochs=5",
 )
 def config_check(config: ConfigPath, overrides: Overrides = None) -> None:
-    """Validate a config without training; exit 2 with the first problem."""
+    """Validate a config and its data as train does, without training; exit on the first problem."""
     from bpnn.config import load_config
+    from bpnn.run import check_config
 
     with reported_errors():
-        load_config(config, overrides or [])
+        check_config(load_config(config, overrides or []), log=_stderr().print)
     print(f"{config}: ok")
 
 

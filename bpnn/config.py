@@ -552,6 +552,7 @@ def _resolve_components(config: Config) -> Config:
     init = component("model.init", model.init, INITIALIZERS, "initializer")
     bias_init = component("model.bias_init", model.bias_init, BIAS_INITIALIZERS, "bias initializer")
     loss = component("loss", config.loss, LOSSES, "loss")
+    config = _monitors_without_validation(config)
     schedule = component("schedule", config.schedule, SCHEDULES, "schedule")
     loss_class = LOSSES[loss.name]
     output = model.output
@@ -679,6 +680,31 @@ def _check_memory(config: Config) -> None:
     data_bytes = SOURCES[config.data.source].estimated_bytes(config.data)
     if data_bytes is not None:
         check_fits(data_bytes, f"data '{config.data.source}'", limit, "generate fewer samples")
+
+
+#: what a monitor the config leaves at its default watches without a validation split
+#: (``data.val_fraction: 0``), as ``best.npz`` does: there is no ``val_loss`` to watch
+NO_VALIDATION_MONITOR = "train_loss"
+
+
+def _monitors_without_validation(config: Config) -> Config:
+    """Without a validation split, early stopping's monitor and a schedule's (reduce_on_plateau),
+    when the config does not name them, watch ``NO_VALIDATION_MONITOR``; a monitor the config
+    names is checked as written (``_check_monitors``)."""
+    if config.data.val_fraction > 0:
+        return config
+    update: dict[str, Any] = {}
+    stopping = config.train.early_stopping
+    if stopping is not None and "monitor" not in stopping.model_fields_set:
+        stopping = stopping.model_copy(update={"monitor": NO_VALIDATION_MONITOR})
+        update["train"] = config.train.model_copy(update={"early_stopping": stopping})
+    schedule = config.schedule
+    factory = SCHEDULES.get(schedule.name)  # an unknown name is reported by its check
+    takes_monitor = factory is not None and "monitor" in inspect.signature(factory).parameters
+    if takes_monitor and "monitor" not in schedule.options:
+        options = {**schedule.options, "monitor": NO_VALIDATION_MONITOR}
+        update["schedule"] = schedule.model_copy(update={"options": options})
+    return config.model_copy(update=update)
 
 
 def _check_monitors(config: Config, schedule: Component, task: str) -> None:
@@ -874,6 +900,27 @@ def read_yaml_file(path: Path, kind: str = "config") -> Any:
     return parse_yaml(text, str(path))
 
 
+#: keys that say one thing in two ways, in groups: the test set given as files, or as a fraction
+#: of the data. ``--set`` of a key of one group replaces the file's keys of the others
+ALTERNATIVE_KEYS = {"data": (("test_path", "test_labels_path"), ("test_fraction",))}
+
+
+def _drop_replaced_keys(raw: dict[str, Any], override_raw: dict[str, Any]) -> None:
+    """Remove from ``raw`` (the file with the overrides applied) the keys an override replaced
+    in another way (``ALTERNATIVE_KEYS``): ``--set data.test_path=FILE`` on a config with a
+    ``test_fraction`` means the test set comes from the file. Both ways in the file alone, or
+    both in ``--set``, are still an error."""
+    for section, groups in ALTERNATIVE_KEYS.items():
+        given, values = override_raw.get(section), raw.get(section)
+        if not isinstance(given, dict) or not isinstance(values, dict):
+            continue
+        for group in groups:
+            if any(key in given for key in group):
+                replaced = {key for other in groups if other is not group for key in other}
+                for key in replaced - given.keys():
+                    values.pop(key, None)
+
+
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     """Read a YAML config, apply ``--set`` overrides, validate. Relative data paths in the file are
     relative to the file's folder; relative paths given with ``--set`` are relative to the
@@ -893,6 +940,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
         apply_override(raw, assignment)
         apply_override(override_raw, assignment)
     _absolute_paths(override_raw, Path.cwd())
+    _drop_replaced_keys(raw, override_raw)
     for section, keys in (("data", PATH_KEYS), ("model", ("initial_weights",))):
         if isinstance(override_raw.get(section), dict) and isinstance(raw.get(section), dict):
             for key in keys:

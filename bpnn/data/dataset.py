@@ -243,8 +243,10 @@ def _encode(
         test_name = raw.test_name or raw.name
         X_test, _ = encoding.transform(raw.table_test, test_name, where=raw.test_where)
         splits.append(X_test)
-    for X, name in zip(splits, [raw.name, raw.name, raw.test_name or raw.name], strict=True):
-        check_features(X, encoding.feature_names, name)
+    names = [raw.name, raw.name, raw.test_name or raw.name]
+    for i, (X, name) in enumerate(zip(splits, names, strict=True)):
+        if i == 0 or len(X):  # an empty split is one of fraction 0: no such split, no samples
+            check_features(X, encoding.feature_names, name)
     raw.table = raw.table_test = None  # the raw cells are no longer needed
     return encoding, splits
 

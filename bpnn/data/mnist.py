@@ -37,6 +37,13 @@ MNIST_MIRRORS = (
 )
 
 
+#: what every failed download says: where else bpnn can find the files
+ELSEWHERE = (
+    ". Or copy the four files into a folder DIR and use --set data.path=DIR, or set "
+    "BPNN_DATA_DIR=DIR (the default folder is then DIR/mnist)"
+)
+
+
 def default_mnist_dir() -> Path:
     """``$BPNN_DATA_DIR/mnist`` when the variable is set, else ``~/.cache/bpnn/mnist``."""
     base = os.environ.get("BPNN_DATA_DIR")
@@ -53,9 +60,14 @@ class MnistSource(Source):
     tasks = ("multiclass",)
     has_test_set = True
 
+    def download_needed(self, config: DataConfig) -> str | None:
+        folder, missing = _missing_files(config)
+        if not missing or config.mirrors == []:  # no mirrors: loading fails at once, offline
+            return None
+        return f"{len(missing)} of 4 MNIST files missing in {folder}"
+
     def load(self, config: DataConfig, *, seed: int, log: Log) -> Raw:
-        folder = Path(config.path) if config.path else default_mnist_dir()
-        missing = [name for name in MNIST_FILES if not (folder / name).is_file()]
+        folder, missing = _missing_files(config)
         if missing:
             log(f"MNIST: {len(missing)} of 4 files missing in {folder}; downloading")
             mirrors = MNIST_MIRRORS if config.mirrors is None else config.mirrors
@@ -67,6 +79,13 @@ class MnistSource(Source):
             folder / "t10k-images-idx3-ubyte.gz", folder / "t10k-labels-idx1-ubyte.gz"
         )
         return Raw(X, y, pixel_names(X.shape[1]), "mnist", X_test, y_test, "mnist (t10k)")
+
+
+def _missing_files(config: DataConfig) -> tuple[Path, list[str]]:
+    """The folder of the MNIST files (``data.path``, else ``default_mnist_dir()``) and the
+    files not in it."""
+    folder = Path(config.path) if config.path else default_mnist_dir()
+    return folder, [name for name in MNIST_FILES if not (folder / name).is_file()]
 
 
 register(MnistSource())
@@ -86,11 +105,15 @@ def download_mnist(
     deleted otherwise, so a bad file is never kept. All mirrors failing is a ``DataError``.
     """
     if not mirrors:
-        raise DataError(f"mnist: {', '.join(names)} missing in {folder}, and data.mirrors is empty")
+        raise DataError(
+            f"mnist: {', '.join(names)} missing in {folder}, and data.mirrors is empty{ELSEWHERE}"
+        )
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise DataError(f"mnist: cannot create {folder}: {error.strerror or error}") from None
+        raise DataError(
+            f"mnist: cannot create {folder}: {error.strerror or error}{ELSEWHERE}"
+        ) from None
     for name in names:
         tried = []
         for base in mirrors:
@@ -103,7 +126,9 @@ def download_mnist(
             log(f"{url}: {problem}")
             tried.append(f"{url} ({problem})")
         else:
-            raise DataError(f"mnist: could not download {name}; tried: {'; '.join(tried)}")
+            raise DataError(
+                f"mnist: could not download {name}; tried: {'; '.join(tried)}{ELSEWHERE}"
+            )
 
 
 #: the largest decompressed MNIST file is 47,040,016 bytes; a stream inflating past this is refused
@@ -128,7 +153,7 @@ def _download_verified(url: str, target: Path, sha256: str, timeout: float = 120
         )
     except OSError as error:
         raise DataError(
-            f"mnist: cannot write in {target.parent}: {error.strerror or error}"
+            f"mnist: cannot write in {target.parent}: {error.strerror or error}{ELSEWHERE}"
         ) from None
     started = time.monotonic()
     try:

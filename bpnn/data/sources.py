@@ -87,6 +87,11 @@ class Source:
         binary cross-entropy a ``multilabel`` run): 1 unless the source says otherwise."""
         return 1
 
+    def download_needed(self, config: DataConfig) -> str | None:
+        """What ``load`` would download first, in a few words (None: the data is at hand), so
+        that ``config check`` leaves such data unchecked rather than download it."""
+        return None
+
     def estimated_bytes(self, config: DataConfig) -> int | None:
         """The memory its samples will take, when it is known before loading (generators)."""
         return None

@@ -12,12 +12,14 @@ from bpnn.run.directory import RunDirectory, read_metrics_file, strict_json
 from bpnn.run.evaluate import evaluate_checkpoint, evaluate_file
 from bpnn.run.pipeline import (
     build_model,
+    check_config,
     check_network,
     describe_data,
     final_split,
     load_data,
     make_callbacks,
     make_trainer,
+    prepare_run,
     run_training,
 )
 from bpnn.run.resume import config_differences, resume_training
@@ -25,6 +27,7 @@ from bpnn.run.resume import config_differences, resume_training
 __all__ = [
     "RunDirectory",
     "build_model",
+    "check_config",
     "check_network",
     "config_differences",
     "describe_data",
@@ -34,6 +37,7 @@ __all__ = [
     "load_data",
     "make_callbacks",
     "make_trainer",
+    "prepare_run",
     "read_metrics_file",
     "resume_training",
     "run_training",

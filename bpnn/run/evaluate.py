@@ -71,6 +71,11 @@ def evaluate_checkpoint(path: Path, log: Log = no_log, plots: Path | None = None
             f"{data.source}: classes {data.classes} differ from the checkpoint's {model.classes}"
         )
     X_test, y_test, prefix = final_split(data)
+    if prefix != "test_":
+        log(
+            f"{path}: trained without a test split (data.test_fraction is 0): the metrics are "
+            "on its training split (train_*), as in summary.json; --data FILE evaluates on a file"
+        )
     if data.input_scaling != model.input_scaling:
         log(
             f"warning: the data of {path} changed since training; "

@@ -85,6 +85,28 @@ def describe_data(config: Config) -> list[str]:
     return lines
 
 
+def prepare_run(config: Config, log: Log = no_log) -> tuple[Dataset, Model]:
+    """Every check a run of ``config`` makes before its first epoch, in the order ``train``
+    makes them: the data loaded, split and scaled, the network checked against it (class
+    weights, memory) and built (initial weights included). ``train`` trains what it returns;
+    ``config check`` runs it and keeps nothing, so both refuse the same configs."""
+    data = load_data(config, log)
+    check_network(config, data)
+    init_rng, _ = make_seeds(config.seed)
+    return data, build_model(config, data, init_rng)
+
+
+def check_config(config: Config, log: Log = no_log) -> None:
+    """What ``bpnn config check`` runs after reading the config: ``prepare_run``, saying
+    nothing, unless the data would have to be downloaded first; then only the config itself is
+    checked, and ``log`` says so."""
+    download = SOURCES[config.data.source].download_needed(config.data)
+    if download is not None:
+        log(f"note: the data is not checked, train would download it first: {download}")
+        return
+    prepare_run(config)
+
+
 def build_model(config: Config, data: Dataset, rng: np.random.Generator) -> Model:
     """A fresh model for ``data`` as the config describes, initialized from ``rng`` (and then
     from ``model.initial_weights`` when it names a file). Initial weights beyond the training
@@ -161,6 +183,8 @@ def make_callbacks(
     loss (the training loss without a validation split)."""
     stopping = config.train.early_stopping
     every = config.train.checkpoint_every
+    for line in describe_splits(config, data):
+        log(line)
     callbacks: list[Callback] = []
     if config.train.health:
         callbacks.append(HealthMonitor(log, history))
@@ -178,12 +202,42 @@ def make_callbacks(
             run, stopping.monitor, stopping.mode, stopping.min_delta, every=every
         )
     else:
-        monitor = "val_loss" if len(data.X_val) else "train_loss"
-        checkpointer = Checkpointer(run, monitor, every=every)
+        checkpointer = Checkpointer(run, best_monitor(config, data), every=every)
     callbacks += [checkpointer, MetricsWriter(run)]
     if progress is not None:
         callbacks.append(progress)
     return checkpointer, early_stopping, callbacks
+
+
+def best_monitor(config: Config, data: Dataset) -> str:
+    """The metric ``best.npz`` follows: early stopping's monitor, else the validation loss, or
+    the training loss without a validation split."""
+    if config.train.early_stopping is not None:
+        return config.train.early_stopping.monitor
+    return "val_loss" if len(data.X_val) else "train_loss"
+
+
+def describe_splits(config: Config, data: Dataset) -> list[str]:
+    """What a run without a validation or a test split does instead (one line each): what
+    ``best.npz``, early stopping and a plateau schedule follow, and where the final metrics are
+    measured."""
+    lines = []
+    if not len(data.X_val):
+        followers = [("best.npz", best_monitor(config, data))]
+        if config.train.early_stopping is not None:
+            followers.append(("early stopping", config.train.early_stopping.monitor))
+        if "monitor" in config.schedule.options:
+            followers.append((config.schedule.name, config.schedule.options["monitor"]))
+        lines.append(
+            "no validation split (data.val_fraction is 0): "
+            + ", ".join(f"{name} follows {metric}" for name, metric in followers)
+        )
+    if not len(data.X_test):
+        lines.append(
+            "no test split (data.test_fraction is 0): the final metrics are best.npz's on the "
+            "training split (train_*)"
+        )
+    return lines
 
 
 def final_split(data: Dataset) -> tuple[np.ndarray, np.ndarray, str]:
@@ -293,12 +347,10 @@ def run_training(
     try:
         run.claim()
         run.remove_stale_temporaries()
-        data = load_data(config, log)
-        check_network(config, data)
+        data, model = prepare_run(config, log)
         log(f"run directory: {run.path}")
         run.write_config(config)
-        init_rng, shuffle_rng = make_seeds(config.seed)
-        model = build_model(config, data, init_rng)
+        _, shuffle_rng = make_seeds(config.seed)
         checkpointer, _, callbacks = make_callbacks(config, run, data, progress, log=log)
         trainer = make_trainer(config, model, data, shuffle_rng, callbacks)
         try:

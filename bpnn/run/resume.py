@@ -12,11 +12,11 @@ from typing import Any
 from bpnn import checkpoint
 from bpnn.callbacks import Callback
 from bpnn.config import Config, load_config, validate
-from bpnn.data import Dataset
 from bpnn.errors import CheckpointError, ConfigError, ResumeError
 from bpnn.model import load_model, make_seeds
 from bpnn.run.directory import Log, RunDirectory, no_log
 from bpnn.run.pipeline import (
+    best_monitor,
     final_split,
     finish_run,
     load_data,
@@ -211,10 +211,3 @@ def resume_training(
         return finish_run(run, test, samples, model.epoch, best, end["stop_reason"], seconds)
     finally:
         run.unlock()
-
-
-def best_monitor(config: Config, data: Dataset) -> str:
-    """The metric ``best.npz`` follows (as ``make_callbacks`` chooses it)."""
-    if config.train.early_stopping is not None:
-        return config.train.early_stopping.monitor
-    return "val_loss" if len(data.X_val) else "train_loss"
