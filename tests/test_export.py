@@ -10,6 +10,7 @@ skipped only where that runtime is not installed (CI installs them all through `
 from __future__ import annotations
 
 import gzip
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from bpnn.cli import app
 from bpnn.errors import ExportError
 from bpnn.export import FORMATS, to_onnx, to_sklearn, to_torch_source, to_torch_state_dict
 from bpnn.model import Model
-from bpnn.nn.activations import ACTIVATIONS
+from bpnn.nn.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST = REPO.parent / "shared" / "data" / "mnist"
@@ -252,11 +253,13 @@ def test_mnist_exports_predict_the_test_images_as_bpnn_does(tmp_path: Path) -> N
 
 
 def test_every_engine_activation_has_an_onnx_and_a_torch_form() -> None:
-    from bpnn.export.onnx_format import ACTIVATION_NODES
-    from bpnn.export.torch_format import TORCH_MODULES
+    from bpnn.export.onnx_format import ACTIVATION_NODES, OUTPUT_NODES
+    from bpnn.export.torch_format import TORCH_MODULES, TORCH_OUTPUT_MODULES
 
     assert set(ACTIVATION_NODES) == set(ACTIVATIONS)
     assert set(TORCH_MODULES) == set(ACTIVATIONS)
+    assert set(OUTPUT_NODES) == set(OUTPUT_ACTIVATIONS)
+    assert set(TORCH_OUTPUT_MODULES) == set(OUTPUT_ACTIVATIONS)
 
 
 def test_onnx_graph_has_a_dynamic_batch_the_metadata_and_no_training_layers(
@@ -392,3 +395,97 @@ def test_help_and_docs_name_every_format() -> None:
         assert fmt in help_text
         assert f"--format {fmt}" in docs
         assert f"pip install 'bpnn[{fmt}]'" in docs
+
+
+# --- every activation of the registry, hidden and output, in every format ---------------------
+
+#: a value away from the default for each activation option (the copy must carry it)
+OPTIONS: dict[str, dict[str, float]] = {"leaky_relu": {"slope": 0.2}, "elu": {"alpha": 0.6}}
+#: inline data: 24 rows of 3 features, two regression targets and three classes
+ACTIVATION_X = np.random.default_rng(0).normal(0.0, 2.0, size=(24, 3))
+ACTIVATION_TARGETS = {
+    "regression": np.c_[np.tanh(ACTIVATION_X[:, 0]) * 5 + 3, ACTIVATION_X[:, 1] * 2 - 1],
+    "multiclass": (ACTIVATION_X[:, 0] > 0).astype(int) + (ACTIVATION_X[:, 2] > 1).astype(int),
+}
+
+
+def test_every_activation_with_options_has_a_value_away_from_its_default() -> None:
+    with_options = {name for name, cls in OUTPUT_ACTIVATIONS.items() if cls().options()}
+    assert set(OPTIONS) == with_options
+
+
+@pytest.fixture(scope="module")
+def activation_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """``(where, name, task) -> checkpoint``: a network with the activation ``name`` in its
+    hidden layers (``where="hidden"``, regression) or as ``model.output`` (under mse, on
+    regression targets or on one-hot classes), trained for two epochs once per case."""
+    trained: dict[tuple[str, str, str], Path] = {}
+
+    def checkpoint(where: str, name: str, task: str) -> Path:
+        if (where, name, task) not in trained:
+            spec = {"name": name, **OPTIONS.get(name, {})}
+            model = (
+                {"hidden": [6, 5], "activation": spec}
+                if where == "hidden"
+                else {"hidden": [6], "activation": "tanh", "output": spec}
+            )
+            data = {
+                "source": "inline",
+                "X": ACTIVATION_X.tolist(),
+                "y": ACTIVATION_TARGETS[task].tolist(),
+                **({"one_hot": True} if task == "multiclass" else {"scale_target": True}),
+            }
+            config = {
+                "name": f"{where}_{name}_{task}",
+                "seed": 0,
+                "data": data,
+                "model": model,
+                "loss": "mse",
+                "optimizer": {"name": "adam", "lr": 0.05},
+                "train": {"batch_size": 8},
+            }
+            folder = tmp_path_factory.mktemp(f"{where}_{name}_{task}")
+            trained[where, name, task] = train_checkpoint(folder, json.dumps(config))
+        return trained[where, name, task]
+
+    return checkpoint
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(
+    ("where", "name", "task"),
+    [("hidden", name, "regression") for name in ACTIVATIONS]
+    + [("output", name, task) for name in OUTPUT_ACTIVATIONS for task in ACTIVATION_TARGETS],
+)
+def test_every_activation_is_exported_exactly_or_refused_naming_it(
+    where: str,
+    name: str,
+    task: str,
+    fmt: str,
+    activation_checkpoint: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    """Each pair of (activation, format) either computes what ``bpnn predict`` does to 1e-5 or
+    is refused with one line naming the activation, exit 2, no file left: never a different
+    function. onnx and torch carry every activation of the registry."""
+    checkpoint = activation_checkpoint(where, name, task)
+    model = bpnn.load_checkpoint(checkpoint)
+    assert model.task == task
+    out = tmp_path / f"model.{fmt}"
+    result = bpnn_cli("export", checkpoint, "--format", fmt, "--out", out)
+    if result.exit_code != 0:
+        assert fmt == "sklearn", result.stderr  # onnx and torch have every activation
+        assert result.exit_code == 2
+        (line,) = result.stderr.splitlines()
+        assert line.startswith(f"error: model.{'output' if where == 'output' else 'activation'}")
+        assert f" {name} " in line
+        assert list(tmp_path.iterdir()) == []
+        return
+    X = ACTIVATION_X * 1.5  # beyond the training range too
+    if fmt == "onnx":
+        exported = run_onnx(out, X)
+    elif fmt == "torch":
+        exported = run_torch(result.stdout, X)
+    else:
+        exported = run_sklearn(out, model, X)
+    assert_same_function(model, exported, model.predict(X))

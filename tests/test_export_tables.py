@@ -86,11 +86,28 @@ def run_onnx(out: Path, raw: Path) -> np.ndarray:
     return session.run(None, onnx_feeds(session, raw))[0]
 
 
-def load_skops(out: Path) -> Any:
+#: the one type of a table model's skops file that skops does not trust by default, where the
+#: model fills blanks (SimpleImputer's recorded dtype); docs/export.md gives this list
+SKOPS_TRUSTED = ["numpy.dtype"]
+
+
+def load_skops(out: Path, model: Any) -> Any:
+    """The pipeline in ``out``, loaded with exactly the ``trusted=`` list docs/export.md gives:
+    ``SKOPS_TRUSTED`` where the model fills blanks, none otherwise; nothing else may appear."""
     import skops.io  # in the test extra: never skipped
 
-    assert skops.io.get_untrusted_types(file=out) == []  # loads with skops' defaults
-    return skops.io.load(out)
+    fills = any(column.fill is not None for column in model.encoding.columns)
+    trusted = SKOPS_TRUSTED if fills else []
+    assert skops.io.get_untrusted_types(file=out) == trusted
+    return skops.io.load(out, trusted=trusted)
+
+
+def test_the_trusted_list_is_the_one_the_exporter_and_docs_name() -> None:
+    from bpnn.export.sklearn_format import SKOPS_TRUSTED as EXPORTED
+
+    assert EXPORTED == SKOPS_TRUSTED
+    docs = (REPO / "docs" / "export.md").read_text(encoding="utf-8")
+    assert f"trusted={SKOPS_TRUSTED!r}".replace("'", '"') in docs
 
 
 def torch_namespace(source: str) -> dict[str, Any]:
@@ -163,12 +180,22 @@ def test_penguins_sklearn_pipeline_takes_the_raw_dataframe(
     penguins: Path, penguins_predicted: np.ndarray, tmp_path: Path
 ) -> None:
     from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
 
     out, _ = export(penguins, "sklearn", tmp_path)
-    pipeline = load_skops(out)
-    assert isinstance(pipeline.steps[0][1], ColumnTransformer)
-    frame = pd.read_csv(PENGUINS)  # species (the target) too: left alone
     model = bpnn.load_checkpoint(penguins)
+    pipeline = load_skops(out, model)
+    assert isinstance(pipeline.steps[0][1], ColumnTransformer)
+    # the blanks filled by SimpleImputers holding bpnn's fill values (a category: its index)
+    filled = [column for column in model.encoding.columns if column.fill is not None]
+    assert filled  # penguins.csv has blanks in numeric and string columns
+    for column in filled:
+        step = pipeline["encoding"].named_transformers_[column.name]
+        imputer = step if column.kind == "numeric" else step["fill"]
+        assert isinstance(imputer, SimpleImputer)
+        fill = column.fill if column.kind == "numeric" else column.categories.index(column.fill)
+        assert imputer.statistics_.tolist() == [fill]
+    frame = pd.read_csv(PENGUINS)  # species (the target) too: left alone
     assert_same(model, pipeline.predict_proba(frame), penguins_predicted)
     labels = model.classes[penguins_predicted.argmax(axis=1)]
     np.testing.assert_array_equal(pipeline.predict(frame), labels)
@@ -205,7 +232,7 @@ def test_an_unknown_category_is_refused_by_every_copy_as_by_bpnn_predict(
     assert np.isnan(answered[2]).all()  # the graph cannot stop: that row is NaN
     assert np.isfinite(np.delete(answered, 2, axis=0)).all()
 
-    pipeline = load_skops(export(penguins, "sklearn", tmp_path)[0])
+    pipeline = load_skops(export(penguins, "sklearn", tmp_path)[0], bpnn.load_checkpoint(penguins))
     with pytest.raises(ValueError, match="unknown categories"):
         pipeline.predict_proba(pd.read_csv(raw))
 
@@ -389,7 +416,7 @@ def test_random_tables_export_to_copies_that_predict_the_raw_file_as_bpnn_does(
     if fmt == "onnx":
         assert_same(model, run_onnx(out, raw), expected)
     elif fmt == "sklearn":
-        pipeline = load_skops(out)
+        pipeline = load_skops(out, model)
         answer = pipeline.predict_proba if model.classes is not None else pipeline.predict
         assert_same(model, answer(pd.read_csv(raw)), expected)
     else:
@@ -421,7 +448,8 @@ def test_a_blank_the_model_cannot_fill_is_refused_by_every_copy(tmp_path: Path) 
         folder.mkdir()
         answered = run_onnx(export(checkpoint, "onnx", folder)[0], raw)
         assert np.isnan(answered[1]).all() and np.isfinite(answered[[0, 2, 3]]).all()
-        pipeline = load_skops(export(checkpoint, "sklearn", folder)[0])
+        model = bpnn.load_checkpoint(checkpoint)
+        pipeline = load_skops(export(checkpoint, "sklearn", folder)[0], model)
         with pytest.raises(ValueError, match="missing values"):
             pipeline.predict_proba(pd.read_csv(raw))
 

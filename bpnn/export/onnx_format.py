@@ -22,13 +22,18 @@ message. Without a table encoding, the input is the matrix ``input`` of shape
 
     Sub(input, input_offset) -> Mul(input_factor)          (left out where offset 0 / factor 1)
     MatMul(W_l) -> Add(b_l) -> activation                   every hidden layer
-    MatMul(W_L) -> Add(b_L) -> Softmax                      output "probabilities" (multiclass)
-                            -> Sigmoid -> Concat(1 - p, p)  output "probabilities" (binary)
-                            -> Div(target_factor) -> Add(target_offset)   output "values"
+    MatMul(W_L) -> Add(b_L) -> output activation            model.output: Softmax(axis=1), or
+                                                            any activation as in hidden layers
+                            -> Concat(1 - p, p)             binary: "probabilities"
+                            -> Div(target_factor) -> Add(target_offset)   regression: "values"
+                                                            (else "probabilities" as they are)
 
-Every activation is the formula the engine uses: an ONNX operator where opset 17 has the same
-one (Relu, LeakyRelu, Elu, Sigmoid, Tanh, Softplus), else elementary operators (GELU's tanh
-form: ONNX's own Gelu arrives only in opset 20). Opset 17 runs on onnxruntime 1.12 and later.
+Every activation, hidden or output, is the formula the engine uses, options included: an ONNX
+operator where opset 17 has the same one (Relu, LeakyRelu, Elu, Sigmoid, Tanh, Softplus,
+Softmax), else elementary operators (GELU's tanh form: ONNX's own Gelu arrives only in opset
+20). An activation with no entry in ``ACTIVATION_NODES`` / ``OUTPUT_NODES`` is refused with an
+``ExportError`` (``plan.activation_form``), never approximated. Opset 17 runs on onnxruntime
+1.12 and later.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from bpnn.data.table import ColumnEncoding, TableEncoding
 from bpnn.errors import ExportError
 from bpnn.export.columns import MISSING_CELLS, text_spellings
 from bpnn.export.extras import require
-from bpnn.export.plan import InferencePlan
+from bpnn.export.plan import InferencePlan, activation_form
 from bpnn.nn.activations import Activation
 
 OPSET = 17
@@ -93,6 +98,16 @@ class GraphBuilder:
         )
         return output
 
+    def name_output(self, tensor: str, name: str) -> str:
+        """Give the graph's result ``tensor`` the name ``name``: the last node's output is
+        renamed, or (``tensor`` is an input, the identity output of one layer) an ``Identity``
+        node added."""
+        name = self._free(name)
+        if self.nodes and self.nodes[-1].output[0] == tensor:
+            self.nodes[-1].output[0] = name
+            return name
+        return self.node("Identity", [tensor], name)
+
 
 def _gelu_tanh(graph: GraphBuilder, x: str, activation: Activation) -> str:
     """``0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))``, operator by operator."""
@@ -116,6 +131,11 @@ ACTIVATION_NODES: dict[str, Callable[[GraphBuilder, str, Activation], str]] = {
     "elu": lambda graph, x, act: graph.node("Elu", [x], alpha=act.options()["alpha"]),
     "gelu": _gelu_tanh,
     "softplus": lambda graph, x, act: graph.node("Softplus", [x]),
+}
+#: what ``model.output`` may be: every activation, and softmax over each row
+OUTPUT_NODES: dict[str, Callable[[GraphBuilder, str, Activation], str]] = {
+    **ACTIVATION_NODES,
+    "softmax": lambda graph, x, act: graph.node("Softmax", [x], axis=1),
 }
 
 
@@ -179,7 +199,7 @@ def build_onnx(plan: InferencePlan) -> Any:
     """The ``onnx.ModelProto`` of ``plan``, checked by ``onnx.checker``."""
     onnx = require("onnx", "onnx")
     helper, tensor = onnx.helper, onnx.TensorProto
-    output_name = "probabilities" if plan.output in ("softmax", "sigmoid") else "values"
+    output_name = "values" if plan.task == "regression" else "probabilities"
     if plan.encoding is not None:
         if output_name in plan.encoding.column_names:
             raise ExportError(
@@ -198,30 +218,20 @@ def build_onnx(plan: InferencePlan) -> Any:
         x = graph.node("Mul", [x, graph.constant("input_factor", plan.input_factor)], "scaled")
     for i, layer in enumerate(plan.layers):
         z = graph.node("MatMul", [x, graph.constant(f"{i}.weight", layer.weight)])
-        z = graph.node("Add", [z, graph.constant(f"{i}.bias", layer.bias)], f"z{i}")
+        x = graph.node("Add", [z, graph.constant(f"{i}.bias", layer.bias)], f"z{i}")
         if layer.activation is not None:
-            x = ACTIVATION_NODES[layer.activation.name](graph, z, layer.activation)
-        else:
-            x = z
+            nodes = activation_form(ACTIVATION_NODES, layer.activation, "model.activation", "onnx")
+            x = nodes(graph, x, layer.activation)
 
-    if plan.output == "softmax":
-        output = graph.node("Softmax", [x], "probabilities", axis=1)
-    elif plan.output == "sigmoid" and plan.task == "binary":
-        p = graph.node("Sigmoid", [x], "p")  # binary: one unit, answered as [1 - p, p]
-        not_p = graph.node("Sub", [graph.constant("one", 1.0), p], "one_minus_p")
-        output = graph.node("Concat", [not_p, p], "probabilities", axis=1)
-    elif plan.output == "sigmoid":  # several sigmoid outputs (one-hot, multi-label): each its own
-        output = graph.node("Sigmoid", [x], "probabilities")
-    else:
-        output = x
-        if plan.target_factor is not None and plan.target_offset is not None:
-            output = graph.node(
-                "Div", [output, graph.constant("target_factor", plan.target_factor)]
-            )
-            output = graph.node(
-                "Add", [output, graph.constant("target_offset", plan.target_offset)]
-            )
-        output = graph.node("Identity", [output], "values")
+    output_nodes = activation_form(OUTPUT_NODES, plan.output, "model.output", "onnx")
+    output = output_nodes(graph, x, plan.output)
+    if plan.task == "binary":  # one sigmoid unit, answered as [1 - p, p]
+        not_p = graph.node("Sub", [graph.constant("one", 1.0), output], "one_minus_p")
+        output = graph.node("Concat", [not_p, output], axis=1)
+    elif plan.target_factor is not None and plan.target_offset is not None:
+        output = graph.node("Div", [output, graph.constant("target_factor", plan.target_factor)])
+        output = graph.node("Add", [output, graph.constant("target_offset", plan.target_offset)])
+    output = graph.name_output(output, output_name)
 
     opsets = [helper.make_opsetid("", OPSET)]
     if plan.encoding is not None and any(c.kind != "numeric" for c in plan.encoding.columns):

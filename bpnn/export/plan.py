@@ -5,7 +5,7 @@ statistics, the activation, and dropout as the identity. Read in that order, the
 
     x'  = (x - input_offset) * input_factor                   the fitted input scaling
     a_0 = x';  a_l = g_l(a_{l-1} @ W_l + b_l)                  every hidden layer
-    z_L = a_{L-1} @ W_L + b_L;  out = output(z_L)               softmax, sigmoid or identity
+    z_L = a_{L-1} @ W_L + b_L;  out = output(z_L)               the loss's output activation
     binary: [1 - out, out];  regression: out / target_factor + target_offset
 
 A model trained on a table has its ``TableEncoding`` in the plan too (``encoding``): the step
@@ -24,15 +24,20 @@ the precision it computes in.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from bpnn.data.table import TableEncoding
 from bpnn.errors import ExportError
 from bpnn.model import Model
-from bpnn.nn.activations import Activation
+from bpnn.nn.activations import Activation, make_output_activation
 from bpnn.nn.layers import ActivationLayer, BatchNorm, Dense, Dropout
+from bpnn.nn.losses import ChainRule, Loss
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -49,8 +54,10 @@ class DenseLayer:
 class InferencePlan:
     """A trained model as the formats need it: the scaling, the folded layers and the output.
 
-    ``output`` is the loss's output activation: ``softmax``, ``sigmoid`` (binary: bpnn answers
-    ``[1 - p, p]``) or ``identity`` (regression, then the target scaling is inverted).
+    ``output`` is the loss's output activation with its options: ``softmax`` (cross-entropy),
+    ``sigmoid`` (binary cross-entropy; binary: bpnn answers ``[1 - p, p]``), or any activation
+    of ``model.output`` under a regression loss (regression: then the target scaling is
+    inverted).
     ``encoding``: the table encoding of the raw columns (None: the model reads a matrix).
     """
 
@@ -59,7 +66,7 @@ class InferencePlan:
     input_offset: np.ndarray
     input_factor: np.ndarray
     layers: list[DenseLayer]
-    output: str
+    output: Activation
     target_offset: np.ndarray | None
     target_factor: np.ndarray | None
     classes: np.ndarray | None
@@ -138,7 +145,7 @@ def inference_plan(model: Model) -> InferencePlan:
         input_offset=np.asarray(model.input_scaling.offset, dtype=np.float64),
         input_factor=np.asarray(model.input_scaling.factor, dtype=np.float64),
         layers=layers,
-        output=model.network.loss.output_activation,
+        output=output_activation(model.network.loss),
         target_offset=None if target is None else np.asarray(target.offset, dtype=np.float64),
         target_factor=None if target is None else np.asarray(target.factor, dtype=np.float64),
         classes=None if model.classes is None else np.asarray(model.classes).copy(),
@@ -146,6 +153,14 @@ def inference_plan(model: Model) -> InferencePlan:
         target_name=model.target_name,
         encoding=model.encoding,
     )
+
+
+def output_activation(loss: Loss) -> Activation:
+    """The activation ``loss`` applies to ``z_L``: a ``ChainRule``'s own (``model.output``, its
+    options included), else the loss's (softmax, sigmoid, identity: none has options)."""
+    if isinstance(loss, ChainRule):
+        return loss.activation
+    return make_output_activation(loss.output_activation)
 
 
 def fold_batch_norm(
@@ -157,3 +172,15 @@ def fold_batch_norm(
     var = np.asarray(norm.running_var, dtype=np.float64)
     s = np.asarray(norm.scale, dtype=np.float64) / np.sqrt(var + norm.eps)
     return weight * s, (bias - mean) * s + np.asarray(norm.shift, dtype=np.float64)
+
+
+def activation_form(forms: Mapping[str, T], activation: Activation, key: str, fmt: str) -> T:
+    """``forms[activation.name]``: how the format ``fmt`` writes ``activation``, or an
+    ``ExportError`` naming the activation, the format and ``key`` (``model.activation`` or
+    ``model.output``) when it has no exact form: never an approximation."""
+    if activation.name not in forms:
+        raise ExportError(
+            f"{key}: --format {fmt} has no exact form of the activation {activation.name} "
+            f"(it has {', '.join(forms)})"
+        )
+    return forms[activation.name]

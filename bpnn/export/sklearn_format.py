@@ -4,7 +4,8 @@ encoding in front, as a ``ColumnTransformer`` that takes the raw ``DataFrame``.
 
 scikit-learn's MLP has one activation for all hidden layers, among ``identity``, ``logistic``,
 ``tanh`` and ``relu``, and the output its task implies: softmax over three or more classes,
-logistic for two, identity for regression. The plan maps onto it as follows:
+logistic for two, identity for regression; another output activation (``model.output``) is
+refused (``output_activation``). The plan maps onto it as follows:
 
 - input scaling: a ``StandardScaler`` whose ``mean_`` is the offset and ``scale_`` is
   ``1 / factor``: its ``(x - mean_) / scale_`` is bpnn's ``(x - offset) * factor``;
@@ -18,21 +19,23 @@ logistic for two, identity for regression. The plan maps onto it as follows:
 - regression: the target scaling is folded into the last layer,
   ``z / factor + offset = a @ (W / factor) + (b / factor + offset)``.
 
+A file with a ``SimpleImputer`` holds one type that ``skops.io.load`` does not trust by default,
+``numpy.dtype`` (the dtype it records at fit: data, no code): ``SKOPS_TRUSTED``.
+
 The weights are kept in float64, so scikit-learn computes in float64 from the float32 weights.
 
 The table encoding (``encoding``, first step) has one entry per raw column, picked by name
 (other columns of the frame, the target say, are left alone), fitted on one row of fill values
 with the categories given, so each step holds exactly bpnn's numbers:
 
-- numeric: a ``KNNImputer`` with one neighbour fitted on the fill value (every missing value
-  becomes that value: ``SimpleImputer`` would do the same, but it keeps ``numpy.dtype``
-  attributes that skops does not trust by default), or ``passthrough`` without a fill;
+- numeric: a ``SimpleImputer(strategy="mean")`` fitted on the fill value (every missing value
+  becomes that value, ``statistics_`` is it), or ``passthrough`` without a fill;
 - categorical: ``OrdinalEncoder`` (bpnn's categories, a missing value NaN, an unknown one -1 or
-  an error as ``data.unknown_category`` says), the same ``KNNImputer`` on the fill's index, and
-  a ``OneHotEncoder`` of the indices (-1 matches none: all zeros). Categories are the cells as
-  pandas reads them (``columns.category_values``): numbers as floats, sorted as numbers, so
-  the one-hot block of such a column comes in another order than bpnn's (text order); the
-  scaler and the first layer are permuted to match (``order``);
+  an error as ``data.unknown_category`` says), a ``SimpleImputer(strategy="most_frequent")``
+  fitted on the fill's index, and a ``OneHotEncoder`` of the indices (-1 matches none: all
+  zeros). Categories are the cells as pandas reads them (``columns.category_values``): numbers
+  as floats, sorted as numbers, so the one-hot block of such a column comes in another order
+  than bpnn's (text order); the scaler and the first layer are permuted to match (``order``);
 - a column the model cannot fill gets, beside its value, a ``MissingIndicator(error_on_new=
   True)`` that outputs nothing and raises on a missing value, as ``bpnn predict`` refuses it.
 """
@@ -48,6 +51,10 @@ from bpnn.errors import ExportError
 from bpnn.export.columns import category_values
 from bpnn.export.extras import require
 from bpnn.export.plan import InferencePlan
+
+#: the types of an exported file that skops does not trust by default (load it with
+#: ``skops.io.load(path, trusted=SKOPS_TRUSTED)``); a model trained on arrays has none
+SKOPS_TRUSTED = ["numpy.dtype"]
 
 #: ColumnTransformer's own parameters, which a transformer may not be named after
 _TAKEN_NAMES = {
@@ -89,13 +96,35 @@ def hidden_activation(plan: InferencePlan) -> str:
     return SKLEARN_ACTIVATIONS[names[0]]
 
 
-def _fill_step() -> Any:
-    """A ``KNNImputer`` that, fitted on one row, turns every missing value (NaN) of its column
-    into that row's value (with no other feature to measure a distance on, the row's own
-    value: the mean of the one row)."""
-    from sklearn.impute import KNNImputer
+#: the outputs scikit-learn's MLPs compute: engine name -> its name, per kind of MLP
+SKLEARN_OUTPUTS = {
+    "MLPRegressor": {"identity": "identity"},
+    "MLPClassifier": {"softmax": "softmax", "sigmoid": "logistic"},
+}
 
-    return KNNImputer(n_neighbors=1)
+
+def output_activation(plan: InferencePlan) -> str:
+    """The engine's name of the output activation of ``plan`` if scikit-learn's MLP for its task
+    computes it (a regressor the identity, a classifier softmax or logistic), else an
+    ``ExportError`` naming it: a regression's target scaling, folded into the last layer, holds
+    only before the identity."""
+    kind = "MLPRegressor" if plan.task == "regression" else "MLPClassifier"
+    if plan.output.name not in SKLEARN_OUTPUTS[kind]:
+        raise ExportError(
+            f"model.output: scikit-learn's {kind} has no {plan.output.name} output "
+            f"(it has {', '.join(SKLEARN_OUTPUTS[kind])}); export to onnx or torch instead"
+        )
+    return plan.output.name
+
+
+def _fill_step(strategy: str) -> Any:
+    """A ``SimpleImputer`` that, fitted on one row holding the column's fill value, turns every
+    missing value (NaN) into that value: the mean (a number) or the most frequent value (a
+    category's index) of one row is the row's value, exactly. (``strategy="constant"`` would
+    refuse, at transform, the integer column pandas reads from a column without blanks.)"""
+    from sklearn.impute import SimpleImputer
+
+    return SimpleImputer(strategy=strategy)
 
 
 def _refusing_missing(step: Any) -> Any:
@@ -115,7 +144,7 @@ def _column_steps(column: ColumnEncoding, unknown: str, start: int) -> tuple[Any
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
     if column.kind == "numeric":
-        step = _refusing_missing("passthrough") if column.fill is None else _fill_step()
+        step = _refusing_missing("passthrough") if column.fill is None else _fill_step("mean")
         return step, [start]
     values = category_values(column)
     # numbers must be sorted for scikit-learn: the one-hot columns come in their order
@@ -136,7 +165,7 @@ def _column_steps(column: ColumnEncoding, unknown: str, start: int) -> tuple[Any
     if column.fill is None:
         steps = [("codes", codes), ("one_hot", _refusing_missing(one_hot))]
     else:
-        steps = [("codes", codes), ("fill", _fill_step()), ("one_hot", one_hot)]
+        steps = [("codes", codes), ("fill", _fill_step("most_frequent")), ("one_hot", one_hot)]
     return Pipeline(steps), [start + i for i in position]
 
 
@@ -176,6 +205,7 @@ def build_sklearn(plan: InferencePlan) -> Any:
     from sklearn.preprocessing import LabelBinarizer, StandardScaler
 
     activation = hidden_activation(plan)
+    output = output_activation(plan)
     encoding, order = None, np.arange(plan.n_features)
     if plan.encoding is not None:
         encoding, order = build_encoding(plan.encoding)
@@ -194,13 +224,13 @@ def build_sklearn(plan: InferencePlan) -> Any:
     else:
         assert plan.classes is not None
         mlp = MLPClassifier(hidden_layer_sizes=hidden_sizes, activation=activation)
-        if plan.output == "softmax" and len(plan.classes) == 2:
+        if output == "softmax" and len(plan.classes) == 2:
             coefs[-1] = coefs[-1][:, 1:] - coefs[-1][:, :1]
             intercepts[-1] = intercepts[-1][1:] - intercepts[-1][:1]
         # sigmoid outputs (one per class, or one per label) stay logistic: predict_proba gives
         # them as they are, predict the largest (the labels over 0.5 for multi-label)
         several = coefs[-1].shape[1] > 1
-        mlp.out_activation_ = "softmax" if several and plan.output == "softmax" else "logistic"
+        mlp.out_activation_ = "softmax" if several and output == "softmax" else "logistic"
         mlp._label_binarizer = LabelBinarizer().fit(plan.classes)
         if plan.task == "multilabel":  # scikit-learn's own multi-label MLP: 0/1 indicator rows
             mlp._label_binarizer = LabelBinarizer().fit(np.eye(len(plan.classes), dtype=int))

@@ -10,11 +10,15 @@ bpnn never imports torch; the state dict is NumPy arrays written by ``safetensor
     activation                 nn.Sigmoid, nn.Tanh, nn.ReLU, nn.LeakyReLU(slope), nn.ELU(alpha),
                                nn.GELU(approximate="tanh"), nn.Softplus, nn.Identity
     ...
-    output                     nn.Softmax(dim=1)  (multiclass)
-                               nn.Sigmoid, then Linear(1, 2) with weight [[-1], [1]] and bias
-                               [1, 0]: the [1 - p, p] that bpnn predict answers (binary)
-                               Linear(k, k), diagonal 1 / target_factor, bias target_offset:
-                               the target scaling inverted (regression with scaled targets)
+    output activation          model.output: nn.Softmax(dim=1), or any activation above
+                               (left out where it is the identity)
+                               binary: then Linear(1, 2) with weight [[-1], [1]] and bias
+                               [1, 0]: the [1 - p, p] that bpnn predict answers
+                               regression with scaled targets: then Linear(k, k), diagonal
+                               1 / target_factor, bias target_offset (the scaling inverted)
+
+An activation with no entry in ``TORCH_MODULES`` / ``TORCH_OUTPUT_MODULES`` is refused with an
+``ExportError`` (``plan.activation_form``), never approximated.
 
 A model trained on a table reads its raw columns through ``encode(rows)``, a function in the
 source: the rows (a pandas DataFrame, or a list of dicts from column name to cell) become the
@@ -35,7 +39,7 @@ import numpy as np
 from bpnn.data.files import MISSING_TOKENS
 from bpnn.data.table import TableEncoding
 from bpnn.export.extras import require
-from bpnn.export.plan import InferencePlan
+from bpnn.export.plan import InferencePlan, activation_form
 from bpnn.nn.activations import Activation
 
 #: engine activation name -> the torch module that computes the same formula (source text)
@@ -48,6 +52,11 @@ TORCH_MODULES: dict[str, Callable[[Activation], str]] = {
     "elu": lambda act: f"torch.nn.ELU(alpha={act.options()['alpha']!r})",
     "gelu": lambda act: 'torch.nn.GELU(approximate="tanh")',
     "softplus": lambda act: "torch.nn.Softplus()",
+}
+#: what ``model.output`` may be: every activation, and softmax over each row
+TORCH_OUTPUT_MODULES: dict[str, Callable[[Activation], str]] = {
+    **TORCH_MODULES,
+    "softmax": lambda act: "torch.nn.Softmax(dim=1)",
 }
 
 INPUT_SCALING_SOURCE = '''\
@@ -177,13 +186,12 @@ def _modules(plan: InferencePlan) -> list[TorchModule]:
         weights = {"weight": layer.weight.T, "bias": layer.bias}
         modules.append(TorchModule(f"torch.nn.Linear({fan_in}, {fan_out})", weights))
         if layer.activation is not None:
-            modules.append(TorchModule(TORCH_MODULES[layer.activation.name](layer.activation)))
-    if plan.output == "softmax":
-        modules.append(TorchModule("torch.nn.Softmax(dim=1)"))
-    elif plan.output == "sigmoid" and plan.task != "binary":  # each output its own sigmoid
-        modules.append(TorchModule("torch.nn.Sigmoid()"))
-    elif plan.output == "sigmoid":
-        modules.append(TorchModule("torch.nn.Sigmoid()"))
+            module = activation_form(TORCH_MODULES, layer.activation, "model.activation", "torch")
+            modules.append(TorchModule(module(layer.activation)))
+    output = activation_form(TORCH_OUTPUT_MODULES, plan.output, "model.output", "torch")
+    if plan.output.name != "identity":  # the identity needs no module
+        modules.append(TorchModule(output(plan.output)))
+    if plan.task == "binary":
         both = {"weight": np.array([[-1.0], [1.0]]), "bias": np.array([1.0, 0.0])}
         modules.append(TorchModule("torch.nn.Linear(1, 2)", both, "[1 - p, p], as bpnn predict"))
     elif plan.target_factor is not None and plan.target_offset is not None:
