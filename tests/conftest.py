@@ -1,4 +1,8 @@
-"""Suite-wide test hooks: the ``torch`` marker of the PyTorch oracle tests.
+"""Suite-wide test hooks: how many workers run the tests; the ``torch`` marker of the PyTorch
+oracle tests.
+
+``python -m pytest`` runs in parallel (``-n auto`` in pyproject.toml): one worker per core this
+process may use, at most 8, and none on one core (see ``pytest_xdist_auto_num_workers``).
 
 PyTorch is only a test oracle, and optional. A test that compares with it takes the ``torch``
 fixture (the module), or carries ``@pytest.mark.torch`` when it reaches torch through a helper
@@ -14,6 +18,7 @@ import: a test that needs torch cannot stay out of the oracle selection unnotice
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +27,25 @@ from types import FrameType, ModuleType
 import pytest
 
 TESTS = Path(__file__).resolve().parent
+#: beyond this many workers the minute-long end-to-end tests bound the wall time anyway, and
+#: each worker holds its own half GB of imported modules and module-scoped fixtures
+MAX_WORKERS = 8
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto``: one worker per core this process may run on, at most ``MAX_WORKERS``; on
+    one core none (0: the tests run in the pytest process, a worker would only add its start-up).
+    ``PYTEST_XDIST_AUTO_NUM_WORKERS``, when set, decides instead."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    if hasattr(os, "sched_getaffinity"):
+        cores = len(os.sched_getaffinity(0))
+    else:
+        cores = os.cpu_count() or 1
+    return 0 if cores <= 1 else min(cores, MAX_WORKERS)
+
+
 #: frames between an ``import torch`` and the code that asked for it
 IMPORT_MACHINERY = ("<frozen importlib", "importlib/__init__.py", "_pytest/outcomes.py")
 
