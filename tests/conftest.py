@@ -26,6 +26,8 @@ from types import FrameType, ModuleType
 
 import pytest
 
+from bpnn.sweep.executors import ONE_THREAD_ENV
+
 TESTS = Path(__file__).resolve().parent
 #: beyond this many workers the minute-long end-to-end tests bound the wall time anyway, and
 #: each worker holds its own half GB of imported modules and module-scoped fixtures
@@ -106,6 +108,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "torch: compares with PyTorch, the oracle (skipped where it is not installed)"
     )
+    workers = config.getoption("numprocesses", None)
+    if isinstance(workers, int) and workers > 1 and not hasattr(config, "workerinput"):
+        # the workers are the parallelism: one BLAS thread each, as for a sweep's trials (two
+        # workers of two spinning OpenBLAS threads on two cores cost up to 5 times the CPU).
+        # Set here, before the workers start, so they and every process they run inherit it
+        for name, value in ONE_THREAD_ENV.items():
+            os.environ.setdefault(name, value)
 
 
 @pytest.fixture
