@@ -2,7 +2,8 @@
 oracle tests.
 
 ``python -m pytest`` runs in parallel (``-n auto`` in pyproject.toml): one worker per core this
-process may use, at most 8, and none on one core (see ``pytest_xdist_auto_num_workers``).
+process may use, at most 8, and none on one core (see ``pytest_xdist_auto_num_workers``); with
+two or more, each worker and the commands it runs use one BLAS thread (``pytest_configure``).
 
 PyTorch is only a test oracle, and optional. A test that compares with it takes the ``torch``
 fixture (the module), or carries ``@pytest.mark.torch`` when it reaches torch through a helper
