@@ -169,8 +169,8 @@ def run_onnx(path: Path, X: np.ndarray) -> np.ndarray:
 
 
 def torch_model(source: str) -> Any:
-    """Execute the Python that ``bpnn export --format torch`` printed; return its model."""
-    pytest.importorskip("torch", reason="PyTorch is not installed")
+    """Execute the Python that ``bpnn export --format torch`` printed; return its model. It
+    imports torch: a test that gets here is an oracle test (marker ``torch``, tests/conftest.py)."""
     namespace: dict = {}
     exec(source, namespace)
     return namespace["model"]
@@ -213,10 +213,16 @@ def export_and_run(checkpoint: Path, fmt: str, folder: Path, X: np.ndarray) -> n
 # --- the same function ---------------------------------------------------------------------------
 
 
+def by_format(*values: str) -> Any:
+    """A parameter set ending with a format; the torch format's runs the printed
+    ``torch.nn.Sequential``, so that case is an oracle test (marker ``torch``)."""
+    return pytest.param(*values, marks=[pytest.mark.torch] if values[-1] == "torch" else [])
+
+
 @pytest.mark.parametrize(
     ("name", "fmt"),
     [
-        (name, fmt)
+        by_format(name, fmt)
         for name in CONFIGS
         for fmt in FORMATS
         if not (fmt == "sklearn" and name in SKLEARN_UNMAPPABLE)  # their errors: tested below
@@ -233,20 +239,25 @@ def test_exported_model_predicts_what_bpnn_predict_does(
     assert_same_function(model, exported, model.predict(X))
 
 
+@pytest.fixture(scope="module")
+def mnist_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One epoch of configs/mnist.yaml, trained once for the module."""
+    if not MNIST.is_dir():
+        pytest.skip("../shared/data/mnist is not beside the repo")
+    folder = tmp_path_factory.mktemp("mnist")
+    return train_checkpoint(folder, "configs/mnist.yaml", f"data.path={MNIST}", "train.epochs=1")
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(not MNIST.is_dir(), reason="../shared/data/mnist is not beside the repo")
-def test_mnist_exports_predict_the_test_images_as_bpnn_does(tmp_path: Path) -> None:
-    checkpoint = train_checkpoint(
-        tmp_path, "configs/mnist.yaml", f"data.path={MNIST}", "train.epochs=1"
-    )
+@pytest.mark.parametrize("fmt", [by_format(fmt) for fmt in FORMATS])
+def test_mnist_exports_predict_the_test_images_as_bpnn_does(
+    fmt: str, mnist_checkpoint: Path, tmp_path: Path
+) -> None:
     with gzip.open(MNIST / "t10k-images-idx3-ubyte.gz") as handle:
         X = np.frombuffer(handle.read(), dtype=np.uint8, offset=16).reshape(-1, 784).copy()
-    model = bpnn.load_checkpoint(checkpoint)
-    expected = model.predict(X)
-    for fmt in FORMATS:
-        folder = tmp_path / fmt
-        folder.mkdir()
-        assert_same_function(model, export_and_run(checkpoint, fmt, folder, X), expected)
+    model = bpnn.load_checkpoint(mnist_checkpoint)
+    exported = export_and_run(mnist_checkpoint, fmt, tmp_path, X)
+    assert_same_function(model, exported, model.predict(X))
 
 
 # --- what each format holds ------------------------------------------------------------------
@@ -284,6 +295,7 @@ def test_onnx_graph_has_a_dynamic_batch_the_metadata_and_no_training_layers(
     assert not {"BatchNormalization", "Dropout"} & set(ops)
 
 
+@pytest.mark.torch
 def test_torch_state_dict_has_the_names_and_shapes_of_the_printed_sequential(
     checkpoints: dict[str, Path],
 ) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -121,8 +122,9 @@ def _torch_function(name: str, options: dict[str, float]) -> Callable:
 
 
 @pytest.mark.parametrize(("name", "options"), INSTANCES, ids=IDS)
-def test_forward_and_derivative_match_torch(name: str, options: dict[str, float]) -> None:
-    torch = pytest.importorskip("torch")
+def test_forward_and_derivative_match_torch(
+    name: str, options: dict[str, float], torch: ModuleType
+) -> None:
     rng = np.random.default_rng(1)
     z = np.concatenate([rng.normal(0, 3, 200), [0.0, -30.0, 30.0]])  # 0: the kink convention
     zt = torch.tensor(z, requires_grad=True)

@@ -8,6 +8,8 @@ torch), and the behaviour of the three modes (TRAIN, CHECK, EVAL).
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import numpy as np
 import pytest
 
@@ -175,8 +177,7 @@ def test_batch_norm_backward_matches_central_differences() -> None:
         np.testing.assert_allclose(analytic[name], numerical, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
-def test_batch_norm_matches_torch_batchnorm1d_over_several_steps() -> None:
-    torch = pytest.importorskip("torch")
+def test_batch_norm_matches_torch_batchnorm1d_over_several_steps(torch: ModuleType) -> None:
     rng = np.random.default_rng(9)
     scale, shift = rng.normal(1, 0.3, 3), rng.normal(0, 0.3, 3)
     layer, grads = _bound_batch_norm(scale.copy(), shift.copy())

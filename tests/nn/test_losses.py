@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -150,8 +151,9 @@ def _random_batch(name: str, rng: np.random.Generator, n: int = 7) -> tuple[np.n
 
 
 @pytest.mark.parametrize(("name", "options"), TORCH_CASES, ids=TORCH_IDS)
-def test_value_and_logit_gradient_match_torch_autograd(name: str, options: dict) -> None:
-    torch = pytest.importorskip("torch")
+def test_value_and_logit_gradient_match_torch_autograd(
+    name: str, options: dict, torch: ModuleType
+) -> None:
     z, y = _random_batch(name, np.random.default_rng(3))
     zt = torch.tensor(z, requires_grad=True)
     expected = torch_loss(name, options, zt, y)

@@ -200,7 +200,8 @@ def _assert_matches_torch(
     batch_norm: bool = False,
     l2: float = 0.0,
 ) -> None:
-    torch = pytest.importorskip("torch")
+    import torch
+
     loss_options = loss_options or {}
     net = _network(activation, loss, loss_options=loss_options, batch_norm=batch_norm)
     X, y = _batch(loss)
@@ -219,18 +220,21 @@ def _assert_matches_torch(
         np.testing.assert_allclose(grads[name], reference, rtol=1e-10, atol=1e-12, err_msg=name)
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("loss", list(LOSSES))
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
 def test_loss_and_gradients_match_torch_sequential(activation: str, loss: str) -> None:
     _assert_matches_torch(activation, loss)
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("loss", list(LOSSES))
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
 def test_batch_norm_network_matches_torch_sequential(activation: str, loss: str) -> None:
     _assert_matches_torch(activation, loss, batch_norm=True)
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize(
     ("loss", "options"),
     [
@@ -244,6 +248,7 @@ def test_loss_options_match_torch_sequential(loss: str, options: dict) -> None:
     _assert_matches_torch("elu", loss, loss_options=options)
 
 
+@pytest.mark.torch
 def test_l2_penalty_matches_torch_with_explicit_penalty_on_weights_only() -> None:
     _assert_matches_torch("softplus", "cross_entropy", l2=0.3, batch_norm=True)
 

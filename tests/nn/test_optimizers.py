@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import tracemalloc
 from collections.abc import Callable
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -302,8 +303,9 @@ def run_torch(
 
 
 @pytest.mark.parametrize(("name", "options"), CONFIGS, ids=CONFIG_IDS)
-def test_optimizer_matches_torch_on_fixed_gradients(name: str, options: dict) -> None:
-    torch = pytest.importorskip("torch")
+def test_optimizer_matches_torch_on_fixed_gradients(
+    name: str, options: dict, torch: ModuleType
+) -> None:
     steps, size = 25, 9
     gradients, lrs = gradient_sequence(steps, size, seed=1), learning_rates(steps)
     w0 = np.random.default_rng(2).normal(size=size)
@@ -314,8 +316,9 @@ def test_optimizer_matches_torch_on_fixed_gradients(name: str, options: dict) ->
 
 
 @pytest.mark.parametrize("amsgrad", [False, True])
-def test_adamw_decay_slice_matches_torch_with_a_no_decay_param_group(amsgrad: bool) -> None:
-    torch = pytest.importorskip("torch")
+def test_adamw_decay_slice_matches_torch_with_a_no_decay_param_group(
+    amsgrad: bool, torch: ModuleType
+) -> None:
     steps, n_weights, n_biases = 25, 6, 3
     gradients, lrs = gradient_sequence(steps, n_weights + n_biases, seed=3), learning_rates(steps)
     w0 = np.random.default_rng(4).normal(size=n_weights + n_biases)

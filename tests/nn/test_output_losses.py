@@ -3,6 +3,8 @@ against PyTorch's autograd and against the fused gradients they must leave untou
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import numpy as np
 import pytest
 
@@ -44,9 +46,8 @@ def _torch_regression(name: str, a, t, reduction: str):
 @pytest.mark.parametrize("output", list(OUTPUT_ACTIVATIONS))
 @pytest.mark.parametrize("loss_name", REGRESSION)
 def test_every_output_of_a_regression_loss_matches_torch_autograd(
-    loss_name: str, output: str, one_hot: bool, reduction: str
+    loss_name: str, output: str, one_hot: bool, reduction: str, torch: ModuleType
 ) -> None:
-    torch = pytest.importorskip("torch")
     rng = np.random.default_rng(1)
     z = rng.normal(0, 1.5, (6, 4))
     y = np.arange(6) % 4 if one_hot else rng.normal(0, 1, (6, 4))
@@ -65,8 +66,7 @@ def test_every_output_of_a_regression_loss_matches_torch_autograd(
 
 
 @pytest.mark.parametrize("name", list(LOSSES))
-def test_sum_reduction_matches_torch_and_is_n_times_the_mean(name: str) -> None:
-    torch = pytest.importorskip("torch")
+def test_sum_reduction_matches_torch_and_is_n_times_the_mean(name: str, torch: ModuleType) -> None:
     import torch.nn.functional as nnf
 
     rng = np.random.default_rng(2)
@@ -98,8 +98,7 @@ def test_sum_reduction_matches_torch_and_is_n_times_the_mean(name: str) -> None:
     )
 
 
-def test_class_weighted_sum_reduction_adds_weighted_sample_losses() -> None:
-    torch = pytest.importorskip("torch")
+def test_class_weighted_sum_reduction_adds_weighted_sample_losses(torch: ModuleType) -> None:
     import torch.nn.functional as nnf
 
     z = np.random.default_rng(4).normal(size=(6, 3))

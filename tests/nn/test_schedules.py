@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -196,8 +197,9 @@ def torch_scheduler(torch, name: str, options: dict, t_max: int) -> Callable:
 
 @pytest.mark.parametrize("warmup", [0, 5])
 @pytest.mark.parametrize(("name", "options"), STATELESS_CASES)
-def test_schedule_after_warmup_matches_torch(name: str, options: dict, warmup: int) -> None:
-    torch = pytest.importorskip("torch")
+def test_schedule_after_warmup_matches_torch(
+    name: str, options: dict, warmup: int, torch: ModuleType
+) -> None:
     epochs, base_lr = 30, 0.1
     ours = lrs(make_schedule(name, base_lr, epochs, warmup_epochs=warmup, **options), epochs)
     after = epochs - warmup
@@ -206,8 +208,7 @@ def test_schedule_after_warmup_matches_torch(name: str, options: dict, warmup: i
 
 
 @pytest.mark.parametrize("warmup", [2, 5])
-def test_warmup_matches_torch_linear_lr(warmup: int) -> None:
-    torch = pytest.importorskip("torch")
+def test_warmup_matches_torch_linear_lr(warmup: int, torch: ModuleType) -> None:
     # LinearLR's factor 1/W + (1 - 1/W) * e / (W - 1) equals (e + 1) / W
     theirs = torch_lrs(
         torch,
@@ -240,9 +241,8 @@ PLATEAU_CASES = [
 @pytest.mark.parametrize("warmup", [0, 4])
 @pytest.mark.parametrize(("options", "metrics"), PLATEAU_CASES)
 def test_reduce_on_plateau_matches_torch_on_a_fixed_metric_sequence(
-    options: dict, metrics: list[float], warmup: int
+    options: dict, metrics: list[float], warmup: int, torch: ModuleType
 ) -> None:
-    torch = pytest.importorskip("torch")
     base_lr = 0.1
     epochs = len(metrics) + warmup
     ours = lrs(
