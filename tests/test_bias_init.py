@@ -88,6 +88,7 @@ def test_bias_initializers_are_initializers_for_a_vector() -> None:
     assert "zeros" in BIAS_INITIALIZERS and "he_normal" not in BIAS_INITIALIZERS
 
 
+@pytest.mark.torch
 def test_pytorch_linear_has_the_bounds_of_torch_nn_linear() -> None:
     """PyTorch's ``nn.Linear(fan_in, fan_out)`` draws its weight with
     ``kaiming_uniform_(a=sqrt(5))`` and its bias from ``U(+-1/sqrt(fan_in))``: both within
@@ -111,6 +112,7 @@ def test_pytorch_linear_has_the_bounds_of_torch_nn_linear() -> None:
     assert ours.std() == pytest.approx(bound / math.sqrt(3), rel=0.01)
 
 
+@pytest.mark.torch
 def test_a_torch_networks_weights_loaded_as_initial_weights_give_its_outputs(
     tmp_path: Path,
 ) -> None:

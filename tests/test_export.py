@@ -463,7 +463,7 @@ def activation_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[
     return checkpoint
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", [by_format(fmt) for fmt in FORMATS])
 @pytest.mark.parametrize(
     ("where", "name", "task"),
     [("hidden", name, "regression") for name in ACTIVATIONS]

@@ -201,6 +201,7 @@ def test_penguins_sklearn_pipeline_takes_the_raw_dataframe(
     np.testing.assert_array_equal(pipeline.predict(frame), labels)
 
 
+@pytest.mark.torch
 def test_penguins_torch_encode_takes_a_dataframe_or_the_raw_rows(
     penguins: Path, penguins_predicted: np.ndarray, tmp_path: Path
 ) -> None:
@@ -237,6 +238,7 @@ def test_an_unknown_category_is_refused_by_every_copy_as_by_bpnn_predict(
         pipeline.predict_proba(pd.read_csv(raw))
 
 
+@pytest.mark.torch
 def test_torch_encode_refuses_an_unknown_category_naming_row_and_column(
     penguins: Path, tmp_path: Path
 ) -> None:
@@ -403,7 +405,7 @@ def random_case(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return case
 
 
-@pytest.mark.parametrize("fmt", ["onnx", "sklearn", "torch"])
+@pytest.mark.parametrize("fmt", ["onnx", "sklearn", pytest.param("torch", marks=pytest.mark.torch)])
 @pytest.mark.parametrize(("seed", "task", "missing", "unknown"), CASES)
 def test_random_tables_export_to_copies_that_predict_the_raw_file_as_bpnn_does(
     seed: int, task: str, missing: str, unknown: str, fmt: str, random_case: Any, tmp_path: Path
@@ -424,7 +426,10 @@ def test_random_tables_export_to_copies_that_predict_the_raw_file_as_bpnn_does(
         assert_same(model, run_torch(result.stdout, raw_cells(raw)), expected)
 
 
-def test_a_blank_the_model_cannot_fill_is_refused_by_every_copy(tmp_path: Path) -> None:
+def unfillable_model(tmp_path: Path) -> Path:
+    """A model trained with ``data.missing: error`` (it cannot fill a blank), and for each of its
+    columns ``word_last`` and ``number_last`` a raw file COLUMN.csv of 4 rows whose row 2 has a
+    blank there; ``bpnn predict`` refuses each."""
     rng = np.random.default_rng(0)
     columns = random_columns(rng)
     frame = random_rows(columns, rng, 60)
@@ -443,7 +448,13 @@ def test_a_blank_the_model_cannot_fill_is_refused_by_every_copy(tmp_path: Path) 
         new.to_csv(raw, index=False)
         result = bpnn_cli("predict", checkpoint, raw)  # data.missing: error
         assert result.exit_code == 2 and "missing values in column(s)" in result.stderr
+    return checkpoint
 
+
+def test_a_blank_the_model_cannot_fill_is_refused_by_onnx_and_sklearn(tmp_path: Path) -> None:
+    checkpoint = unfillable_model(tmp_path)
+    for column in ("word_last", "number_last"):
+        raw = tmp_path / f"{column}.csv"
         folder = tmp_path / column
         folder.mkdir()
         answered = run_onnx(export(checkpoint, "onnx", folder)[0], raw)
@@ -453,8 +464,13 @@ def test_a_blank_the_model_cannot_fill_is_refused_by_every_copy(tmp_path: Path) 
         with pytest.raises(ValueError, match="missing values"):
             pipeline.predict_proba(pd.read_csv(raw))
 
-    pytest.importorskip("torch", reason="PyTorch is not installed")
+
+@pytest.mark.torch
+def test_a_blank_the_model_cannot_fill_is_refused_by_torch_encode(tmp_path: Path) -> None:
+    checkpoint = unfillable_model(tmp_path)
     for column in ("word_last", "number_last"):
-        encode = torch_namespace(export(checkpoint, "torch", tmp_path / column)[1].stdout)["encode"]
+        folder = tmp_path / column
+        folder.mkdir()
+        encode = torch_namespace(export(checkpoint, "torch", folder)[1].stdout)["encode"]
         with pytest.raises(ValueError, match=rf"^row 2, column '{column}': a missing value"):
             encode(raw_cells(tmp_path / f"{column}.csv"))

@@ -347,6 +347,7 @@ def _multilabel_batch(rng: np.random.Generator, n: int = 7, k: int = 3) -> tuple
     return rng.normal(0, 2, (n, k)), rng.integers(0, 2, (n, k))
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_binary_cross_entropy_on_several_outputs_matches_torch_bce_loss(reduction: str) -> None:
     """PyTorch's ``BCELoss`` on the sigmoid of every output (mean: over all n k elements) and
@@ -363,6 +364,7 @@ def test_binary_cross_entropy_on_several_outputs_matches_torch_bce_loss(reductio
     np.testing.assert_allclose(gradient, zt.grad.numpy(), rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.torch
 def test_binary_cross_entropy_on_one_hot_rows_matches_torch_on_the_one_hot_targets() -> None:
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(6)
