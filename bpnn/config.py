@@ -184,7 +184,7 @@ class DataConfig(_Section):
     labels_path: str | None = None
     test_path: str | None = None
     test_labels_path: str | None = None
-    target: str | None = None
+    target: str | list[str] | None = None  # several columns: 0/1 labels (multi-label)
     features: list[str] | None = None
     categorical: Literal["auto"] | list[str] = "auto"
     unknown_category: Literal["error", "ignore"] = "error"
