@@ -576,6 +576,12 @@ def _resolve_components(config: Config) -> Config:
             "data.one_hot: one-hot rows are made from one class label per sample, but the "
             "data gives several target columns"
         )
+    target = config.data.target
+    if isinstance(target, list) and len(target) > 1 and task != "multilabel":
+        raise ConfigError(
+            f"data.target: several columns are the 0/1 labels of binary_cross_entropy "
+            f"(multi-label); '{loss.name}' reads one target column"
+        )
     _check_monitors(config, schedule, task)
     _check_memory(config)
     return config.model_copy(

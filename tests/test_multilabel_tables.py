@@ -225,10 +225,17 @@ def test_target_list_checks(tmp_path: Path) -> None:
         result = bpnn_cli("config", "check", config)
         assert result.exit_code == 2
         assert message in result.stderr
+    other_loss = write_config(tmp_path, {"source": "csv", "path": str(csv), "target": LABELS})
+    other_loss.write_text(other_loss.read_text().replace("binary_cross_entropy", "mse"))
+    result = bpnn_cli("config", "check", other_loss)
+    assert result.exit_code == 2
+    assert "data.target: several columns are the 0/1 labels of binary_cross_entropy" in (
+        result.stderr
+    )
     absent = write_config(tmp_path, {"source": "csv", "path": str(csv), "target": ["warm", "x"]})
     result = bpnn_cli("config", "check", absent)
     assert result.exit_code == 2
-    assert "no target column(s) x" in result.stderr
+    assert "no target column 'x'" in result.stderr
 
 
 def test_npz_with_a_2d_01_y_trains_a_multilabel_model(tmp_path: Path) -> None:

@@ -424,9 +424,7 @@ class CsvSource(Source):
         targets = target_list(config.target, header)
         absent = [c for c in targets if c not in header]
         if absent:
-            raise DataError(
-                f"{path}: no target column(s) {listing(absent)} (columns: {listing(header)})"
-            )
+            raise DataError(f"{path}: no target {_named(absent)} (columns: {listing(header)})")
         features = (
             config.features
             if config.features is not None
@@ -434,11 +432,9 @@ class CsvSource(Source):
         )
         listed = [c for c in targets if c in features]
         if listed:
-            raise DataError(
-                f"{path}: the target column(s) {listing(listed)} also listed in data.features"
-            )
+            raise DataError(f"{path}: the target {_named(listed)} is also listed in data.features")
         if not features:
-            raise DataError(f"{path}: no feature columns besides the target {_named(targets)}")
+            raise DataError(f"{path}: no feature columns besides the {_targets(targets)}")
         missing = [c for c in features if c not in header]
         if missing:
             raise DataError(
@@ -492,10 +488,15 @@ def target_list(target: str | Sequence[str] | None, header: Sequence[str]) -> li
 
 
 def _named(targets: Sequence[str]) -> str:
-    """``'y'`` for one target column, ``column(s) 'a', 'b'`` for several (messages)."""
-    if len(targets) == 1:
-        return f"'{targets[0]}'"
-    return "columns " + ", ".join(f"'{c}'" for c in targets)
+    """``column 'y'`` for one target column, ``columns 'a', 'b'`` for several (messages)."""
+    quoted = ", ".join(f"'{c}'" for c in targets)
+    return f"column {quoted}" if len(targets) == 1 else f"columns {quoted}"
+
+
+def _targets(targets: Sequence[str]) -> str:
+    """``target 'y'``, or ``targets 'a', 'b'`` (messages)."""
+    quoted = ", ".join(f"'{c}'" for c in targets)
+    return f"target {quoted}" if len(targets) == 1 else f"targets {quoted}"
 
 
 def _rows_with_target(path: Path, table: Any, targets: Sequence[str], log: Log) -> Any:
@@ -504,8 +505,8 @@ def _rows_with_target(path: Path, table: Any, targets: Sequence[str], log: Log) 
     no_target = table[list(targets)].isna().to_numpy().any(axis=1)
     if no_target.any():
         log(
-            f"{path}: dropped {int(no_target.sum())} row(s) with no value in the target "
-            f"{_named(targets)}"
+            f"{path}: dropped {int(no_target.sum())} row(s) with no value in the "
+            f"{_targets(targets)}"
         )
         table = table[~no_target]
         if table.empty:
