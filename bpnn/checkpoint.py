@@ -4,7 +4,8 @@ Layout of the archive (every entry a plain numeric or unicode array)::
 
     format            "bpnn-checkpoint"          (0-d unicode)
     meta              JSON text: format_version, bpnn_version, epoch, task, feature_names,
-                      target_name (the label column of a CSV), table (the fitted table
+                      target_name (the label column of a CSV; a list: its label columns,
+                      multi-label), table (the fitted table
                       encoding of a CSV/Parquet source: each column's kind, categories and
                       imputed value, as ``bpnn.data.table.TableEncoding.to_dict`` writes it;
                       absent in checkpoints of other sources and of bpnn before it),
@@ -56,7 +57,7 @@ class CheckpointContents:
     target_factor: np.ndarray | None = None
     classes: np.ndarray | None = None
     feature_names: list[str] = field(default_factory=list)
-    target_name: str | None = None
+    target_name: str | list[str] | None = None  # a list: a multi-label table's columns
     table: dict[str, Any] | None = None  # the table encoding (TableEncoding.to_dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     optimizer: dict[str, np.ndarray] = field(default_factory=dict)

@@ -184,7 +184,7 @@ class DataConfig(_Section):
     labels_path: str | None = None
     test_path: str | None = None
     test_labels_path: str | None = None
-    target: str | None = None
+    target: str | list[str] | None = None  # several columns: 0/1 labels (multi-label)
     features: list[str] | None = None
     categorical: Literal["auto"] | list[str] = "auto"
     unknown_category: Literal["error", "ignore"] = "error"
@@ -575,6 +575,12 @@ def _resolve_components(config: Config) -> Config:
         raise ConfigError(
             "data.one_hot: one-hot rows are made from one class label per sample, but the "
             "data gives several target columns"
+        )
+    target = config.data.target
+    if isinstance(target, list) and len(target) > 1 and task != "multilabel":
+        raise ConfigError(
+            f"data.target: several columns are the 0/1 labels of binary_cross_entropy "
+            f"(multi-label); '{loss.name}' reads one target column"
         )
     _check_monitors(config, schedule, task)
     _check_memory(config)

@@ -176,7 +176,7 @@ def prediction_table(
         input_file,
         feature_names=model.feature_names,
         n_features=model.n_features,
-        target=model.target_name,
+        target=model.target_names,
         encoding=model.encoding,
         id_column=id_column,
         log=log or (lambda message: None),

@@ -40,17 +40,19 @@ def build_network(
     n_targets: int,
     rng: np.random.Generator,
     dtype: np.dtype | type | None = None,
+    task: str | None = None,
 ) -> Network:
     """The network a config describes for ``n_inputs`` features, initialized from ``rng``
     (weights from ``model.init``, biases from ``model.bias_init``). Its loss has the output
     activation ``model.output`` (``auto``: the loss's own), reads one-hot rows of the class
-    indices with ``data.one_hot`` and several 0/1 target columns for a ``multilabel`` task."""
+    indices with ``data.one_hot`` and several 0/1 target columns for a ``multilabel`` task
+    (``task``, default ``config.task``)."""
     output = config.model.output
     loss = with_output(
         make_loss(config.loss.name, **config.loss.options),
         None if output.name == "auto" else make_output_activation(output.name, **output.options),
         one_hot=config.data.one_hot,
-        multi_label=config.task == "multilabel",
+        multi_label=(task or config.task) == "multilabel",
     )
     n_outputs = loss.output_size(n_classes, n_targets)
 
@@ -153,7 +155,7 @@ class Model:
         target_scaling: Scaling | None = None,
         classes: np.ndarray | None = None,
         feature_names: list[str] | None = None,
-        target_name: str | None = None,
+        target_name: str | list[str] | None = None,
         encoding: TableEncoding | None = None,
         epoch: int = 0,
         metrics: dict[str, Any] | None = None,
@@ -164,10 +166,24 @@ class Model:
         self.target_scaling = target_scaling
         self.classes = classes
         self.feature_names = feature_names or [f"x{i}" for i in range(network.sizes[0])]
-        self.target_name = target_name
+        #: a table's target column(s): one name, or several for a multi-label model (a
+        #: checkpoint's ``target_name`` is the one name, or the list of them)
+        self.target_names: list[str] = (
+            []
+            if target_name is None
+            else [target_name]
+            if isinstance(target_name, str)
+            else list(target_name)
+        )
         self.encoding = encoding
         self.epoch = epoch
         self.metrics = metrics or {}
+
+    @property
+    def target_name(self) -> str | None:
+        """The table's one target column (None without one, and for several target columns:
+        see ``target_names``)."""
+        return self.target_names[0] if len(self.target_names) == 1 else None
 
     @property
     def task(self) -> str:
@@ -286,7 +302,7 @@ def model_contents(model: Model, **extra: Any) -> Any:
         target_factor=None if target is None else target.factor,
         classes=model.classes,
         feature_names=model.feature_names,
-        target_name=model.target_name,
+        target_name=model.target_name if len(model.target_names) < 2 else model.target_names,
         table=None if model.encoding is None else model.encoding.to_dict(),
         **extra,
     )
@@ -327,7 +343,12 @@ def load_model(path: Any) -> Model:
     if contents.classes is None and config.task != "regression":
         raise CheckpointError(f"{path}: classes missing (a {config.task} model needs them)")
     n_classes = None if contents.classes is None else len(contents.classes)
-    network = build_network(config, n_inputs, n_classes, n_outputs, np.random.default_rng(0))
+    # an npz's 0/1 columns make a multi-label run that its config alone does not show when the
+    # file is gone: the checkpoint's saved task says so
+    task = "multilabel" if contents.task == "multilabel" else config.task
+    network = build_network(
+        config, n_inputs, n_classes, n_outputs, np.random.default_rng(0), task=task
+    )
     own = network.parameters()
     if set(own) != set(params):
         raise CheckpointError(

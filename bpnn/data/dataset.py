@@ -62,7 +62,8 @@ class Dataset:
     input_scaling: Scaling  # fitted on the training split only
     target_scaling: Scaling | None  # regression targets with scale_target, else None
     source: str  # for messages: "digits", or the path of the data file
-    target_name: str | None = None  # the CSV's label column (read_inputs ignores it), else None
+    # the table's label column, or its 0/1 label columns (multi-label); None for other sources
+    target_name: str | list[str] | None = None
     encoding: TableEncoding | None = None  # a table's columns -> features (table sources)
 
     @property
@@ -256,6 +257,8 @@ def label_names(raw: Raw, declared: list[Any] | None) -> np.ndarray:
     table's target columns, else ``0 .. k-1``."""
     if declared is not None:
         return np.asarray(declared)
+    if isinstance(raw.target_name, list):
+        return np.asarray(raw.target_name)
     width = int(np.asarray(raw.y).reshape(len(raw.y), -1).shape[1])
     return np.arange(width)
 
@@ -263,6 +266,14 @@ def label_names(raw: Raw, declared: list[Any] | None) -> np.ndarray:
 def _target_line(raw: Raw, y: np.ndarray, classes: np.ndarray | None) -> str:
     """The target column, and its classes or value range; says so when it is the default."""
     how = " (the last column; set data.target to choose another)" if raw.target_defaulted else ""
+    if isinstance(raw.target_name, list):  # 0/1 columns: how often each label applies
+        counts = ", ".join(
+            f"{name} {int(n)}" for name, n in zip(raw.target_name, y.sum(axis=0), strict=True)
+        )
+        return (
+            f"targets: {len(raw.target_name)} label columns (0/1, multi-label) in "
+            f"{len(y)} rows, 1s per label: {counts}"
+        )
     if classes is not None:
         return f"target: '{raw.target_name}'{how}: {len(classes)} classes: {listing(classes)}"
     return (

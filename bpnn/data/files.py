@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bpnn.data.sources import (
+    ALL_TASKS,
     SPLIT_KEYS,
     Log,
     Raw,
@@ -33,6 +34,7 @@ from bpnn.data.sources import (
     one_line,
     pixel_names,
     register,
+    scalar,
 )
 from bpnn.data.splits import check_features, flat_rows
 from bpnn.data.table import (
@@ -401,36 +403,59 @@ class CsvSource(Source):
     required = ("path",)
     tabular = True
 
+    tasks = (*ALL_TASKS, "multilabel")  # several target columns of 0/1 labels
+
+    def check(self, config: DataConfig) -> None:
+        if isinstance(config.target, list):
+            if not config.target:
+                raise ValueError("data.target: an empty list; name one column or several")
+            twice = sorted({c for c in config.target if config.target.count(c) > 1})
+            if twice:
+                raise ValueError(f"data.target: lists column(s) twice: {listing(twice)}")
+
+    def target_columns(self, config: DataConfig) -> int:
+        """The columns named in ``data.target`` (a list: several 0/1 labels), else 1."""
+        return len(config.target) if isinstance(config.target, list) else 1
+
     def load(self, config: DataConfig, *, seed: int, log: Log) -> Raw:
         path = Path(config.path)  # type: ignore[arg-type]
         table = read_table(path, self.name)
         header = list(table.columns)
-        target = config.target if config.target is not None else header[-1]
-        if target not in header:
-            raise DataError(f"{path}: no target column '{target}' (columns: {listing(header)})")
+        targets = target_list(config.target, header)
+        absent = [c for c in targets if c not in header]
+        if absent:
+            raise DataError(f"{path}: no target {_named(absent)} (columns: {listing(header)})")
         features = (
-            config.features if config.features is not None else [c for c in header if c != target]
+            config.features
+            if config.features is not None
+            else [c for c in header if c not in targets]
         )
-        if target in features:
-            raise DataError(f"{path}: the target column '{target}' is also listed in data.features")
+        listed = [c for c in targets if c in features]
+        if listed:
+            raise DataError(f"{path}: the target {_named(listed)} is also listed in data.features")
         if not features:
-            raise DataError(f"{path}: no feature columns besides the target '{target}'")
+            raise DataError(f"{path}: no feature columns besides the {_targets(targets)}")
         missing = [c for c in features if c not in header]
         if missing:
             raise DataError(
                 f"{path}: missing column(s) {listing(missing)} (columns: {listing(header)})"
             )
         where = row_locator(path, self.name)
-        table, y, counts = _labelled_rows(path, table, features, target, config.missing, log)
+        table, y, counts = _labelled_rows(
+            path, table, features, targets, config.missing, log, where
+        )
         kinds = column_kinds(table, features, config.categorical, str(path), where)
         plan = TablePlan(kinds, config.missing, config.impute, config.unknown_category, counts)
-        raw = Raw(None, y, list(features), str(path), target_name=target, table=table, plan=plan)
+        target_name = targets[0] if len(targets) == 1 else targets
+        raw = Raw(
+            None, y, list(features), str(path), target_name=target_name, table=table, plan=plan
+        )
         raw.target_defaulted = config.target is None
         raw.where = where
         if config.test_path is not None:
             test_path = Path(config.test_path)
             test_table = read_table(test_path, self.name)
-            absent = [c for c in [*features, target] if c not in test_table.columns]
+            absent = [c for c in [*features, *targets] if c not in test_table.columns]
             if absent:
                 raise DataError(
                     f"{test_path}: missing column(s) {listing(absent)} "
@@ -438,7 +463,7 @@ class CsvSource(Source):
                 )
             raw.test_where = row_locator(test_path, self.name)
             raw.table_test, raw.y_test, test_counts = _labelled_rows(
-                test_path, test_table, features, target, config.missing, log
+                test_path, test_table, features, targets, config.missing, log, raw.test_where
             )
             if config.missing == "error":
                 missing_error(
@@ -454,27 +479,98 @@ class ParquetSource(CsvSource):
     name = "parquet"
 
 
-def _rows_with_target(path: Path, table: Any, target: str, log: Log) -> Any:
-    """The rows of ``table`` that have a value in ``target``; how many were dropped goes to
-    ``log``, and a table with none left is a ``DataError``."""
-    no_target = table[target].isna().to_numpy()
+def target_list(target: str | Sequence[str] | None, header: Sequence[str]) -> list[str]:
+    """The target column(s) of a table: ``data.target`` (one name or a list of them), by
+    default the last column."""
+    if target is None:
+        return [header[-1]]
+    return [target] if isinstance(target, str) else list(target)
+
+
+def _named(targets: Sequence[str]) -> str:
+    """``column 'y'`` for one target column, ``columns 'a', 'b'`` for several (messages)."""
+    quoted = ", ".join(f"'{c}'" for c in targets)
+    return f"column {quoted}" if len(targets) == 1 else f"columns {quoted}"
+
+
+def _targets(targets: Sequence[str]) -> str:
+    """``target 'y'``, or ``targets 'a', 'b'`` (messages)."""
+    quoted = ", ".join(f"'{c}'" for c in targets)
+    return f"target {quoted}" if len(targets) == 1 else f"targets {quoted}"
+
+
+def _rows_with_target(path: Path, table: Any, targets: Sequence[str], log: Log) -> Any:
+    """The rows of ``table`` that have a value in every target column; how many were dropped
+    goes to ``log``, and a table with none left is a ``DataError``."""
+    no_target = table[list(targets)].isna().to_numpy().any(axis=1)
     if no_target.any():
-        log(f"{path}: dropped {int(no_target.sum())} row(s) with no value in the target '{target}'")
+        log(
+            f"{path}: dropped {int(no_target.sum())} row(s) with no value in the "
+            f"{_targets(targets)}"
+        )
         table = table[~no_target]
         if table.empty:
-            raise DataError(f"{path}: no row has a value in the target column '{target}'")
+            raise DataError(f"{path}: no row has a value in the target {_named(targets)}")
     return table
 
 
+#: how a multi-label table may write a label's no and yes (case does not matter)
+LABEL_CELLS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1}
+
+
+def table_label_columns(
+    table: Any, path: Path, where: Callable[[int], str] | None = None
+) -> np.ndarray:
+    """Several target columns of a table as int64 0/1 columns, shape (rows, labels): each cell
+    0 or 1 (a number), or true/false (a boolean, or written so in any case). Any other cell is a
+    ``DataError`` naming the column, the value and (``where``) its row."""
+    columns = []
+    for name, column in table.items():
+        if column.dtype.kind in "biuf":
+            values = column.to_numpy(dtype=np.float64)
+            bad = ~((values == 0) | (values == 1))
+        else:
+            text = column.astype(str).str.strip().str.lower()
+            values = text.map(LABEL_CELLS).to_numpy(dtype=np.float64)
+            bad = np.isnan(values)
+        if bad.any():
+            row = int(np.argmax(bad))
+            place = ""
+            if where is not None:  # the row's place in the file (rows may have been dropped)
+                place = f" ({where(int(table.index[row]))})"
+            raise DataError(
+                f"{path}: target column '{name}' holds {scalar(column.iloc[row])!r}{place}; "
+                "each label column takes 0/1 or true/false"
+            )
+        columns.append(values.astype(np.int64))
+    return np.stack(columns, axis=1)
+
+
+def _target_values(
+    path: Path, table: Any, targets: Sequence[str], where: Callable[[int], str] | None = None
+) -> np.ndarray:
+    """One target column as labels (``table_labels``), several as 0/1 columns."""
+    if len(targets) == 1:
+        return table_labels(table[targets[0]])
+    return table_label_columns(table[list(targets)], path, where)
+
+
 def _labelled_rows(
-    path: Path, table: Any, features: Sequence[str], target: str, missing: str, log: Log
+    path: Path,
+    table: Any,
+    features: Sequence[str],
+    targets: Sequence[str],
+    missing: str,
+    log: Log,
+    where: Callable[[int], str] | None = None,
 ) -> tuple[Any, np.ndarray, dict[str, int]]:
-    """The feature columns and labels of the rows that have a target value; with
+    """The feature columns and labels of the rows that have a target value (several target
+    columns: 0/1 labels, ``table_label_columns``); with
     ``missing: drop``, only the rows with every feature value too. Also the missing values
     found in each feature column (with ``missing: error``, ``load_dataset`` raises when there
     are any, after it has said which column is the target)."""
-    table = _rows_with_target(path, table, target, log)
-    labels = table[target]
+    table = _rows_with_target(path, table, targets, log)
+    labels = table[list(targets)]
     table = table[list(features)]
     # missing values are NaN here: only infinities are errors. The float columns are counted
     # in one pass (a view of pandas' block where it holds them as one), a chunk of rows at a time
@@ -503,7 +599,7 @@ def _labelled_rows(
         table, labels = table[complete], labels[complete]
         if table.empty:
             raise DataError(f"{path}: every row has a missing feature value")
-    return table, table_labels(labels), counts
+    return table, _target_values(path, labels, targets, where), counts
 
 
 class NpzSource(Source):
@@ -512,6 +608,25 @@ class NpzSource(Source):
     name = "npz"
     keys = SPLIT_KEYS | {"path", "test_path", "x_key", "y_key"}
     required = ("path",)
+    tasks = (*ALL_TASKS, "multilabel")  # a 2-D y of 0/1 columns with binary_cross_entropy
+
+    def target_columns(self, config: DataConfig) -> int:
+        """The columns of a 2-D ``data.y_key`` array (read from its header, not its data):
+        several make binary cross-entropy a multi-label run. 1 for a 1-D array, and when the
+        file cannot be read (``load`` says why)."""
+        try:
+            path = Path(config.path)  # type: ignore[arg-type]
+            with zipfile.ZipFile(path) as archive, archive.open(f"{config.y_key}.npy") as member:
+                version = np.lib.format.read_magic(member)
+                read_header = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape = read_header(member)[0]
+        except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile):
+            return 1
+        return int(shape[1]) if len(shape) == 2 else 1
 
     def load(self, config: DataConfig, *, seed: int, log: Log) -> Raw:
         path = Path(config.path)  # type: ignore[arg-type]
@@ -578,7 +693,7 @@ def read_samples(
     *,
     feature_names: list[str],
     n_features: int,
-    target: str | None,
+    target: str | Sequence[str] | None,
     encoding: TableEncoding | None = None,
     id_column: str | None = None,
     log: Log = _no_log,
@@ -587,7 +702,7 @@ def read_samples(
 
     The kind follows from the name: a table (``.csv`` with a header, ``.parquet``) has the
     model's raw columns picked by name and encoded with its ``encoding`` (without one: every
-    column numeric), the ``target`` and ``id_column`` columns set aside, any other column left
+    column numeric), the ``target`` column(s) and the ``id_column`` set aside, any other column left
     out (listed once through ``log``); ``.npz`` (array ``X``, or the only array with a row per
     sample) and IDX images (``.gz``, ``.idx``, ``-ubyte``) hold features already.
     """
@@ -597,7 +712,8 @@ def read_samples(
         encoding = encoding or TableEncoding.numeric(feature_names)
         table = read_table(path, kind, text_columns=[id_column] if id_column else [])
         needed = [*encoding.column_names, *([id_column] if id_column else [])]
-        pick_columns(path, list(table.columns), needed, [target] if target else [], log)
+        ignored = [] if target is None else [target] if isinstance(target, str) else list(target)
+        pick_columns(path, list(table.columns), needed, ignored, log)
         X, kept = encoding.transform(table, str(path), where=row_locator(path, kind))
         X = _same_width(X, n_features, str(path))
         check_features(X, encoding.feature_names, str(path))
@@ -609,7 +725,11 @@ def read_samples(
 
 
 def read_inputs(
-    path: Path, *, feature_names: list[str], n_features: int, target: str | None
+    path: Path,
+    *,
+    feature_names: list[str],
+    n_features: int,
+    target: str | Sequence[str] | None,
 ) -> np.ndarray:
     """Raw (unscaled) float64 features, shape (n, n_features): ``read_samples`` without an
     encoding (every table column numeric)."""
@@ -657,7 +777,7 @@ def read_labelled(
     path: Path,
     *,
     feature_names: list[str],
-    target: str | None,
+    target: str | Sequence[str] | None,
     encoding: TableEncoding | None = None,
     log: Log = _no_log,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -665,7 +785,8 @@ def read_labelled(
 
     A table (``.csv``, ``.parquet``): the model's raw columns by name, encoded as in
     ``read_samples`` (the same rule for missing and extra columns), and the ``target`` column
-    (default: the last column); rows without a target, and with ``data.missing: drop`` rows
+    (default: the last column; a list: every one of them, as 0/1 columns of a multi-label
+    model, ``table_label_columns``); rows without a target, and with ``data.missing: drop`` rows
     with a missing feature, are left out and counted through ``log``. ``.npz``: arrays ``X`` and
     ``y``. Labels come back as they are in the file; the caller maps them to the model's
     classes with ``encode_labels``.
@@ -676,11 +797,13 @@ def read_labelled(
         encoding = encoding or TableEncoding.numeric(feature_names)
         table = read_table(path, kind)
         header = list(table.columns)
-        target = target if target is not None else header[-1]
-        pick_columns(path, header, [*encoding.column_names, target], [], log)
-        table = _rows_with_target(path, table, target, log)
-        X, kept = encoding.transform(table, str(path), where=row_locator(path, kind))
-        y = table_labels(table[target] if kept is None else table[target][kept])
+        targets = target_list(target or None, header)
+        pick_columns(path, header, [*encoding.column_names, *targets], [], log)
+        table = _rows_with_target(path, table, targets, log)
+        where = row_locator(path, kind)
+        X, kept = encoding.transform(table, str(path), where=where)
+        labelled = table if kept is None else table[kept]
+        y = _target_values(path, labelled, targets, where)
         if kept is not None:
             log(f"{path}: left out {int((~kept).sum())} row(s) with missing feature values")
         check_features(X, encoding.feature_names, str(path))

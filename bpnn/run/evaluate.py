@@ -107,7 +107,7 @@ def evaluate_file(
     X, labels = read_labelled(
         data_file,
         feature_names=model.feature_names,
-        target=model.target_name,
+        target=model.target_names,
         encoding=model.encoding,
         log=log,
     )
