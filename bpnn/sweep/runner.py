@@ -300,24 +300,8 @@ def _recover(
     return adopted
 
 
-def _result_of(future: Any, task: TrialTask) -> TrialResult:
-    """The future's result; a worker that died (or a lost Dask task) is a failed trial."""
-    try:
-        return future.result()
-    except Exception as error:
-        return TrialResult(
-            trial=task.number,
-            overrides=task.overrides,
-            status="failed",
-            metric=None,
-            seconds=0.0,
-            run_dir=task.run_dir,
-            error=f"the worker running it failed: {type(error).__name__}: {error}",
-        )
-
-
-def _invalid_point(task: TrialTask, error: str) -> TrialResult:
-    """The failed result of a trial whose point the config refuses as a whole."""
+def _failed(task: TrialTask, error: str) -> TrialResult:
+    """The result of a trial that failed before it could report one of its own."""
     return TrialResult(
         trial=task.number,
         overrides=task.overrides,
@@ -325,8 +309,21 @@ def _invalid_point(task: TrialTask, error: str) -> TrialResult:
         metric=None,
         seconds=0.0,
         run_dir=task.run_dir,
-        error=f"invalid point ({describe_point(task.overrides)}): {error}",
+        error=error,
     )
+
+
+def _result_of(future: Any, task: TrialTask) -> TrialResult:
+    """The future's result; a worker that died (or a lost Dask task) is a failed trial."""
+    try:
+        return future.result()
+    except Exception as error:
+        return _failed(task, f"the worker running it failed: {type(error).__name__}: {error}")
+
+
+def _invalid_point(task: TrialTask, error: str) -> TrialResult:
+    """The failed result of a trial whose point the config refuses as a whole."""
+    return _failed(task, f"invalid point ({describe_point(task.overrides)}): {error}")
 
 
 def _record(sweep_dir: Path, study: Any, trial: Any, result: TrialResult, report: bool) -> None:
