@@ -8,6 +8,7 @@ installed (a plugin, ``-p no_torch``, puts a refusing finder first on ``sys.meta
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
@@ -65,6 +66,44 @@ def outcomes(output: str) -> dict[str, str]:
     return found
 
 
+def uses_torch(path: Path) -> bool:
+    """Whether a test module reaches PyTorch: imports it (``import torch``, ``from torch ...``,
+    ``importorskip("torch")``), takes the ``torch`` fixture or names the ``torch`` marker. A word
+    such as ``pytorch_linear`` or "PyTorch" in a docstring is not a use."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import) and any(
+            alias.name.split(".")[0] == "torch" for alias in node.names
+        ):
+            return True
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "torch":
+            return True
+        if isinstance(node, ast.Constant) and node.value == "torch":
+            return True  # importorskip("torch"), a "torch" format case
+        if isinstance(node, ast.arg) and node.arg == "torch":
+            return True
+        if isinstance(node, ast.Attribute) and node.attr == "torch":
+            return True  # pytest.mark.torch
+    return False
+
+
+def test_uses_torch_tells_an_oracle_module_from_one_that_only_names_pytorch(
+    tmp_path: Path,
+) -> None:
+    cases = {
+        "import torch\n": True,
+        "from torch import nn\n": True,
+        "import pytest\ntorch = pytest.importorskip('torch')\n": True,
+        "def test_a(torch):\n    pass\n": True,
+        "import pytest\n@pytest.mark.torch\ndef test_a():\n    pass\n": True,
+        'INIT = "pytorch_linear"  # PyTorch\'s default\n': False,
+        '"""Compared with PyTorch, the oracle."""\n': False,
+    }
+    for number, (source, expected) in enumerate(cases.items()):
+        path = tmp_path / f"test_{number}.py"
+        path.write_text(source, encoding="utf-8")
+        assert uses_torch(path) is expected, source
+
+
 def test_every_module_that_uses_torch_has_its_oracle_tests_in_the_selection(
     tmp_path: Path,
 ) -> None:
@@ -78,7 +117,7 @@ def test_every_module_that_uses_torch_has_its_oracle_tests_in_the_selection(
     using_torch = {
         str(path.relative_to(REPO))
         for path in TESTS.rglob("test_*.py")
-        if "torch" in path.read_text(encoding="utf-8") and path != Path(__file__).resolve()
+        if uses_torch(path) and path != Path(__file__).resolve()
     }
     assert using_torch and using_torch <= selected, sorted(using_torch - selected)
 
