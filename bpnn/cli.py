@@ -1089,8 +1089,7 @@ def diagnose(
 ) -> None:
     """Per-layer gradient and activation health of a run, and its diagnoses."""
     from bpnn.errors import DataError
-    from bpnn.health import diagnose as find_diagnoses
-    from bpnn.run import RunDirectory, strict_json
+    from bpnn.run import RunDirectory, run_diagnoses, strict_json
 
     with reported_errors():
         run = RunDirectory(run_dir)
@@ -1100,7 +1099,7 @@ def diagnose(
             raise DataError(
                 f"{run_dir}: its metrics hold no health (trained with train.health off)"
             )
-        diagnoses = [d.as_dict() for d in find_diagnoses(run.read_metrics())]
+        diagnoses = run_diagnoses(run)
     if as_json:
         health = [{"epoch": row["epoch"], "layers": row["health"]} for row in rows]
         print(json.dumps(strict_json({"health": health, "diagnoses": diagnoses})))

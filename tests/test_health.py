@@ -380,3 +380,34 @@ def test_resumed_run_keeps_its_diagnoses_and_says_them_once(tmp_path: Path):
     summary = resume_training(tmp_path / "run", epochs=5, log=said.append)
     assert sum("clipping was active" in m for m in said) == 1
     assert [d["kind"] for d in summary["diagnoses"]] == ["exploding_gradients"]
+
+
+def test_summary_and_diagnose_judge_the_update_ratios_at_the_configs_base_rate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A run stopped inside its warmup has seen only a fraction of ``optimizer.lr``: the replay
+    behind summary.json and ``bpnn diagnose`` judges at the config's rate, as the health callback
+    did during training, not at the largest ``lr`` of the metrics."""
+    from typer.testing import CliRunner
+
+    import bpnn.run.pipeline as pipeline
+    from bpnn.cli import app
+
+    seen: list[float | None] = []
+
+    def recording(history: Any, base_lr: float | None = None) -> list[Any]:
+        seen.append(base_lr)
+        return diagnose(history, base_lr=base_lr)
+
+    monkeypatch.setattr(pipeline, "diagnose", recording)
+    raw = copy.deepcopy(TINY)
+    raw["schedule"] = {"name": "constant", "warmup_epochs": 5}
+    raw["train"]["epochs"] = 6
+    raw["train"]["early_stopping"] = {"monitor": "train_loss", "patience": 1, "min_delta": 10.0}
+    config = validate(raw)  # stopped early at epoch 2, inside its warmup: never at the lr
+    run_training(config, tmp_path / "run")
+    result = CliRunner().invoke(app, ["diagnose", str(tmp_path / "run"), "--json"])
+    assert result.exit_code == 0, result.output
+    largest = max(row["lr"] for row in pipeline.RunDirectory(tmp_path / "run").read_metrics())
+    assert largest < config.optimizer.lr
+    assert seen == [config.optimizer.lr, config.optimizer.lr]

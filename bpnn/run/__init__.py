@@ -20,6 +20,7 @@ from bpnn.run.pipeline import (
     make_callbacks,
     make_trainer,
     prepare_run,
+    run_diagnoses,
     run_training,
 )
 from bpnn.run.resume import config_differences, resume_training
@@ -38,6 +39,7 @@ __all__ = [
     "make_callbacks",
     "make_trainer",
     "prepare_run",
+    "run_diagnoses",
     "read_metrics_file",
     "resume_training",
     "run_training",

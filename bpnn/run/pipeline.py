@@ -17,7 +17,7 @@ import numpy as np
 
 from bpnn import checkpoint
 from bpnn.callbacks import Callback, Checkpointer, EarlyStopping, MetricsWriter
-from bpnn.config import Config, memory_limit, short
+from bpnn.config import Config, load_config, memory_limit, short
 from bpnn.data import SOURCES, Dataset, load_dataset
 from bpnn.errors import BpnnError, ConfigError, DataError
 from bpnn.evaluation import report
@@ -308,13 +308,23 @@ def resume_hint(run: RunDirectory) -> str:
     return f"last.npz holds epoch {epoch}; continue with: bpnn resume {run.path}"
 
 
+def run_diagnoses(run: RunDirectory) -> list[dict[str, Any]]:
+    """What ``bpnn.health.diagnose`` finds in the run's metrics, the update ratios judged at the
+    base rate of the run's config (``optimizer.lr``), as the health callback judged them during
+    training; the largest ``lr`` of the metrics only if config.yaml cannot be read."""
+    try:
+        base_lr: float | None = load_config(run.config_path).optimizer.lr
+    except (BpnnError, OSError):
+        base_lr = None
+    return [d.as_dict() for d in diagnose(run.read_metrics(), base_lr=base_lr)]
+
+
 def _add_diagnoses(run: RunDirectory, summary: dict[str, Any]) -> None:
-    """``summary["diagnoses"]``: what ``bpnn.health.diagnose`` finds in the run's metrics (only
-    when they hold health numbers, i.e. ``train.health`` was on)."""
+    """``summary["diagnoses"]``: ``run_diagnoses`` (only when the metrics hold health numbers,
+    i.e. ``train.health`` was on)."""
     with contextlib.suppress(DataError):
-        history = run.read_metrics()
-        if any("health" in row for row in history):
-            summary["diagnoses"] = [d.as_dict() for d in diagnose(history)]
+        if any("health" in row for row in run.read_metrics()):
+            summary["diagnoses"] = run_diagnoses(run)
 
 
 def record_failure(run: RunDirectory, error: BaseException, epochs_run: int) -> None:
