@@ -187,9 +187,11 @@ def _stderr() -> Any:
 
 
 def _stdout() -> Any:
+    """The console of results: plain text, as ``_stderr``'s (a ``[...]`` in a message prints
+    as written)."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    return Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
 def describe_os_error(error: OSError) -> str:

@@ -143,8 +143,8 @@ class StdinCopy:
 @contextmanager
 def stdin_copy(name: str) -> Iterator[StdinCopy]:
     """Standard input, read to its end into a temporary file called ``name`` (its suffix says
-    how to read it, ``stdin.csv``), removed afterwards. A bpnn error raised while it is read
-    names ``<stdin>`` instead of the copy."""
+    how to read it, ``stdin.csv``), removed afterwards. A bpnn error or an operating system's
+    error raised while it is read names ``<stdin>`` instead of the copy."""
     from bpnn.errors import BpnnError, DataError
 
     if sys.stdin is None:
@@ -157,4 +157,10 @@ def stdin_copy(name: str) -> Iterator[StdinCopy]:
             yield copy
         except BpnnError as error:
             error.args = (copy.named(str(error)), *error.args[1:])
+            raise
+        except OSError as error:  # described by its file name (bpnn.cli.describe_os_error)
+            for attribute in ("filename", "filename2"):
+                value = getattr(error, attribute)
+                if value is not None:
+                    setattr(error, attribute, copy.named(os.fsdecode(value)))
             raise

@@ -735,3 +735,14 @@ def test_mnist_with_no_mirrors_does_not_download(tmp_path):
         str(tmp_path),
         "data.mirrors is empty",
     )
+
+
+def test_a_split_too_small_says_stratified_only_when_it_is():
+    from bpnn.data.splits import split
+    from bpnn.errors import DataError
+
+    with pytest.raises(DataError, match=r"too few samples for the test split: "):
+        split(np.arange(1), None, None, 0.5, 0, "tiny", "test")
+    strata, classes = np.array([0, 0, 1, 1]), np.array(["a", "b"])
+    with pytest.raises(DataError, match=r"too few samples for the stratified test split: "):
+        split(np.arange(4), strata, classes, 0.25, 0, "tiny", "test")

@@ -341,3 +341,18 @@ def test_a_lost_stream_sends_its_descriptor_to_devnull() -> None:
         assert stream.lost
         assert os.path.samestat(os.fstat(write_end), os.stat(os.devnull))
         os.write(write_end, b"anyone may write now")  # no EPIPE any more
+
+
+def test_an_os_error_while_standard_input_is_read_names_stdin_not_its_copy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import errno
+    import io
+
+    from bpnn.streams import STDIN_NAME, stdin_copy
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"a,b\n1,2\n")))
+    with pytest.raises(OSError) as raised, stdin_copy("stdin.csv") as copy:
+        assert copy.path.read_bytes() == b"a,b\n1,2\n"
+        raise OSError(errno.EACCES, "Permission denied", str(copy.path))
+    assert raised.value.filename == STDIN_NAME

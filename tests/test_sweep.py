@@ -141,6 +141,25 @@ def test_sweep_file_errors_name_the_key_before_any_trial_runs(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(("limit", "refused"), [(4, True), (3, False)])
+def test_a_value_wrong_in_every_point_is_refused_when_the_search_checked_them_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int, refused: bool
+) -> None:
+    """loss=mse stands in 4 points of this tpe space, all invalid: a search limit of 4 checks
+    each and refuses the value; with 3 the search gives up, and the value is left to the
+    trials."""
+    import bpnn.sweep.spec as spec
+
+    monkeypatch.setattr(spec, "SEARCH_LIMIT", limit)
+    sweep = TPE + "  loss: [mse, cross_entropy]\n  data.one_hot: [false]\n"
+    path = sweep_folder(tmp_path, sweep)
+    if refused:
+        with pytest.raises(ConfigError, match='space.loss="mse": loss:'):
+            load_sweep(path)
+    else:
+        load_sweep(path)
+
+
 def test_base_is_relative_to_the_sweep_files_folder(tmp_path: Path) -> None:
     path = sweep_folder(tmp_path / "elsewhere", GRID)
     spec = load_sweep(path)

@@ -41,8 +41,9 @@ def split(
             indices, test_size=fraction, stratify=strata, random_state=seed
         )
     except ValueError as error:
+        kind = "stratified " if strata is not None else ""
         raise DataError(
-            f"data '{name}': too few samples for the stratified {part} split: {one_line(error)}"
+            f"data '{name}': too few samples for the {kind}{part} split: {one_line(error)}"
         ) from None
     return kept, taken
 

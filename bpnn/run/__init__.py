@@ -39,9 +39,9 @@ __all__ = [
     "make_callbacks",
     "make_trainer",
     "prepare_run",
-    "run_diagnoses",
     "read_metrics_file",
     "resume_training",
+    "run_diagnoses",
     "run_training",
     "strict_json",
 ]

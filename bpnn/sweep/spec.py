@@ -260,11 +260,12 @@ class PointChecks:
 
     def points_with(self, key: str, value: Any) -> Iterator[dict[str, Any]]:
         """The points of the candidate values (``candidates``) that give ``key`` ``value``, in
-        the order of the space; for random and tpe, at most ``SEARCH_LIMIT`` of them."""
+        the order of the space; for random and tpe, at most ``SEARCH_LIMIT + 1`` of them (the
+        one more says that there are more than the search checks)."""
         space = self.spec.space
         others = [k for k in space if k != key]
         combinations = itertools.product(*(candidates(space[k]) for k in others))
-        limit = None if self.spec.method == "grid" else SEARCH_LIMIT
+        limit = None if self.spec.method == "grid" else SEARCH_LIMIT + 1
         for combination in itertools.islice(combinations, limit):
             chosen = dict(zip(others, combination, strict=True))
             yield {k: value if k == key else chosen[k] for k in space}
@@ -277,12 +278,12 @@ class PointChecks:
         searched = 0
         for point in self.points_with(key, value):
             searched += 1
+            if searched > SEARCH_LIMIT:
+                return None  # more points than the search checks: gave up
             error = self.error(point)
             if error is None:
                 return None
             first = first or (point, error)
-        if self.spec.method != "grid" and searched == SEARCH_LIMIT:
-            return None
         return first
 
 
