@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -154,7 +155,7 @@ def test_a_value_wrong_in_every_point_is_refused_when_the_search_checked_them_al
     sweep = TPE + "  loss: [mse, cross_entropy]\n  data.one_hot: [false]\n"
     path = sweep_folder(tmp_path, sweep)
     if refused:
-        with pytest.raises(ConfigError, match='space.loss="mse": loss:'):
+        with pytest.raises(ConfigError, match=re.escape('space.loss="mse": loss:')):
             load_sweep(path)
     else:
         load_sweep(path)

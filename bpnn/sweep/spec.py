@@ -275,9 +275,7 @@ class PointChecks:
         ``points_with`` gives is invalid; None if one is valid, or if the search gave up (a
         random sweep with more than ``SEARCH_LIMIT`` points with the value)."""
         first: tuple[dict[str, Any], str] | None = None
-        searched = 0
-        for point in self.points_with(key, value):
-            searched += 1
+        for searched, point in enumerate(self.points_with(key, value), start=1):
             if searched > SEARCH_LIMIT:
                 return None  # more points than the search checks: gave up
             error = self.error(point)
