@@ -32,6 +32,7 @@ from bpnn.nn.layers import CHECK
 from bpnn.nn.losses import ChainRule
 from bpnn.nn.optimizers import OPTIMIZERS, make_optimizer
 from bpnn.nn.schedules import make_schedule
+from bpnn.nn.step import optimizer_step
 from bpnn.run import build_model, config_differences, load_data
 
 #: entries up to which a tensor is shown in full (``--full`` shows every tensor in full)
@@ -314,13 +315,9 @@ def explain(
             schedule.load_state_dict(contents.schedule)
             epoch = contents.epoch
         lr = float(schedule.learning_rate(epoch))
-        if config.train.grad_clip is not None:  # as the trainer clips: the global norm
-            norm = float(np.sqrt(np.dot(network.grads, network.grads)))
-            if norm > config.train.grad_clip:
-                network.grads *= config.train.grad_clip / norm
         old = {k: v.copy() for k, v in params.items()}
-        grads = {k: v.copy() for k, v in network.gradients().items()}
-        optimizer.update_step(network.grads, network.params, lr)
+        optimizer_step(network, optimizer, lr, config.train.grad_clip)  # as the trainer steps
+        grads = {k: v.copy() for k, v in network.gradients().items()}  # clipped, as used
         explanation.update = {
             k: {"old": old[k], "grad": grads[k], "new": params[k].copy()} for k in params
         }

@@ -41,6 +41,7 @@ from bpnn.config import Config
 from bpnn.errors import ConfigError, make_output_folder, refuse_existing
 from bpnn.model import make_seeds
 from bpnn.nn.optimizers import make_optimizer
+from bpnn.nn.step import optimizer_step
 from bpnn.run import build_model, load_data
 
 #: the smoothing factor of the exponential moving average of the loss: it averages about
@@ -215,12 +216,8 @@ def lr_find(
                 f"(step {i + 1})"
             )
             break
-        if clip is not None:
-            norm = float(np.sqrt(np.dot(network.grads, network.grads)))
-            if norm > clip:
-                network.grads *= clip / norm
         with np.errstate(over="ignore", invalid="ignore"):
-            optimizer.update_step(network.grads, network.params, float(lr))
+            optimizer_step(network, optimizer, float(lr), clip)
     if not lrs:
         raise ConfigError(f"lr-find: {stop_reason}; try a lower --start")
     warnings = []

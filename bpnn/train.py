@@ -4,8 +4,8 @@
 schedule, shuffles the training set with its own seeded generator, and for every batch does::
 
     loss  = network.train_step(X_batch, y_batch)          # forward + backward, grads filled
-    grads = grads * min(1, grad_clip / ||grads||)         # optional global-norm clipping
-    optimizer.update_step(grads, params, lr)              # in place over the flat buffers
+    optimizer_step(network, optimizer, lr, grad_clip)     # clip (optional), then update,
+                                                          # in place (bpnn/nn/step.py)
 
 then evaluates the validation split and hands the epoch's ``logs`` to the callbacks. A loss that
 becomes NaN or infinite stops training at once with a ``TrainingError``.
@@ -31,6 +31,7 @@ from bpnn.model import Model, model_contents
 from bpnn.nn.network import Network
 from bpnn.nn.optimizers import Optimizer
 from bpnn.nn.schedules import Schedule
+from bpnn.nn.step import optimizer_step
 
 
 class Trainer:
@@ -89,13 +90,7 @@ class Trainer:
                     f"the training loss became {loss} at epoch {epoch}, batch {batch}; stopped "
                     f"(try a lower optimizer.lr or set train.grad_clip)"
                 )
-            clipped = False
-            if self.grad_clip is not None:
-                norm = float(np.sqrt(np.dot(network.grads, network.grads)))
-                if norm > self.grad_clip:
-                    network.grads *= self.grad_clip / norm
-                    clipped = True
-            optimizer.update_step(network.grads, network.params, lr)
+            clipped = optimizer_step(network, optimizer, lr, self.grad_clip)
             # the batch's loss summed over its samples, and its size (or sum of class weights)
             total_loss += network.loss.batch_total(loss, y_batch)
             total_weight += network.loss.batch_weight(y_batch)
