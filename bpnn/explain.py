@@ -30,10 +30,9 @@ from bpnn.errors import ConfigError, DataError
 from bpnn.model import load_model, make_seeds
 from bpnn.nn.layers import CHECK
 from bpnn.nn.losses import ChainRule
-from bpnn.nn.optimizers import OPTIMIZERS, make_optimizer
-from bpnn.nn.schedules import make_schedule
+from bpnn.nn.optimizers import OPTIMIZERS
 from bpnn.nn.step import optimizer_step
-from bpnn.run import build_model, config_differences, load_data
+from bpnn.run import build_model, build_optimizer, build_schedule, config_differences, load_data
 
 #: entries up to which a tensor is shown in full (``--full`` shows every tensor in full)
 SMALL = 64
@@ -301,14 +300,8 @@ def explain(
         fused=not isinstance(network.loss, ChainRule),
     )
     if step:
-        optimizer = make_optimizer(config.optimizer.name, **config.optimizer_options())
-        optimizer.build(network.params, network.weight_slice)
-        schedule = make_schedule(
-            config.schedule.name,
-            config.optimizer.lr,
-            config.train.epochs,
-            **config.schedule.options,
-        )
+        optimizer = build_optimizer(config, network)
+        schedule = build_schedule(config)
         epoch = 0
         if contents is not None:
             optimizer.load_state_dict(contents.optimizer)

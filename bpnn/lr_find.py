@@ -40,9 +40,8 @@ import numpy as np
 from bpnn.config import Config
 from bpnn.errors import ConfigError, make_output_folder, refuse_existing
 from bpnn.model import make_seeds
-from bpnn.nn.optimizers import make_optimizer
 from bpnn.nn.step import optimizer_step
-from bpnn.run import build_model, load_data
+from bpnn.run import build_model, build_optimizer, load_data
 
 #: the smoothing factor of the exponential moving average of the loss: it averages about
 #: 1 / (1 - BETA) = 10 steps (fastai's 0.98 averages 50, half of a 100-step test, and its curve
@@ -183,8 +182,7 @@ def lr_find(
     init_rng, shuffle_rng = make_seeds(config.seed)
     model = build_model(config, data, init_rng)
     network = model.network
-    optimizer = make_optimizer(config.optimizer.name, **config.optimizer_options())
-    optimizer.build(network.params, network.weight_slice)
+    optimizer = build_optimizer(config, network)
     l2, clip = config.l2_penalty(), config.train.grad_clip
     X, y, batch_size = data.X_train, data.y_train, config.train.batch_size
 

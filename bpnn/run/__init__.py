@@ -12,6 +12,8 @@ from bpnn.run.directory import RunDirectory, read_metrics_file, strict_json
 from bpnn.run.evaluate import evaluate_checkpoint, evaluate_file
 from bpnn.run.pipeline import (
     build_model,
+    build_optimizer,
+    build_schedule,
     check_config,
     check_network,
     describe_data,
@@ -28,6 +30,8 @@ from bpnn.run.resume import config_differences, resume_training
 __all__ = [
     "RunDirectory",
     "build_model",
+    "build_optimizer",
+    "build_schedule",
     "check_config",
     "check_network",
     "config_differences",

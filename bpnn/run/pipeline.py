@@ -25,8 +25,9 @@ from bpnn.health import HealthMonitor, diagnose
 from bpnn.memory import check_fits, optimizer_buffers, training_bytes
 from bpnn.model import Model, build_network, load_model, make_seeds, set_initial_weights
 from bpnn.nn.losses import make_loss
-from bpnn.nn.optimizers import make_optimizer
-from bpnn.nn.schedules import make_schedule
+from bpnn.nn.network import Network
+from bpnn.nn.optimizers import Optimizer, make_optimizer
+from bpnn.nn.schedules import Schedule, make_schedule
 from bpnn.run.directory import Log, RunDirectory, no_log
 from bpnn.train import Trainer
 
@@ -132,6 +133,21 @@ def build_model(config: Config, data: Dataset, rng: np.random.Generator) -> Mode
     )
 
 
+def build_optimizer(config: Config, network: Network) -> Optimizer:
+    """The config's optimizer, its state built over the network's parameters: the one way the
+    trainer, lr-find and explain --step make it."""
+    optimizer = make_optimizer(config.optimizer.name, **config.optimizer_options())
+    optimizer.build(network.params, network.weight_slice)
+    return optimizer
+
+
+def build_schedule(config: Config) -> Schedule:
+    """The config's learning-rate schedule from ``optimizer.lr`` over ``train.epochs``."""
+    return make_schedule(
+        config.schedule.name, config.optimizer.lr, config.train.epochs, **config.schedule.options
+    )
+
+
 def make_trainer(
     config: Config,
     model: Model,
@@ -142,11 +158,8 @@ def make_trainer(
 ) -> Trainer:
     """The trainer of a config: its optimizer (built over the model's parameters), schedule and
     loop settings."""
-    optimizer = make_optimizer(config.optimizer.name, **config.optimizer_options())
-    optimizer.build(model.network.params, model.network.weight_slice)
-    schedule = make_schedule(
-        config.schedule.name, config.optimizer.lr, config.train.epochs, **config.schedule.options
-    )
+    optimizer = build_optimizer(config, model.network)
+    schedule = build_schedule(config)
     return Trainer(
         model,
         data,
