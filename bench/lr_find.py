@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 from bpnn.config import load_config  # noqa: E402
 from bpnn.errors import TrainingError  # noqa: E402
 from bpnn.evaluation import evaluate  # noqa: E402
-from bpnn.lr_find import lr_find  # noqa: E402
 from bpnn.model import make_seeds  # noqa: E402
 from bpnn.run import build_model, load_data, make_trainer  # noqa: E402
+from bpnn.tools.lr_find import lr_find  # noqa: E402
 
 GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 SETUPS = {

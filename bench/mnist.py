@@ -24,7 +24,7 @@ best-of-N do the rest. The report, on stdout:
 - table 3, prediction throughput on the 10,000 test images (best of N);
 - peak memory of ``bpnn train configs/mnist.yaml`` for one epoch against the size of the float32
   training data plus the model, and the RSS of a bare ``python -c "import numpy, sklearn"``;
-- table 4, the cost of ``train.health``: whole epochs with and without ``bpnn.health``'s
+- table 4, the cost of ``train.health``: whole epochs with and without ``bpnn.training.health``'s
   monitor, in turns (wall and CPU time), and the monitor's own hooks as a share of the same
   epoch (``--health-only`` measures just this table).
 
@@ -472,13 +472,14 @@ def train_in_turns(
 
 def health_overhead(data: Any, epochs: int, label: str) -> list[str]:
     """Median seconds of a whole epoch (``Trainer.fit`` for one epoch: training, validation,
-    callbacks) without and with ``bpnn.health.HealthMonitor``, in turns, and their ratio, in
+    callbacks) without and with ``bpnn.training.health.HealthMonitor``, in turns, and their ratio,
+    in
     wall time and in this process's CPU time (all its threads; less disturbed by other
     processes on a shared machine). Both trainers start from the same weights and see the same
     batches."""
-    from bpnn.health import HealthMonitor
     from bpnn.model import make_seeds
     from bpnn.run import build_model, make_trainer
+    from bpnn.training.health import HealthMonitor
 
     class TimedHealthMonitor(HealthMonitor):
         """The health monitor, timing its own hooks (wall and CPU) within each epoch: their
@@ -1094,9 +1095,9 @@ def report(results: Results, args: argparse.Namespace, header: Sequence[str]) ->
 
 def health_table(rows: list[list[str]], args: argparse.Namespace, load: str = "") -> str:
     title = (
-        f"Table 4: cost of train.health (bpnn.health.HealthMonitor), a whole epoch (training, "
-        f"validation, callbacks) at batch {BATCH}, median of {args.health_epochs}; the last "
-        f"two columns: the monitor's hooks timed inside the same epochs{load}"
+        f"Table 4: cost of train.health (bpnn.training.health.HealthMonitor), a whole epoch "
+        f"(training, validation, callbacks) at batch {BATCH}, median of {args.health_epochs}; "
+        f"the last two columns: the monitor's hooks timed inside the same epochs{load}"
     )
     return table(title, HEALTH_HEADERS, rows, args.markdown)
 

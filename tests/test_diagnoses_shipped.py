@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from bpnn.config import load_config
-from bpnn.health import diagnose
 from bpnn.run import run_training
+from bpnn.training.health import diagnose
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from bpnn.config import validate
-from bpnn.explain import explain
+from bpnn.tools.explain import explain
 
 # i1, i2 -> h1, h2: w1 (i1->h1), w2 (i2->h1), w3 (i1->h2), w4 (i2->h2); b1 = 0.35 for both
 # h1, h2 -> o1, o2: w5 (h1->o1), w6 (h2->o1), w7 (h1->o2), w8 (h2->o2); b2 = 0.60 for both

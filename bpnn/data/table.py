@@ -13,7 +13,7 @@ Each raw feature column is one of two kinds:
 scikit-learn fits it (``OneHotEncoder`` finds the categories, ``SimpleImputer`` the statistics);
 the fitted state is kept as plain lists and numbers (``to_dict``/``from_dict``: JSON in the
 checkpoint) and applied here with NumPy, giving exactly what the fitted scikit-learn objects
-give (``tests/test_tables.py`` checks it). Input scaling then applies to the encoded matrix as
+give (``tests/data/test_tables.py`` checks it). Input scaling then applies to the encoded matrix as
 to any other, one-hot inputs included.
 """
 

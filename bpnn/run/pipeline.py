@@ -16,12 +16,10 @@ from typing import Any
 import numpy as np
 
 from bpnn import checkpoint
-from bpnn.callbacks import Callback, Checkpointer, EarlyStopping, MetricsWriter
 from bpnn.config import Config, load_config, memory_limit, short
 from bpnn.data import SOURCES, Dataset, load_dataset
 from bpnn.errors import BpnnError, ConfigError, DataError
 from bpnn.evaluation import report
-from bpnn.health import HealthMonitor, diagnose
 from bpnn.memory import check_fits, optimizer_buffers, training_bytes
 from bpnn.model import Model, build_network, load_model, make_seeds, set_initial_weights
 from bpnn.nn.losses import make_loss
@@ -29,7 +27,9 @@ from bpnn.nn.network import Network
 from bpnn.nn.optimizers import Optimizer, make_optimizer
 from bpnn.nn.schedules import Schedule, make_schedule
 from bpnn.run.directory import Log, RunDirectory, no_log
-from bpnn.train import Trainer
+from bpnn.training.callbacks import Callback, Checkpointer, EarlyStopping, MetricsWriter
+from bpnn.training.health import HealthMonitor, diagnose
+from bpnn.training.trainer import Trainer
 
 
 def load_data(config: Config, log: Log = no_log) -> Dataset:
@@ -322,9 +322,9 @@ def resume_hint(run: RunDirectory) -> str:
 
 
 def run_diagnoses(run: RunDirectory) -> list[dict[str, Any]]:
-    """What ``bpnn.health.diagnose`` finds in the run's metrics, the update ratios judged at the
-    base rate of the run's config (``optimizer.lr``), as the health callback judged them during
-    training; the largest ``lr`` of the metrics only if config.yaml cannot be read."""
+    """What ``bpnn.training.health.diagnose`` finds in the run's metrics, the update ratios judged
+    at the base rate of the run's config (``optimizer.lr``), as the health callback judged them
+    during training; the largest ``lr`` of the metrics only if config.yaml cannot be read."""
     try:
         base_lr: float | None = load_config(run.config_path).optimizer.lr
     except (BpnnError, OSError):
