@@ -1,5 +1,6 @@
-"""Suite-wide test hooks: how many workers run the tests; the ``torch`` marker of the PyTorch
-oracle tests.
+"""Suite-wide test hooks and fixtures: how many workers run the tests; the ``torch`` marker of
+the PyTorch oracle tests; the shared fixtures (``shared_mnist``, ``tiny_config_file``,
+``run_cli``, over ``tests/support.py``, which holds what a module needs when it is collected).
 
 ``python -m pytest`` runs in parallel (``-n auto`` in pyproject.toml): one worker per core this
 process may use, at most 8, and none on one core (see ``pytest_xdist_auto_num_workers``); with
@@ -20,14 +21,16 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType, ModuleType
 
 import pytest
 
 from bpnn.sweep.executors import ONE_THREAD_ENV
+from tests import support
 
 TESTS = Path(__file__).resolve().parent
 #: beyond this many workers the minute-long end-to-end tests bound the wall time anyway, and
@@ -143,3 +146,42 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("torch") and not TORCH_INSTALLED:
         pytest.skip("PyTorch is not installed")
+
+
+# --- shared fixtures ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def shared_mnist() -> Path:
+    """The folder of the shared MNIST files (read-only); the test is skipped where they are not
+    all there."""
+    if not support.HAVE_SHARED_MNIST:
+        pytest.skip(f"shared MNIST files not found in {support.SHARED_MNIST}")
+    return support.SHARED_MNIST
+
+
+@pytest.fixture
+def tiny_config_file(tmp_path: Path) -> Callable[..., Path]:
+    """``tiny_config_file(name="tiny.yaml", **sections)`` writes the tiny iris config, with
+    ``sections`` merged in (``support.tiny_raw``), to ``tmp_path / name`` and returns its path."""
+
+    def write(name: str = "tiny.yaml", **sections: object) -> Path:
+        path = tmp_path / name
+        path.write_text(support.tiny_yaml(**sections), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``run_cli(*args, cwd=tmp_path, timeout=None, env=None)``: ``python -m bpnn ARGS`` in a
+    subprocess with this worktree's bpnn (``support.run_cli``), by default in the test's own
+    folder so that no run lands in the repository."""
+
+    def run(
+        *args: object, cwd: Path | None = None, **options: object
+    ) -> subprocess.CompletedProcess[str]:
+        return support.run_cli(*args, cwd=tmp_path if cwd is None else cwd, **options)
+
+    return run

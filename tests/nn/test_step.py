@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import numpy as np
 
@@ -12,8 +11,7 @@ from bpnn.nn.losses import make_loss
 from bpnn.nn.network import Network
 from bpnn.nn.optimizers import make_optimizer
 from bpnn.nn.step import clip_by_global_norm, optimizer_step
-
-BPNN = Path(__file__).resolve().parents[2] / "bpnn"
+from tests.support import PACKAGE
 
 
 def test_clipping_scales_to_the_norm_only_above_it() -> None:
@@ -41,10 +39,10 @@ def test_a_step_of_sgd_moves_by_lr_times_the_clipped_gradient() -> None:
 def test_only_the_step_module_calls_update_step_outside_the_engine() -> None:
     """The clip-then-update step is written once: nothing outside bpnn/nn calls update_step."""
     callers = []
-    for path in BPNN.rglob("*.py"):
-        if path.is_relative_to(BPNN / "nn"):
+    for path in PACKAGE.rglob("*.py"):
+        if path.is_relative_to(PACKAGE / "nn"):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Attribute) and node.attr == "update_step":
-                callers.append(str(path.relative_to(BPNN)))
+                callers.append(str(path.relative_to(PACKAGE)))
     assert callers == []

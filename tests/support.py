@@ -1,0 +1,106 @@
+"""What many test modules share, importable when a module is collected (a parametrize list, a
+module-level skip, a constant): where the repository and the shared MNIST copy are, the tiny iris
+config most tests train, and the real command line run in a subprocess.
+
+The fixtures in ``tests/conftest.py`` hand the same to a test function (``shared_mnist``,
+``tiny_config_file``, ``run_cli``); import from here what is needed before a test runs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bpnn.config import Config, validate
+from bpnn.data import MNIST_FILES
+
+#: the repository (the worktree) the tests run in
+REPO = Path(__file__).resolve().parents[1]
+#: the package's source folder, bpnn/
+PACKAGE = REPO / "bpnn"
+
+#: the MNIST files, read-only, beside the repository (never copied into it)
+SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
+HAVE_SHARED_MNIST = all((SHARED_MNIST / name).is_file() for name in MNIST_FILES)
+#: a test or a module (``pytestmark``) that reads the shared MNIST files
+needs_shared_mnist = pytest.mark.skipif(
+    not HAVE_SHARED_MNIST, reason=f"shared MNIST files not found in {SHARED_MNIST}"
+)
+
+#: the tiny iris run: 108 training samples, a 4 -> 8 -> 3 network, 3 epochs of 7 batches
+TINY = """\
+name: tiny
+seed: 0
+data: {source: iris}
+model: {hidden: [8]}
+optimizer: {name: adam, lr: 0.01}
+train: {epochs: 3, batch_size: 16}
+"""
+
+
+def tiny_raw(**sections: Any) -> dict[str, Any]:
+    """``TINY`` as a mapping with ``sections`` merged in one level deep: a mapping updates the
+    section of its name (``train={"epochs": 5}`` keeps ``batch_size``), anything else replaces
+    it (``loss="mse"``)."""
+    raw: dict[str, Any] = yaml.safe_load(TINY)
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(raw.get(key), dict):
+            raw[key] = {**raw[key], **value}
+        else:
+            raw[key] = value
+    return raw
+
+
+def tiny_config(**sections: Any) -> Config:
+    """The validated tiny iris config, ``sections`` merged in as ``tiny_raw`` does."""
+    return validate(tiny_raw(**sections))
+
+
+def tiny_yaml(**sections: Any) -> str:
+    """The tiny iris config file's text, ``sections`` merged in as ``tiny_raw`` does."""
+    if not sections:
+        return TINY
+    return yaml.safe_dump(tiny_raw(**sections), sort_keys=False)
+
+
+#: ``python -m bpnn`` with the interpreter running the tests
+BPNN_COMMAND = (sys.executable, "-m", "bpnn")
+
+
+def cli_environment(**extra: str) -> dict[str, str]:
+    """The environment of a ``python -m bpnn`` subprocess: the tests' own, with this worktree's
+    bpnn first on the path whatever the working directory (not the installed one), without
+    ``BPNN_DEBUG`` (whose tracebacks would break the one-line errors the tests read), and
+    ``extra`` on top."""
+    env = {name: value for name, value in os.environ.items() if name != "BPNN_DEBUG"}
+    env["PYTHONPATH"] = str(REPO)
+    env.update(extra)
+    return env
+
+
+def run_cli(
+    *args: object,
+    cwd: Path,
+    timeout: float | None = None,
+    env: Mapping[str, str] | None = None,
+    **options: Any,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m bpnn ARGS`` in ``cwd`` (its environment: ``cli_environment(**env)``) and
+    wait for it; its exit code, stdout and stderr as text. ``options`` go to
+    ``subprocess.run``."""
+    return subprocess.run(
+        [*BPNN_COMMAND, *map(str, args)],
+        cwd=cwd,
+        env=cli_environment(**(env or {})),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **options,
+    )
