@@ -26,8 +26,6 @@ the target, so a crash never leaves a half-written checkpoint behind.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from bpnn.errors import CheckpointError, naming
-from bpnn.faults import crash_point
+from bpnn.errors import CheckpointError
+from bpnn.outputs import atomic_file
 
 FORMAT = "bpnn-checkpoint"
 FORMAT_VERSION = 1
@@ -65,17 +63,9 @@ class CheckpointContents:
     trainer: dict[str, Any] = field(default_factory=dict)
 
 
-def readable_by_umask(path: str | Path) -> None:
-    """Give a file made by ``tempfile.mkstemp`` (always 0600) the mode an ordinary ``open``
-    would have given it, so renamed checkpoints and downloads follow the user's umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def save(path: str | Path, contents: CheckpointContents) -> None:
     """Write ``contents`` to ``path`` atomically (temporary file, fsync, rename)."""
-    from bpnn import __version__
+    from bpnn.version import __version__
 
     path = Path(path)
     meta = {
@@ -107,19 +97,8 @@ def save(path: str | Path, contents: CheckpointContents) -> None:
     arrays.update({f"schedule/{k}": np.asarray(v) for k, v in contents.schedule.items()})
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with naming(path), os.fdopen(fd, "wb") as handle:
-            np.savez(handle, allow_pickle=False, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        readable_by_umask(tmp)
-        crash_point(f"{path.stem}:written")
-        os.replace(tmp, path)
-        crash_point(f"{path.stem}:renamed")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, point=path.stem, binary=True, unique=True) as handle:
+        np.savez(handle, allow_pickle=False, **arrays)
 
 
 #: the groups of arrays that hold numbers (a tampered file may hold anything)

@@ -7,7 +7,7 @@ exit code below. ``EXIT_CODES`` is the table the docs print and the tests check.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -98,37 +98,3 @@ def naming(path: str | Path) -> Iterator[None]:
         if error.filename is None and error.errno is not None:  # OSError(errno, reason)
             error.filename = str(path)
         raise
-
-
-# --- new files: bpnn never writes over anything ----------------------------------------------
-
-
-def refuse_existing(paths: Iterable[Path], option: str) -> None:
-    """An ``OutputError`` naming the first of ``paths`` that exists already, and ``option``,
-    the flag that chose it (``--out``): checked before any work, so nothing is half-written."""
-    for path in paths:
-        if path.exists():
-            raise OutputError(f"{path}: already exists; choose another {option}")
-
-
-def make_output_folder(folder: Path, option: str) -> None:
-    """Create ``folder`` (and its parents) to write new files into, or an ``OutputError``
-    naming it."""
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(f"{folder}: exists and is not a directory; choose another {option}")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(f"{folder}: cannot create: {error.strerror or error}") from None
-
-
-def write_new_text(path: Path, text: str, option: str) -> None:
-    """Write ``text`` to ``path``, which must not exist (an exclusive create: a file that
-    appeared since ``refuse_existing`` is not written over either)."""
-    try:
-        with path.open("x", encoding="utf-8") as handle:
-            handle.write(text)
-    except FileExistsError:
-        raise OutputError(f"{path}: already exists; choose another {option}") from None
-    except OSError as error:
-        raise OutputError(f"{path}: cannot write: {error.strerror or error}") from None

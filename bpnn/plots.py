@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from bpnn.errors import naming
 from bpnn.metrics import METRICS
+from bpnn.outputs import atomic_file, new_file
 
 
 def _pyplot() -> Any:
@@ -20,6 +20,21 @@ def _pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(figure: Any, path: Path, option: str | None = None) -> None:
+    """Write ``figure`` as a PNG and close it: a new file the user chose with ``option``
+    (``--out``), never written over, or, without one, a file of a run or sweep directory,
+    replaced atomically (``bpnn.outputs``)."""
+    try:
+        if option is None:
+            with atomic_file(path, binary=True) as handle:
+                figure.savefig(handle, format="png")
+        else:
+            with new_file(path, option, binary=True) as handle:
+                figure.savefig(handle, format="png")
+    finally:
+        _pyplot().close(figure)
 
 
 def _epoch_axis(axes: Any) -> None:
@@ -94,11 +109,7 @@ def plot_history(
         axes.set_title(f"{title}: {metric.label}")
         figure.tight_layout()
         path = folder / f"{metric.name}.png"
-        try:
-            with naming(path):
-                figure.savefig(path)
-        finally:
-            plt.close(figure)
+        save_figure(figure, path)
         written.append(path)
     rates = [row.get("lr") for row in history]
     if all(isinstance(rate, int | float) for rate in rates):
@@ -113,14 +124,17 @@ def plot_history(
         axes.set_title(f"{title}: learning rate")
         figure.tight_layout()
         path = folder / "lr.png"
-        figure.savefig(path)
-        plt.close(figure)
+        save_figure(figure, path)
         written.append(path)
     return written
 
 
 def plot_confusion_matrix(
-    matrix: Sequence[Sequence[int]], classes: Sequence[str], path: Path, title: str
+    matrix: Sequence[Sequence[int]],
+    classes: Sequence[str],
+    path: Path,
+    title: str,
+    option: str | None = None,
 ) -> Path:
     """The confusion matrix as a heatmap: a row per true class, a column per predicted class,
     each cell with its count; colours are the share of the row (the recall of that class)."""
@@ -156,12 +170,13 @@ def plot_confusion_matrix(
     accuracy = np.trace(counts) / max(counts.sum(), 1)
     axes.set_title(f"{title}\naccuracy {accuracy:.4f} on {counts.sum()} samples", fontsize=10)
     figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    save_figure(figure, path, option)
     return path
 
 
-def plot_predictions(actual: np.ndarray, predicted: np.ndarray, path: Path, title: str) -> Path:
+def plot_predictions(
+    actual: np.ndarray, predicted: np.ndarray, path: Path, title: str, option: str | None = None
+) -> Path:
     """Predicted against true values (the first target column), with the line y = x on which
     perfect predictions lie."""
     plt = _pyplot()
@@ -179,8 +194,7 @@ def plot_predictions(actual: np.ndarray, predicted: np.ndarray, path: Path, titl
     axes.legend()
     axes.set_title(f"{title}\nRMSE {rmse:.4g} on {len(true)} samples", fontsize=10)
     figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    save_figure(figure, path, option)
     return path
 
 
@@ -191,6 +205,7 @@ def plot_lr_find(
     suggested_lr: float,
     path: Path,
     title: str,
+    option: str | None = None,
 ) -> Path:
     """The learning-rate range test: loss against rate on a log axis, the smoothed curve over
     the raw one, the suggested rate marked."""
@@ -208,8 +223,7 @@ def plot_lr_find(
     axes.legend()
     axes.set_title(f"{title}: learning-rate range test")
     figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    save_figure(figure, path, option)
     return path
 
 
@@ -244,12 +258,13 @@ def plot_health(history: list[dict[str, Any]], folder: Path, title: str) -> list
     top.set_title(f"{title}: gradient health per layer")
     figure.tight_layout()
     path = folder / "health.png"
-    figure.savefig(path)
-    plt.close(figure)
+    save_figure(figure, path)
     return [path]
 
 
-def plot_overlay(histories: dict[str, list[dict[str, Any]]], out: Path) -> list[Path]:
+def plot_overlay(
+    histories: dict[str, list[dict[str, Any]]], out: Path, option: str | None = None
+) -> list[Path]:
     """Several runs' curves overlaid, one figure per metric, each curve labelled by its run's
     name: ``out`` (a ``.png``) for the loss, and ``out``'s stem with ``-accuracy``, ``-mae``,
     ... beside it for the others. Solid lines are validation curves, dashed ones training
@@ -287,8 +302,7 @@ def plot_overlay(histories: dict[str, list[dict[str, Any]]], out: Path) -> list[
         axes.set_title(f"{title}: {metric.label}")
         figure.tight_layout()
         path = _overlay_path(out, metric.name)
-        figure.savefig(path)
-        plt.close(figure)
+        save_figure(figure, path, option)
         written.append(path)
     return written
 

@@ -352,7 +352,7 @@ def _print_summary(summary: dict[str, Any], run_dir: Path, as_json: bool = False
     from bpnn.metrics import format_value, metric_names, short_name
 
     if as_json:
-        from bpnn.run import strict_json
+        from bpnn.outputs import strict_json
 
         print(json.dumps(strict_json({**summary, "run_dir": str(run_dir)}), allow_nan=False))
         return
@@ -527,7 +527,7 @@ def predict(
 
             raise ConfigError(f"--format: {fmt!r} is not one of csv, jsonl")
         if out is not None:
-            from bpnn.errors import refuse_existing
+            from bpnn.outputs import refuse_existing
 
             refuse_existing([out], "--out")
         log = _stderr().print
@@ -547,16 +547,9 @@ def predict(
         if out is None:
             sys.stdout.write(text)
         else:
-            from bpnn.errors import naming
+            from bpnn.outputs import write_new
 
-            with naming(out):
-                handle = out.open("x", encoding="utf-8")  # never an existing file
-                try:
-                    with handle:
-                        handle.write(text)
-                except BaseException:
-                    out.unlink(missing_ok=True)  # no half-written predictions left behind
-                    raise
+            write_new(out, text, "--out")
             rows = text.count(chr(10)) - (fmt == "csv")
             print(f"wrote {rows} predictions to {out}", file=sys.stderr)
 
@@ -713,7 +706,7 @@ def explain(
 ) -> None:
     """One forward and backward pass (and --step: one update), every number with its formula."""
     from bpnn.config import load_config
-    from bpnn.errors import refuse_existing, write_new_text
+    from bpnn.outputs import refuse_existing, write_new
     from bpnn.tools.explain import explain as run_explain
     from bpnn.tools.explain import to_json, to_markdown, to_text
 
@@ -733,7 +726,7 @@ def explain(
             log=_stderr().print,
         )
         if markdown is not None:
-            write_new_text(markdown, to_markdown(result, full), "--markdown")
+            write_new(markdown, to_markdown(result, full), "--markdown")
     if as_json:
         print(json.dumps(to_json(result)))
     else:
@@ -808,7 +801,8 @@ def plot(
     One run: its curves into RUN/plots/. Several runs (or --out): their curves overlaid, one
     figure per metric, labelled by run name. A sweep folder: the metric against each searched
     key."""
-    from bpnn.errors import OutputError, refuse_existing
+    from bpnn.errors import OutputError
+    from bpnn.outputs import refuse_existing
     from bpnn.run import RunDirectory
 
     with reported_errors():
@@ -837,7 +831,7 @@ def plot(
             while name in histories:  # two runs of the same folder name
                 name += "'"
             histories[name] = run.read_metrics()
-        for path in plot_overlay(histories, target):
+        for path in plot_overlay(histories, target, "--out"):
             print(path)
 
 
@@ -881,8 +875,8 @@ def init(
     ] = None,
 ) -> None:
     """Write a commented starter config from one of the example configs shipped with bpnn."""
-    from bpnn.errors import write_new_text
     from bpnn.examples import starter_config
+    from bpnn.outputs import write_new
 
     with reported_errors():
         target = out if out is not None else Path(f"{name or example}.yaml")
@@ -892,7 +886,7 @@ def init(
         if str(target) == "-":
             sys.stdout.write(text)
             return
-        write_new_text(target, text, "--out")
+        write_new(target, text, "--out")
     print(f"wrote {target}; train it with: bpnn train {target}", file=sys.stderr)
 
 
@@ -1030,7 +1024,7 @@ def lr_find(
         result = range_test(cfg, start=start, end=end, steps=steps, log=err.print)
         written = write_outputs(result, out, cfg.name) if out is not None else []
     if as_json:
-        from bpnn.run import strict_json
+        from bpnn.outputs import strict_json
 
         print(json.dumps(strict_json(result.as_json()), allow_nan=False))
     else:
@@ -1091,7 +1085,8 @@ def diagnose(
 ) -> None:
     """Per-layer gradient and activation health of a run, and its diagnoses."""
     from bpnn.errors import DataError
-    from bpnn.run import RunDirectory, run_diagnoses, strict_json
+    from bpnn.outputs import strict_json
+    from bpnn.run import RunDirectory, run_diagnoses
 
     with reported_errors():
         run = RunDirectory(run_dir)
@@ -1177,7 +1172,7 @@ def list_runs(
     ] = False,
 ) -> None:
     """A table of the runs found: data, architecture, optimizer, results, how each ended."""
-    from bpnn.run import strict_json
+    from bpnn.outputs import strict_json
     from bpnn.tools.runs import find_runs, read_run, select
 
     with reported_errors():

@@ -28,13 +28,14 @@ from typing import Any
 
 import numpy as np
 
-from bpnn.errors import ExportError, OutputError, refuse_existing
+from bpnn.errors import ExportError, OutputError
 from bpnn.export.extras import EXTRAS
 from bpnn.export.onnx_format import OPSET, build_onnx
 from bpnn.export.plan import InferencePlan, inference_plan
 from bpnn.export.sklearn_format import build_sklearn, sklearn_bytes
 from bpnn.export.torch_format import torch_bytes, torch_source, torch_state_dict
 from bpnn.model import Model
+from bpnn.outputs import make_output_folder, refuse_existing, write_new
 
 #: the formats of ``bpnn export --format`` (the names of their optional extras too)
 FORMATS: tuple[str, ...] = tuple(EXTRAS)
@@ -100,40 +101,25 @@ def export_checkpoint(checkpoint: Path, fmt: str, out: Path) -> ExportResult:
             raise OutputError(f"{out}: the weights need another name than the Python beside them")
         targets.append(out.with_suffix(".py"))
     refuse_existing(targets, "--out")
+    make_output_folder(out.parent, "--out")
 
     plan = inference_plan(load_checkpoint(checkpoint))
     result = ExportResult()
     if fmt == "onnx":
-        _write_new(out, build_onnx(plan).SerializeToString())
+        write_new(out, build_onnx(plan).SerializeToString(), "--out")
         result.written.append(out)
     elif fmt == "torch":
         data = torch_bytes(plan)
         result.source = torch_source(plan, str(out))
-        _write_new(out, data)
+        write_new(out, data, "--out")
         result.written.append(out)
         try:
-            _write_new(targets[1], result.source.encode("utf-8"))
+            write_new(targets[1], result.source.encode("utf-8"), "--out")
         except BaseException:
             out.unlink(missing_ok=True)  # no weights left without the Python that loads them
             raise
         result.written.append(targets[1])
     else:
-        _write_new(out, sklearn_bytes(plan))
+        write_new(out, sklearn_bytes(plan), "--out")
         result.written.append(out)
     return result
-
-
-def _write_new(path: Path, data: bytes) -> None:
-    """Write ``data`` to a file that must not exist yet (exclusive create); a failed write
-    leaves no partial file behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        handle = path.open("xb")
-    except FileExistsError:
-        raise OutputError(f"{path}: already exists; choose another --out") from None
-    try:
-        with handle:
-            handle.write(data)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise

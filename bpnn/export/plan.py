@@ -89,7 +89,7 @@ class InferencePlan:
 
     def metadata(self) -> dict[str, str]:
         """What travels with every exported file besides the numbers (all strings)."""
-        from bpnn import __version__
+        from bpnn.version import __version__
 
         meta = {
             "bpnn_version": __version__,

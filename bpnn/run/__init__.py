@@ -8,7 +8,7 @@
 - ``evaluate``: a checkpoint's metrics and reports (``bpnn eval``).
 """
 
-from bpnn.run.directory import RunDirectory, read_metrics_file, strict_json
+from bpnn.run.directory import RunDirectory, read_metrics_file
 from bpnn.run.evaluate import evaluate_checkpoint, evaluate_file
 from bpnn.run.pipeline import (
     build_model,
@@ -47,5 +47,4 @@ __all__ = [
     "resume_training",
     "run_diagnoses",
     "run_training",
-    "strict_json",
 ]

@@ -32,7 +32,6 @@ import contextlib
 import errno
 import fcntl
 import json
-import math
 import os
 import shutil
 from collections.abc import Callable
@@ -44,39 +43,13 @@ from bpnn import checkpoint
 from bpnn.config import Config, load_config, short
 from bpnn.errors import ConfigError, DataError, OutputError, naming
 from bpnn.faults import crash_point
+from bpnn.outputs import atomic_file, strict_json
 
 Log = Callable[[str], None]
 
 
 def no_log(message: str) -> None:
     """The default ``log``: say nothing."""
-
-
-def strict_json(value: Any) -> Any:
-    """``value`` with every non-finite float replaced by None, so that it is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: strict_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [strict_json(v) for v in value]
-    return value
-
-
-def _write_atomically(path: Path, text: str, point: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        with naming(path), temporary.open("w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    crash_point(f"{point}:written")
-    os.replace(temporary, path)
-    crash_point(f"{point}:renamed")
 
 
 def _missing_parents(path: Path) -> list[Path]:
@@ -95,7 +68,7 @@ class RunDirectory:
     #: the files and folders bpnn writes in a run directory (nothing else is ever touched)
     OWN_FILES = (".lock", "config.yaml", "metrics.jsonl", "summary.json")
     OWN_FOLDERS = ("checkpoints", "plots")
-    #: what a kill in the middle of ``_write_atomically`` leaves beside them
+    #: what a kill in the middle of ``atomic_file`` leaves beside them
     OWN_TEMPORARIES = (".config.yaml.tmp", ".summary.json.tmp")
 
     def __init__(self, path: Path) -> None:
@@ -290,7 +263,8 @@ class RunDirectory:
 
     # --- writing -----------------------------------------------------------------------------
     def write_config(self, config: Config) -> None:
-        _write_atomically(self.config_path, config.to_yaml(), "config")
+        with atomic_file(self.config_path, point="config") as handle:
+            handle.write(config.to_yaml())
 
     def save_checkpoint(self, which: str, contents: checkpoint.CheckpointContents) -> None:
         checkpoint.save(self.checkpoint_path(which), contents)
@@ -309,7 +283,8 @@ class RunDirectory:
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         text = json.dumps(strict_json(summary), indent=2, allow_nan=False) + "\n"
-        _write_atomically(self.summary_path, text, "summary")
+        with atomic_file(self.summary_path, point="summary") as handle:
+            handle.write(text)
 
     def plot(self) -> list[Path]:
         """Draw the training curves of ``metrics.jsonl`` into ``plots/``, titled with the

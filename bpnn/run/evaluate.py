@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 
 from bpnn.data import encode_labels, label_columns, load_dataset, read_labelled
-from bpnn.errors import ConfigError, DataError, make_output_folder, refuse_existing
+from bpnn.errors import ConfigError, DataError
 from bpnn.evaluation import report
 from bpnn.model import Model, load_model
+from bpnn.outputs import make_output_folder, refuse_existing
 from bpnn.run.directory import Log, no_log
 from bpnn.run.pipeline import final_split
 
@@ -43,9 +44,11 @@ def _report(
         refuse_existing([target], "--plots folder")
         make_output_folder(plots, "--plots folder")
         if model.task == "regression":
-            plot_predictions(actual, predicted, target, title)
+            plot_predictions(actual, predicted, target, title, "--plots folder")
         else:
-            plot_confusion_matrix(full["confusion_matrix"], full["classes"], target, title)
+            plot_confusion_matrix(
+                full["confusion_matrix"], full["classes"], target, title, "--plots folder"
+            )
     return full
 
 

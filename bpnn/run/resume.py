@@ -3,8 +3,6 @@ whatever point a kill interrupted it at, after checks that change nothing when t
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ from bpnn import checkpoint
 from bpnn.config import Config, load_config, validate
 from bpnn.errors import CheckpointError, ConfigError, ResumeError
 from bpnn.model import load_model, make_seeds
+from bpnn.outputs import atomic_file
 from bpnn.run.directory import Log, RunDirectory, no_log
 from bpnn.run.pipeline import (
     best_monitor,
@@ -154,8 +153,8 @@ def resume_training(
         run.claim()
         run.remove_stale_temporaries()
         if not best_current and not best_ahead:  # a best.npz behind last.npz's best epoch
-            shutil.copyfile(run.checkpoint_path("last"), best_path.with_name(".best.npz.tmp"))
-            os.replace(best_path.with_name(".best.npz.tmp"), best_path)
+            with atomic_file(best_path, binary=True) as handle:
+                handle.write(run.checkpoint_path("last").read_bytes())
         run.repair_metrics(done, contents.metrics)
         if epochs is not None:
             run.write_config(config)

@@ -25,6 +25,7 @@ def plot_sweep(sweep_dir: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from bpnn.plots import save_figure
     from bpnn.sweep.runner import RESULTS_FILE, SPEC_FILE, read_records
 
     spec = yaml.safe_load((sweep_dir / SPEC_FILE).read_text(encoding="utf-8"))
@@ -56,8 +57,7 @@ def plot_sweep(sweep_dir: Path) -> list[Path]:
         axes.set_title(f"{sweep_dir.name}: {spec['metric']} by {key} (gray: pruned)")
         figure.tight_layout()
         path = folder / f"{key}.png"
-        figure.savefig(path)
-        plt.close(figure)
+        save_figure(figure, path)
         written.append(path)
     return written
 

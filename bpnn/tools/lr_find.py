@@ -38,9 +38,10 @@ from pathlib import Path
 import numpy as np
 
 from bpnn.config import Config
-from bpnn.errors import ConfigError, make_output_folder, refuse_existing
+from bpnn.errors import ConfigError
 from bpnn.model import make_seeds
 from bpnn.nn.step import optimizer_step
+from bpnn.outputs import make_output_folder, refuse_existing, write_new
 from bpnn.run import build_model, build_optimizer, load_data
 
 #: the smoothing factor of the exponential moving average of the loss: it averages about
@@ -268,7 +269,7 @@ def write_csv(result: LrFindResult, path: Path) -> None:
             zip(result.lrs, result.losses, result.smoothed, strict=True)
         )
     ]
-    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    write_new(path, "\n".join(rows) + "\n", "--out")
 
 
 def write_outputs(result: LrFindResult, folder: Path, title: str) -> list[Path]:
@@ -280,5 +281,7 @@ def write_outputs(result: LrFindResult, folder: Path, title: str) -> list[Path]:
     refuse_existing((png, csv), "--out")
     make_output_folder(folder, "--out")
     write_csv(result, csv)
-    plot_lr_find(result.lrs, result.losses, result.smoothed, result.suggested_lr, png, title)
+    plot_lr_find(
+        result.lrs, result.losses, result.smoothed, result.suggested_lr, png, title, "--out"
+    )
     return [png, csv]

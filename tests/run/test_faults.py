@@ -348,6 +348,38 @@ def test_predict_out_into_a_missing_folder_exits_3(trained: Path, tmp_path: Path
     assert_one_line_error(result, 3, "no such file or directory", str(out))
 
 
+@pytest.mark.parametrize(
+    ("command", "target"),
+    [
+        (("predict", "{best}", "{inputs}", "--out", "{out}/predictions.csv"), "predictions.csv"),
+        (("explain", "{config}", "--markdown", "{out}/explain.md"), "explain.md"),
+        (("export", "{best}", "--format", "sklearn", "--out", "{out}/model.skops"), "model.skops"),
+        (("eval", "{best}", "--plots", "{out}/plots"), "confusion_matrix.png"),
+    ],
+    ids=["predict", "explain", "export", "eval"],
+)
+def test_every_new_file_beyond_the_file_size_limit_exits_3_and_is_removed(
+    trained: Path, tmp_path: Path, command: tuple[str, ...], target: str
+) -> None:
+    """Every file a user names is written one way (``bpnn.outputs.new_file``): a write the
+    operating system refuses (here a 200-byte file-size limit, as a full disk would) is exit 3
+    naming the file, and the half-written file is gone."""
+    if "export" in command:
+        pytest.importorskip("skops")
+    np.savez(tmp_path / "inputs.npz", X=np.zeros((50, 64)))
+    out = tmp_path / "out"
+    out.mkdir()
+    fields = {
+        "best": trained / "checkpoints" / "best.npz",
+        "config": trained / "config.yaml",
+        "inputs": tmp_path / "inputs.npz",
+    }
+    arguments = [part.format(out=out, **fields) for part in command]
+    result = bpnn(*arguments, cwd=tmp_path, preexec_fn=file_limit(200))
+    assert_one_line_error(result, 3, "file too large", target)
+    assert [p.name for p in out.rglob("*") if p.is_file()] == []
+
+
 # --- not enough memory: exit 4 ----------------------------------------------------------------
 
 

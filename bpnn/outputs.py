@@ -1,0 +1,132 @@
+"""Every file bpnn writes goes through here, in one of two ways, each with one behaviour:
+
+- a **new file** (``new_file``, ``write_new``): the user's ``--out``, ``--markdown``, ...; created
+  exclusively, so nothing the user had is written over (not even a file that appeared after
+  ``refuse_existing`` checked), and removed again when writing it fails half-way;
+- a **replaced file** (``atomic_file``): the files bpnn owns (a run's config and summary,
+  checkpoints, a download); written to a temporary file beside it, flushed to disk and renamed
+  over it, so a kill at any moment leaves the old file or the new one, never half of one.
+
+Each cause has one exit code: a path that is taken is an ``OutputError`` (exit 2) naming it and
+the option that chose it; the operating system refusing (disk full, permission denied, ...) is
+the ``OSError`` itself, named after the file (``naming``), which the CLI reports with exit 3.
+``strict_json`` makes every JSON bpnn prints or writes strict (no NaN, no Infinity).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from bpnn.errors import OutputError, naming
+from bpnn.faults import crash_point
+
+
+def strict_json(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None, so that it is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    return value
+
+
+def refuse_existing(paths: Iterable[Path], option: str) -> None:
+    """An ``OutputError`` naming the first of ``paths`` that exists already, and ``option``,
+    the flag that chose it (``--out``): checked before any work, so nothing is half-written."""
+    for path in paths:
+        if path.exists() or path.is_symlink():
+            raise OutputError(f"{path}: already exists; choose another {option}")
+
+
+def make_output_folder(folder: Path, option: str) -> None:
+    """Create ``folder`` (and its parents) to write new files into, or an ``OutputError``
+    naming it."""
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder}: exists and is not a directory; choose another {option}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"{folder}: cannot create: {error.strerror or error}") from None
+
+
+@contextmanager
+def new_file(path: Path, option: str, *, binary: bool = False) -> Iterator[IO[Any]]:
+    """An open handle on ``path``, created exclusively (``open(path, "x")``: never an existing
+    file or a symlink's target); the file is removed again if the block fails, so no
+    half-written output is left behind."""
+    path = Path(path)
+    try:
+        handle = path.open("xb") if binary else path.open("x", encoding="utf-8")
+    except FileExistsError:
+        raise OutputError(f"{path}: already exists; choose another {option}") from None
+    except IsADirectoryError:
+        raise OutputError(f"{path}: is a directory; choose another {option}") from None
+    except OSError as error:
+        error.filename = error.filename or str(path)
+        raise
+    try:
+        with naming(path), handle:
+            yield handle
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def write_new(path: Path, contents: str | bytes, option: str) -> None:
+    """Write ``contents`` to ``path`` as a ``new_file``."""
+    with new_file(path, option, binary=isinstance(contents, bytes)) as handle:
+        handle.write(contents)
+
+
+def readable_by_umask(path: str | Path) -> None:
+    """Give a file made by ``tempfile.mkstemp`` (always 0600) the mode an ordinary ``open``
+    would have given it, so renamed checkpoints and downloads follow the user's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+@contextmanager
+def atomic_file(
+    path: Path, *, point: str | None = None, binary: bool = False, unique: bool = False
+) -> Iterator[IO[Any]]:
+    """An open handle on a temporary file beside ``path``, which replaces ``path`` (flushed to
+    disk, then renamed) when the block ends, or is removed when it fails.
+
+    The temporary is ``.NAME.tmp``, or, with ``unique``, ``.NAME.XXXXXXXX.tmp`` (for files that
+    several processes may write at once, such as a download); ``remove_stale_temporaries`` of a
+    run directory finds both. ``point`` names the crash points around the rename
+    (``POINT:written``, ``POINT:renamed``) at which the fault tests kill the process."""
+    path = Path(path)
+    if unique:
+        descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        temporary = Path(name)
+        handle = os.fdopen(
+            descriptor, "wb" if binary else "w", encoding=None if binary else "utf-8"
+        )
+    else:
+        temporary = path.with_name(f".{path.name}.tmp")
+        with naming(path):
+            handle = temporary.open("wb") if binary else temporary.open("w", encoding="utf-8")
+    try:
+        with naming(path), handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        readable_by_umask(temporary)
+        if point is not None:
+            crash_point(f"{point}:written")
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    if point is not None:
+        crash_point(f"{point}:renamed")
