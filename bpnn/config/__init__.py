@@ -25,7 +25,6 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -36,6 +35,7 @@ from pydantic import (
 )
 
 from bpnn.data import SOURCES
+from bpnn.data.options import PATH_KEYS, DataConfig
 from bpnn.errors import ConfigError, MemoryLimitError
 from bpnn.memory import check_fits, parse_size, training_bytes
 from bpnn.metrics import epoch_metric_names
@@ -44,6 +44,7 @@ from bpnn.nn.initializers import BIAS_INITIALIZERS, INITIALIZERS
 from bpnn.nn.losses import LOSSES
 from bpnn.nn.optimizers import OPTIMIZERS
 from bpnn.nn.schedules import SCHEDULES
+from bpnn.schema import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Section
 
 # --- YAML -------------------------------------------------------------------------------------
 
@@ -121,32 +122,7 @@ def parse_yaml(text: str, source: str) -> Any:
 # --- validated building blocks ----------------------------------------------------------------
 
 
-def _positive_int(value: int) -> int:
-    if value < 1:
-        raise ValueError("must be a positive integer")
-    return value
-
-
-def _fraction(value: float) -> float:
-    if not 0 <= value < 1:
-        raise ValueError("must be in [0, 1)")
-    return value
-
-
-PositiveInt = Annotated[int, Field(strict=True), AfterValidator(_positive_int)]
-Fraction = Annotated[float, AfterValidator(_fraction)]
-NonNegativeFloat = Annotated[float, Field(ge=0)]
-PositiveFloat = Annotated[float, Field(gt=0)]
-
-
-class _Section(BaseModel):
-    """A config section: unknown keys are errors, types are strict (no ``"0.01"`` where a number
-    is meant, no ``"true"`` for a flag) and numbers are finite."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
-
-
-class Component(_Section):
+class Component(Section):
     """A named engine component with options: ``relu`` or ``{name: leaky_relu, slope: 0.1}``."""
 
     name: str
@@ -170,84 +146,8 @@ class Component(_Section):
 
 # --- sections ---------------------------------------------------------------------------------
 
-#: the data sources by name, with the keys each takes (see ``bpnn.data.sources``)
-SOURCE_NAMES = tuple(SOURCES)
-#: keys that name files; relative paths are resolved against the config file's folder
-PATH_KEYS = ("path", "labels_path", "test_path", "test_labels_path")
 
-
-class DataConfig(_Section):
-    """Where the samples come from and how they are split and scaled (see ``bpnn.data``)."""
-
-    source: Literal[SOURCE_NAMES] = "digits"  # type: ignore[valid-type]
-    path: str | None = None
-    labels_path: str | None = None
-    test_path: str | None = None
-    test_labels_path: str | None = None
-    target: str | list[str] | None = None  # several columns: 0/1 labels (multi-label)
-    features: list[str] | None = None
-    categorical: Literal["auto"] | list[str] = "auto"
-    unknown_category: Literal["error", "ignore"] = "error"
-    missing: Literal["error", "drop", "impute"] = "error"
-    impute: Literal["mean", "median", "most_frequent"] = "mean"
-    x_key: str = "X"
-    y_key: str = "y"
-    options: dict[str, Any] = {}
-    mirrors: list[str] | None = None
-    download_timeout: PositiveFloat = 120.0  # seconds for each downloaded file
-    X: list[list[float]] | None = None
-    y: list[Any] | None = None
-    classes: list[int | str] | None = None
-    test_fraction: Fraction = 0.2
-    val_fraction: Fraction = 0.1
-    scale: Literal["standard", "minmax", "pixels", "none"] | None = None
-    scale_target: bool | None = None
-    one_hot: bool = False
-
-    @model_validator(mode="before")
-    @classmethod
-    def _source_defaults(cls, value: Any) -> Any:
-        """The source's own defaults (inline data: no test and no validation split)."""
-        if isinstance(value, dict):
-            name = value.get("source", "digits")
-            source = SOURCES.get(name) if isinstance(name, str) else None
-            if source is not None and source.defaults:
-                return {**source.defaults, **value}
-        return value
-
-    @model_validator(mode="after")
-    def _keys_fit_the_source(self) -> DataConfig:
-        source = SOURCES[self.source]
-        extra = sorted(k for k in self.model_fields_set if k not in source.keys)
-        if extra:
-            raise ValueError(
-                f"data.{extra[0]}: does not apply to source '{self.source}' "
-                f"(it takes: {', '.join(sorted(source.keys))})"
-            )
-        if self.test_path is not None and "test_fraction" in self.model_fields_set:
-            raise ValueError(
-                "data.test_fraction: does not apply with data.test_path (the test set is given)"
-            )
-        for key in source.required:
-            if getattr(self, key) is None:
-                raise ValueError(f"data.{key}: required for source '{self.source}'")
-        source.check(self)
-        return self
-
-    @property
-    def has_test_file(self) -> bool:
-        """The test set is given (MNIST's t10k, ``data.test_path``): no ``test_fraction``."""
-        return SOURCES[self.source].has_test_set or self.test_path is not None
-
-    def applicable_keys(self) -> set[str]:
-        """The keys of this section that apply to its source (what ``resolved`` writes)."""
-        keys = set(SOURCES[self.source].keys)
-        if self.has_test_file:
-            keys.discard("test_fraction")
-        return keys
-
-
-class ModelConfig(_Section):
+class ModelConfig(Section):
     """The network between the data's inputs and outputs."""
 
     hidden: list[PositiveInt] = [64, 32]
@@ -293,7 +193,7 @@ class ModelConfig(_Section):
         )
 
 
-class OptimizerConfig(_Section):
+class OptimizerConfig(Section):
     """The update rule: ``name``, ``lr``, ``weight_decay`` and the rule's own options."""
 
     name: str = "adam"
@@ -319,7 +219,7 @@ class ScheduleConfig(Component):
     """The learning rate per epoch: ``constant`` or ``{name: cosine, warmup_epochs: 2, ...}``."""
 
 
-class EarlyStoppingConfig(_Section):
+class EarlyStoppingConfig(Section):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
 
     monitor: str = "val_loss"
@@ -329,7 +229,7 @@ class EarlyStoppingConfig(_Section):
     restore_best: bool = True
 
 
-class TrainConfig(_Section):
+class TrainConfig(Section):
     """The training loop."""
 
     epochs: PositiveInt = 30
@@ -368,7 +268,7 @@ def task_of(loss: str, data: DataConfig) -> str:
 MAX_NAME_LENGTH = 200
 
 
-class Config(_Section):
+class Config(Section):
     """A whole experiment."""
 
     name: str = "experiment"

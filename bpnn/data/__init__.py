@@ -26,6 +26,7 @@ from bpnn.data.files import (
     read_table,
 )
 from bpnn.data.mnist import MNIST_FILES, MNIST_MIRRORS, default_mnist_dir, download_mnist
+from bpnn.data.options import DataConfig
 from bpnn.data.sources import SOURCES, Raw, Source
 from bpnn.data.splits import encode_labels, label_columns
 from bpnn.data.table import TableEncoding
@@ -34,6 +35,7 @@ __all__ = [
     "MNIST_FILES",
     "MNIST_MIRRORS",
     "SOURCES",
+    "DataConfig",
     "Dataset",
     "Raw",
     "Samples",

@@ -28,7 +28,7 @@ from bpnn.data.sources import (
 from bpnn.errors import DataError
 
 if TYPE_CHECKING:
-    from bpnn.config import DataConfig
+    from bpnn.data.options import DataConfig
 
 
 class BuiltinSource(Source):

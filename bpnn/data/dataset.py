@@ -33,7 +33,7 @@ from bpnn.metrics import TASKS
 from bpnn.scaling import Scaling
 
 if TYPE_CHECKING:
-    from bpnn.config import DataConfig
+    from bpnn.data.options import DataConfig
 
 
 def _no_log(message: str) -> None:

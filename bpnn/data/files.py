@@ -50,7 +50,7 @@ from bpnn.errors import DataError
 from bpnn.memory import available_bytes, format_size
 
 if TYPE_CHECKING:
-    from bpnn.config import DataConfig
+    from bpnn.data.options import DataConfig
 
 
 def check_file(path: Path) -> None:

@@ -31,7 +31,7 @@ from bpnn.data.sources import (
 from bpnn.errors import DataError
 
 if TYPE_CHECKING:
-    from bpnn.config import DataConfig
+    from bpnn.data.options import DataConfig
 
 
 def short_list(values: list[Any], limit: int = 60) -> str:

@@ -20,7 +20,7 @@ from bpnn.errors import DataError
 from bpnn.outputs import readable_by_umask
 
 if TYPE_CHECKING:
-    from bpnn.config import DataConfig
+    from bpnn.data.options import DataConfig
 
 #: the four MNIST files and the SHA-256 of each file's *decompressed* content
 MNIST_FILES = {

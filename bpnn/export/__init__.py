@@ -91,7 +91,7 @@ class ExportResult:
 def export_checkpoint(checkpoint: Path, fmt: str, out: Path) -> ExportResult:
     """Export the checkpoint at ``checkpoint`` as ``fmt`` to ``out`` (torch: and the Python that
     loads it to ``out`` with the suffix ``.py``). Nothing existing is overwritten."""
-    from bpnn import load_checkpoint
+    from bpnn.model import load_model
 
     if fmt not in FORMATS:
         raise ExportError(f"--format: unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
@@ -103,7 +103,7 @@ def export_checkpoint(checkpoint: Path, fmt: str, out: Path) -> ExportResult:
     refuse_existing(targets, "--out")
     make_output_folder(out.parent, "--out")
 
-    plan = inference_plan(load_checkpoint(checkpoint))
+    plan = inference_plan(load_model(checkpoint))
     result = ExportResult()
     if fmt == "onnx":
         write_new(out, build_onnx(plan).SerializeToString(), "--out")

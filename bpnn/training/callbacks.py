@@ -9,7 +9,7 @@ to resume declares the key it is saved under in the checkpoint (``state_key``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -17,8 +17,19 @@ from bpnn.errors import TrainingError
 from bpnn.metrics import is_improvement, mode_of
 
 if TYPE_CHECKING:
-    from bpnn.run import RunDirectory
     from bpnn.training.trainer import Trainer
+
+
+class RunWriter(Protocol):
+    """Where the writing callbacks put a run: what they need of ``bpnn.run.RunDirectory``, which
+    implements it (the trainer knows nothing of run directories; ``bpnn.run`` builds the
+    callbacks and hands them its directory)."""
+
+    def append_metrics(self, logs: dict[str, Any]) -> None:
+        """Append one epoch's logs to the run's metrics."""
+
+    def save_checkpoint(self, which: str, contents: Any) -> None:
+        """Write the checkpoint ``which`` (``last`` or ``best``)."""
 
 
 class Callback:
@@ -60,7 +71,7 @@ class StatefulCallback(Callback):
 class MetricsWriter(Callback):
     """Appends each epoch's logs to the run directory's ``metrics.jsonl`` (never rewritten)."""
 
-    def __init__(self, run: RunDirectory) -> None:
+    def __init__(self, run: RunWriter) -> None:
         self.run = run
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
@@ -83,7 +94,7 @@ class Checkpointer(StatefulCallback):
 
     def __init__(
         self,
-        run: RunDirectory,
+        run: RunWriter,
         monitor: str,
         mode: str = "auto",
         min_delta: float = 0.0,

@@ -1,0 +1,89 @@
+"""The ``data:`` section of a config: where the samples come from and how they are split and
+scaled. The sources (``bpnn.data.sources.SOURCES``) decide which keys apply to each, its
+defaults and its extra checks; ``bpnn.config`` puts this section into the whole config."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import model_validator
+
+from bpnn.data import builtin, files, inline, mnist  # noqa: F401  (each registers its sources)
+from bpnn.data.sources import SOURCES
+from bpnn.schema import Fraction, PositiveFloat, Section
+
+#: the data sources by name, with the keys each takes (see ``bpnn.data.sources``)
+SOURCE_NAMES = tuple(SOURCES)
+#: keys that name files; relative paths are resolved against the config file's folder
+PATH_KEYS = ("path", "labels_path", "test_path", "test_labels_path")
+
+
+class DataConfig(Section):
+    """Where the samples come from and how they are split and scaled (see ``bpnn.data``)."""
+
+    source: Literal[SOURCE_NAMES] = "digits"  # type: ignore[valid-type]
+    path: str | None = None
+    labels_path: str | None = None
+    test_path: str | None = None
+    test_labels_path: str | None = None
+    target: str | list[str] | None = None  # several columns: 0/1 labels (multi-label)
+    features: list[str] | None = None
+    categorical: Literal["auto"] | list[str] = "auto"
+    unknown_category: Literal["error", "ignore"] = "error"
+    missing: Literal["error", "drop", "impute"] = "error"
+    impute: Literal["mean", "median", "most_frequent"] = "mean"
+    x_key: str = "X"
+    y_key: str = "y"
+    options: dict[str, Any] = {}
+    mirrors: list[str] | None = None
+    download_timeout: PositiveFloat = 120.0  # seconds for each downloaded file
+    X: list[list[float]] | None = None
+    y: list[Any] | None = None
+    classes: list[int | str] | None = None
+    test_fraction: Fraction = 0.2
+    val_fraction: Fraction = 0.1
+    scale: Literal["standard", "minmax", "pixels", "none"] | None = None
+    scale_target: bool | None = None
+    one_hot: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _source_defaults(cls, value: Any) -> Any:
+        """The source's own defaults (inline data: no test and no validation split)."""
+        if isinstance(value, dict):
+            name = value.get("source", "digits")
+            source = SOURCES.get(name) if isinstance(name, str) else None
+            if source is not None and source.defaults:
+                return {**source.defaults, **value}
+        return value
+
+    @model_validator(mode="after")
+    def _keys_fit_the_source(self) -> DataConfig:
+        source = SOURCES[self.source]
+        extra = sorted(k for k in self.model_fields_set if k not in source.keys)
+        if extra:
+            raise ValueError(
+                f"data.{extra[0]}: does not apply to source '{self.source}' "
+                f"(it takes: {', '.join(sorted(source.keys))})"
+            )
+        if self.test_path is not None and "test_fraction" in self.model_fields_set:
+            raise ValueError(
+                "data.test_fraction: does not apply with data.test_path (the test set is given)"
+            )
+        for key in source.required:
+            if getattr(self, key) is None:
+                raise ValueError(f"data.{key}: required for source '{self.source}'")
+        source.check(self)
+        return self
+
+    @property
+    def has_test_file(self) -> bool:
+        """The test set is given (MNIST's t10k, ``data.test_path``): no ``test_fraction``."""
+        return SOURCES[self.source].has_test_set or self.test_path is not None
+
+    def applicable_keys(self) -> set[str]:
+        """The keys of this section that apply to its source (what ``resolved`` writes)."""
+        keys = set(SOURCES[self.source].keys)
+        if self.has_test_file:
+            keys.discard("test_fraction")
+        return keys
