@@ -15,6 +15,7 @@ the ``OSError`` itself, named after the file (``naming``), which the CLI reports
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
@@ -36,6 +37,12 @@ def strict_json(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [strict_json(v) for v in value]
     return value
+
+
+def print_json(value: Any, indent: int | None = None) -> None:
+    """Print ``value`` on stdout as one strict JSON document (every command's ``--json``): a
+    non-finite number is ``null``, never the ``NaN`` that JSON parsers refuse."""
+    print(json.dumps(strict_json(value), indent=indent, allow_nan=False))
 
 
 def refuse_existing(paths: Iterable[Path], option: str) -> None:

@@ -7,7 +7,6 @@ becomes one line on stderr and an exit code of ``bpnn.errors.EXIT_CODES`` (``rep
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -18,6 +17,8 @@ from typing import Annotated, Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
+
+from bpnn.outputs import print_json
 
 
 def _as_flags(params: list[Any]) -> list[Any]:
@@ -352,9 +353,7 @@ def _print_summary(summary: dict[str, Any], run_dir: Path, as_json: bool = False
     from bpnn.metrics import format_value, metric_names, short_name
 
     if as_json:
-        from bpnn.outputs import strict_json
-
-        print(json.dumps(strict_json({**summary, "run_dir": str(run_dir)}), allow_nan=False))
+        print_json({**summary, "run_dir": str(run_dir)})
         return
     from bpnn.cli_output import fit_items, output_width
 
@@ -423,7 +422,7 @@ def evaluate(
         else:
             metrics = evaluate_file(checkpoint, data, log=_stderr().print, plots=plots)
     if as_json:
-        print(json.dumps(metrics))
+        print_json(metrics)
     else:
         _print_report(metrics, str(checkpoint))
     if plots is not None:
@@ -604,28 +603,27 @@ def gradcheck(
 def _report_gradcheck(
     rows: list[tuple[str | None, list[Any]]], tol: float, as_json: bool, title: str
 ) -> None:
+    from bpnn.tools.gradcheck import verdict
+
     flat = [(label, t) for label, tensors in rows for t in tensors]
-    worst_label, worst = max(flat, key=lambda item: item[1].max_relative_error)
-    passed = worst.max_relative_error <= tol
+    passed, worst_label, worst = verdict(flat, tol)
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "passed": passed,
-                    "tolerance": tol,
-                    "tensors": [
-                        {
-                            "network": label,
-                            "tensor": t.name,
-                            "shape": list(t.shape),
-                            "max_relative_error": t.max_relative_error,
-                            "checked": t.checked,
-                            "skipped_at_kinks": t.skipped_at_kinks,
-                        }
-                        for label, t in flat
-                    ],
-                }
-            )
+        print_json(
+            {
+                "passed": passed,
+                "tolerance": tol,
+                "tensors": [
+                    {
+                        "network": label,
+                        "tensor": t.name,
+                        "shape": list(t.shape),
+                        "max_relative_error": t.max_relative_error,
+                        "checked": t.checked,
+                        "skipped_at_kinks": t.skipped_at_kinks,
+                    }
+                    for label, t in flat
+                ],
+            }
         )
     else:
         from rich.text import Text
@@ -728,7 +726,7 @@ def explain(
         if markdown is not None:
             write_new(markdown, to_markdown(result, full), "--markdown")
     if as_json:
-        print(json.dumps(to_json(result)))
+        print_json(to_json(result))
     else:
         sys.stdout.write(to_text(result, full))
 
@@ -771,7 +769,7 @@ def config_schema() -> None:
     """Print the JSON Schema of a config file (for an editor's YAML language server)."""
     from bpnn.config import config_schema as schema
 
-    print(json.dumps(schema(), indent=2))
+    print_json(schema(), indent=2)
 
 
 @app.command(cls=_Command, epilog="Example: bpnn plot runs/digits-20261201-143353")
@@ -948,7 +946,7 @@ def sweep(
             log=(lambda message: None) if quiet else (lambda m: err.print(m, markup=False)),
         )
     if as_json:
-        print(ranking_json(outcome))
+        print_json(ranking_json(outcome))
         return
     from bpnn.cli_output import Output
 
@@ -1024,9 +1022,7 @@ def lr_find(
         result = range_test(cfg, start=start, end=end, steps=steps, log=err.print)
         written = write_outputs(result, out, cfg.name) if out is not None else []
     if as_json:
-        from bpnn.outputs import strict_json
-
-        print(json.dumps(strict_json(result.as_json()), allow_nan=False))
+        print_json(result.as_json())
     else:
         console = _stdout()
         if console.is_terminal:
@@ -1085,7 +1081,6 @@ def diagnose(
 ) -> None:
     """Per-layer gradient and activation health of a run, and its diagnoses."""
     from bpnn.errors import DataError
-    from bpnn.outputs import strict_json
     from bpnn.run import RunDirectory, run_diagnoses
 
     with reported_errors():
@@ -1099,7 +1094,7 @@ def diagnose(
         diagnoses = run_diagnoses(run)
     if as_json:
         health = [{"epoch": row["epoch"], "layers": row["health"]} for row in rows]
-        print(json.dumps(strict_json({"health": health, "diagnoses": diagnoses})))
+        print_json({"health": health, "diagnoses": diagnoses})
         return
     from bpnn.cli_output import Column, Output, Table
 
@@ -1172,7 +1167,6 @@ def list_runs(
     ] = False,
 ) -> None:
     """A table of the runs found: data, architecture, optimizer, results, how each ended."""
-    from bpnn.outputs import strict_json
     from bpnn.tools.runs import find_runs, read_run, select
 
     with reported_errors():
@@ -1180,7 +1174,7 @@ def list_runs(
             [read_run(run) for run in find_runs(folders or [Path("runs")])], filters or [], sort
         )
     if as_json:
-        print(json.dumps(strict_json(records)))
+        print_json(records)
         return
     from bpnn.cli_output import Output
     from bpnn.tools.runs import runs_table

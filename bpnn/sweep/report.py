@@ -61,5 +61,6 @@ def ranking_table(outcome: SweepOutcome, limit: int | None = None) -> Table:
     return table
 
 
-def ranking_json(outcome: SweepOutcome) -> str:
-    return json.dumps(outcome.ranked)
+def ranking_json(outcome: SweepOutcome) -> Any:
+    """The ranking as JSON data (the CLI prints it strict)."""
+    return outcome.ranked

@@ -22,9 +22,10 @@ Nothing about the network is changed by a check.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -299,3 +300,17 @@ def check_config(
     return check_gradients(
         network, X, y, l2=l2, max_entries=max_entries, rng=np.random.default_rng(config.seed)
     )
+
+
+def verdict(checked: Sequence[tuple[str | None, Any]], tol: float) -> tuple[bool, str | None, Any]:
+    """Whether a gradient check passed, and its worst tensor with the label of its network:
+    ``checked`` is ``(label, TensorCheck)`` pairs. A relative error that is NaN or infinite
+    (a gradient that overflowed) is the worst of all and fails, whatever ``tol`` is."""
+
+    def badness(item: tuple[str | None, Any]) -> float:
+        error = item[1].max_relative_error
+        return error if math.isfinite(error) else math.inf
+
+    worst_label, worst = max(checked, key=badness)
+    error = worst.max_relative_error
+    return math.isfinite(error) and error <= tol, worst_label, worst

@@ -7,6 +7,8 @@ require a check to leave the network as it found it and to skip (and count) kink
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -23,6 +25,7 @@ from bpnn.tools.gradcheck import (
     check_gradients,
     relative_error,
     self_test,
+    verdict,
 )
 
 
@@ -247,3 +250,17 @@ def test_relative_error_divides_by_the_larger_magnitude_with_a_floor() -> None:
         [0.1 / 1.1, 0.5, 1e-9 / 1e-7],
         rtol=1e-12,
     )
+
+
+def _tensor(error: float) -> TensorCheck:
+    return TensorCheck("W1", (2, 2), error, None, checked=4, skipped_at_kinks=0)
+
+
+def test_the_verdict_fails_on_a_non_finite_error_whatever_the_others_are() -> None:
+    """A NaN relative error (an overflowed gradient) is the worst tensor and fails; ``max`` on
+    the raw errors would have ranked it below any number and passed the check."""
+    passed, label, worst = verdict([("a", _tensor(1e-9)), ("b", _tensor(math.nan))], tol=1e-6)
+    assert not passed and label == "b" and math.isnan(worst.max_relative_error)
+    passed, label, _ = verdict([("a", _tensor(1e-9)), ("b", _tensor(1e-7))], tol=1e-6)
+    assert passed and label == "b"
+    assert not verdict([(None, _tensor(2e-6))], tol=1e-6)[0]
