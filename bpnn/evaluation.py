@@ -41,6 +41,13 @@ def evaluate(model: Model, X: np.ndarray, y: np.ndarray, prefix: str = "") -> di
     samples and labels of ``(p > 0.5) == t``); ``loss`` (on the scaled targets), ``mae``,
     ``r2`` and ``rmse = sqrt(mean((y - y_hat)^2))`` (in the data's own units) for regression."""
     loss, output = model.network.evaluate(X, y)
+    return _metrics(model, loss, output, y, prefix)
+
+
+def _metrics(
+    model: Model, loss: float, output: np.ndarray, y: np.ndarray, prefix: str
+) -> dict[str, float]:
+    """``evaluate``'s metrics from the network's ``output`` (and ``loss``) on targets ``y``."""
     metrics = {f"{prefix}loss": loss}
     if model.task == "regression":
         scaling = model.target_scaling
@@ -134,8 +141,8 @@ def report(model: Model, X: np.ndarray, y: np.ndarray, prefix: str = "test_") ->
     """``evaluate`` and, for classification, ``classification_report`` of ``model`` on scaled
     features ``X`` and network targets ``y``. Also returns the predictions (class indices, or
     values in the data's units) and the true values, for plots."""
-    metrics: dict[str, Any] = evaluate(model, X, y, prefix=prefix)
-    output = model.network.predict(X)
+    loss, output = model.network.evaluate(X, y)  # one forward pass for every number
+    metrics: dict[str, Any] = _metrics(model, loss, output, y, prefix)
     if model.task == "regression":
         scaling = model.target_scaling
         predicted = output if scaling is None else scaling.invert(output)
@@ -181,8 +188,8 @@ def prediction_table(
         id_column=id_column,
         log=log or (lambda message: None),
     )
-    model.scaled_inputs(samples.X, str(input_file))  # beyond the dtype's range: one line
-    output = model.predict(samples.X)
+    # scaled once: a value beyond the dtype's range is one line naming the file
+    output = model.predict_scaled(model.scaled_inputs(samples.X, str(input_file)))
     if model.task == "multilabel":
         assert model.classes is not None
         names = ["labels", *[f"p_{c}" for c in model.classes]]

@@ -253,7 +253,12 @@ class Model:
         own probability, ``(n, labels)``), or values ``(n, targets)`` in the data's own units,
         for raw features ``X`` of shape ``(n, features)`` or a table of raw columns (a pandas
         DataFrame, encoded by ``encode``)."""
-        out = self.network.predict(self._inputs(X))
+        return self.predict_scaled(self._inputs(X))
+
+    def predict_scaled(self, inputs: np.ndarray) -> np.ndarray:
+        """``predict`` for inputs already scaled (``scaled_inputs``), so that they are not
+        scaled twice."""
+        out = self.network.predict(inputs)
         if self.task == "binary":
             return np.hstack([1 - out, out])
         if self.task == "regression" and self.target_scaling is not None:

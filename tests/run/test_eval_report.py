@@ -119,3 +119,36 @@ def test_regression_eval_adds_rmse_and_plots_predicted_against_true(tmp_path: Pa
     assert (tmp_path / "p" / "predictions.png").is_file()
     summary = json.loads((run / "summary.json").read_text())
     assert summary["test_rmse"] == report["test_rmse"]
+
+
+def test_eval_runs_one_forward_pass_and_predict_scales_once(
+    iris_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``report`` computes the loss, the metrics and the per-class report from one pass over
+    the test split, and ``predict`` scales its inputs once (it checked them, then scaled again)."""
+    from bpnn.evaluation import prediction_table
+    from bpnn.model import Model
+    from bpnn.nn.network import Network
+    from bpnn.run import evaluate_checkpoint
+
+    calls = {"forward passes": 0, "scalings": 0}
+    evaluate, predict, inputs = Network.evaluate, Network.predict, Model._inputs
+
+    def counted(name: str, function: object) -> object:
+        def wrapper(*args: object, **kwargs: object) -> object:
+            calls[name] += 1
+            return function(*args, **kwargs)  # type: ignore[operator]
+
+        return wrapper
+
+    monkeypatch.setattr(Network, "evaluate", counted("forward passes", evaluate))
+    monkeypatch.setattr(Network, "predict", counted("forward passes", predict))
+    monkeypatch.setattr(Model, "_inputs", counted("scalings", inputs))
+    evaluate_checkpoint(iris_checkpoint)
+    assert calls["forward passes"] == 1
+    rows = tmp_path / "rows.csv"
+    header = "sepal_length,sepal_width,petal_length,petal_width\n"
+    rows.write_text(header + "5.1,3.5,1.4,0.2\n6.3,3.3,6.0,2.5\n", encoding="utf-8")
+    calls.update({"forward passes": 0, "scalings": 0})
+    prediction_table(iris_checkpoint, rows)
+    assert calls == {"forward passes": 1, "scalings": 1}
