@@ -751,14 +751,12 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
     node[parts[-1]] = value
 
 
-#: components that may be written as a bare name, with the name they default to
+#: components that may be written as a bare name, with the name they default to (read from
+#: the section's model, the one place a default is written)
+_BARE_NAMES = ("loss", "schedule", "optimizer", "model.activation", "model.init", "model.bias_init")
 _DEFAULT_COMPONENTS = {
-    "loss": "cross_entropy",
-    "schedule": "constant",
-    "optimizer": "adam",
-    "model.activation": "relu",
-    "model.init": "he_normal",
-    "model.bias_init": "zeros",
+    path: (ModelConfig if "." in path else Config).model_fields[path.split(".")[-1]].default.name
+    for path in _BARE_NAMES
 }
 
 
@@ -882,25 +880,26 @@ def config_schema() -> dict[str, Any]:
     ``train.early_stopping: true``. Unknown keys are refused, as ``load_config`` refuses them;
     checks that need the registries' signatures (an option's name) stay with ``config check``."""
     schema = Config.model_json_schema()
+    default = {path.removeprefix("model."): name for path, name in _DEFAULT_COMPONENTS.items()}
     defs = schema["$defs"]
     model = defs["ModelConfig"]["properties"]
     activation = _component_schema(list(ACTIVATIONS), "activation")
-    model["activation"] = {**activation, "default": "relu"}
+    model["activation"] = {**activation, "default": default["activation"]}
     model["activations"] = {
         "anyOf": [{"type": "array", "items": activation}, {"type": "null"}],
         "default": None,
         "description": "one activation per hidden layer (instead of model.activation)",
     }
-    model["init"] = {**_component_schema(list(INITIALIZERS), "initializer"), "default": "he_normal"}
-    model["bias_init"] = {
-        **_component_schema(list(BIAS_INITIALIZERS), "bias initializer"),
-        "default": "zeros",
-    }
+    init = _component_schema(list(INITIALIZERS), "initializer")
+    model["init"] = {**init, "default": default["init"]}
+    bias = _component_schema(list(BIAS_INITIALIZERS), "bias initializer")
+    model["bias_init"] = {**bias, "default": default["bias_init"]}
     output = _component_schema(["auto", *OUTPUT_ACTIVATIONS], "output activation")
     model["output"] = {**output, "default": "auto"}
     top = schema["properties"]
-    top["loss"] = {**_component_schema(list(LOSSES), "loss"), "default": "cross_entropy"}
-    top["schedule"] = {**_component_schema(list(SCHEDULES), "schedule"), "default": "constant"}
+    top["loss"] = {**_component_schema(list(LOSSES), "loss"), "default": default["loss"]}
+    schedule = _component_schema(list(SCHEDULES), "schedule")
+    top["schedule"] = {**schedule, "default": default["schedule"]}
     number = {"type": "number"}
     top["optimizer"] = {
         **_component_schema(
@@ -911,7 +910,7 @@ def config_schema() -> dict[str, Any]:
                 "weight_decay": {"anyOf": [{**number, "minimum": 0}, {"type": "null"}]},
             },
         ),
-        "default": "adam",
+        "default": default["optimizer"],
     }
     for unused in ("Component", "ScheduleConfig", "OptimizerConfig"):
         defs.pop(unused, None)

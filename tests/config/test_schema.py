@@ -64,3 +64,19 @@ def test_the_schema_knows_bias_init_reduction_half_sum_and_data_classes(validato
     assert errors(validator, "model: {bias_init: he_normal}\n")  # a weight initializer only
     assert errors(validator, "loss: {name: mse, reduction: half_sum}\n") == []
     assert errors(validator, "data: {source: inline, X: [[1]], y: [1], classes: [0, 1]}\n") == []
+
+
+def test_each_component_default_is_written_once() -> None:
+    """A component's default name is written in its section's model only; the bare-name
+    expansion of ``--set`` and the JSON schema read it from there (they repeated it)."""
+    from bpnn.config import _DEFAULT_COMPONENTS, config_schema
+    from tests.support import PACKAGE
+
+    source = (PACKAGE / "config" / "__init__.py").read_text(encoding="utf-8")
+    schema = config_schema()
+    model = schema["$defs"]["ModelConfig"]["properties"]
+    for path, name in _DEFAULT_COMPONENTS.items():
+        assert source.count(f'"{name}"') == 1, (path, name)
+        key = path.removeprefix("model.")
+        shown = (model if path.startswith("model.") else schema["properties"])[key]["default"]
+        assert shown == name, path
