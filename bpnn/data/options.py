@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import model_validator
+from pydantic import create_model, model_validator
 
 from bpnn.data import builtin, files, inline, mnist  # noqa: F401  (each registers its sources)
 from bpnn.data.sources import SOURCES
@@ -18,8 +18,9 @@ SOURCE_NAMES = tuple(SOURCES)
 PATH_KEYS = ("path", "labels_path", "test_path", "test_labels_path")
 
 
-class DataConfig(Section):
-    """Where the samples come from and how they are split and scaled (see ``bpnn.data``)."""
+class SharedDataConfig(Section):
+    """Where the samples come from and how they are split and scaled (see ``bpnn.data``): the
+    keys shared by the sources; ``DataConfig`` adds each source's own (``Source.fields``)."""
 
     source: Literal[SOURCE_NAMES] = "digits"  # type: ignore[valid-type]
     path: str | None = None
@@ -58,7 +59,7 @@ class DataConfig(Section):
         return value
 
     @model_validator(mode="after")
-    def _keys_fit_the_source(self) -> DataConfig:
+    def _keys_fit_the_source(self) -> SharedDataConfig:
         source = SOURCES[self.source]
         extra = sorted(k for k in self.model_fields_set if k not in source.keys)
         if extra:
@@ -87,3 +88,24 @@ class DataConfig(Section):
         if self.has_test_file:
             keys.discard("test_fraction")
         return keys
+
+
+def _data_config() -> type[SharedDataConfig]:
+    """``SharedDataConfig`` with every registered source's own keys (``Source.fields``)."""
+    fields: dict[str, tuple[Any, Any]] = {}
+    for source in SOURCES.values():
+        for key, spec in source.fields.items():
+            if key in SharedDataConfig.model_fields or key in fields:
+                raise ValueError(f"data source {source.name!r}: data.{key} is declared twice")
+            if key not in source.keys:
+                raise ValueError(f"data source {source.name!r}: data.{key} is not in its keys")
+            fields[key] = spec
+    if not fields:
+        return SharedDataConfig
+    model = create_model("DataConfig", __base__=SharedDataConfig, **fields)  # type: ignore[call-overload]
+    model.__doc__ = SharedDataConfig.__doc__
+    return model
+
+
+#: the ``data:`` section: the shared keys and every source's own
+DataConfig = _data_config()

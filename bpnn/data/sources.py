@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -74,6 +75,10 @@ class Source:
     min_classes: ClassVar[int] = 2
     #: a table of named columns, encoded by ``bpnn.data.table`` (``config show`` lists them)
     tabular: ClassVar[bool] = False
+    #: the source's own ``data.*`` keys, beyond the shared ones of ``DataConfig``: name ->
+    #: ``(type, default)`` as pydantic takes them (``{"size": (tuple[int, int], (28, 28))}``);
+    #: ``bpnn.data.options`` adds them to the ``data:`` section, and ``keys`` must list them
+    fields: ClassVar[dict[str, tuple[Any, Any]]] = {}
 
     def load(self, config: DataConfig, *, seed: int, log: Log) -> Raw:
         """The raw samples of this source; ``seed`` drives any randomness (generators)."""
@@ -90,6 +95,19 @@ class Source:
     def download_needed(self, config: DataConfig) -> str | None:
         """What ``load`` would download first, in a few words (None: the data is at hand), so
         that ``config check`` leaves such data unchecked rather than download it."""
+        return None
+
+    def read_new(self, config: DataConfig, path: Path, *, log: Log) -> np.ndarray | None:
+        """The raw features of new samples at ``path`` for ``predict``, shape (n, features), in
+        the layout ``load`` gives them; None (the default): the shared readers of tables, NPZ
+        and IDX files (``bpnn.data.files.read_samples``) read them."""
+        return None
+
+    def read_new_labelled(
+        self, config: DataConfig, path: Path, *, log: Log
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """New labelled samples at ``path`` for ``eval --data``: raw features and labels as
+        written; None (the default): the shared readers (``read_labelled``)."""
         return None
 
     def estimated_bytes(self, config: DataConfig) -> int | None:
