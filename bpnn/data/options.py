@@ -4,13 +4,21 @@ defaults and its extra checks; ``bpnn.config`` puts this section into the whole 
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import create_model, model_validator
 
-from bpnn.data import builtin, files, inline, mnist  # noqa: F401  (each registers its sources)
 from bpnn.data.sources import SOURCES
 from bpnn.schema import Fraction, PositiveFloat, Section
+
+# every module of bpnn/data registers the sources it defines when imported: a new source is a
+# new module there, with no list to add it to
+for _module in pkgutil.iter_modules([str(Path(__file__).parent)]):
+    if _module.name != "options":
+        importlib.import_module(f"bpnn.data.{_module.name}")
 
 #: the data sources by name, with the keys each takes (see ``bpnn.data.sources``)
 SOURCE_NAMES = tuple(SOURCES)
