@@ -386,9 +386,8 @@ def evaluate(
         typer.Option(
             "--data",
             help="Evaluate on this labelled file (CSV or Parquet with the target column, or NPZ "
-            "with X, y) "
+            "with X, y; for source images a folder of class folders) "
             "instead of the test split of the training data.",
-            dir_okay=False,
         ),
     ] = None,
     as_json: Annotated[
@@ -497,8 +496,8 @@ def predict(
         Path,
         typer.Argument(
             metavar="INPUT",
-            help="CSV, Parquet, NPZ or IDX file of samples; '-': CSV rows on standard input.",
-            dir_okay=False,
+            help="CSV, Parquet, NPZ or IDX file of samples (for source images: an image or a "
+            "folder of them); '-': CSV rows on standard input.",
             allow_dash=True,
         ),
     ],
