@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -104,3 +105,48 @@ def run_cli(
         timeout=timeout,
         **options,
     )
+
+
+# --- a folder of images (source: images) ------------------------------------------------------
+
+#: the classes of ``make_shapes_folder``
+SHAPES = ("circle", "square", "triangle")
+
+
+def make_shapes_folder(root: Path, *, per_class: int = 30, seed: int = 0) -> Path:
+    """``root/{circle,square,triangle}/NNN.{png,jpg}``: one light shape on a dark background
+    per image, of random size and place, grey or colour, 20 to 40 pixels a side (so that
+    resizing to ``data.size`` is exercised), PNG and JPEG mixed."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    for shape in SHAPES:
+        folder = root / shape
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            side = int(rng.integers(20, 41))
+            colour = bool(rng.integers(0, 2))
+            mode = "RGB" if colour else "L"
+            background = (0, 0, 0) if colour else 0
+            image = Image.new(mode, (side, side), background)
+            draw = ImageDraw.Draw(image)
+            extent = rng.uniform(0.5, 0.9) * side
+            x0, y0 = rng.uniform(0, side - extent, size=2)
+            box = (x0, y0, x0 + extent, y0 + extent)
+            fill = (
+                tuple(int(v) for v in rng.integers(150, 256, size=3))
+                if colour
+                else int(rng.integers(150, 256))
+            )
+            if shape == "circle":
+                draw.ellipse(box, fill=fill)
+            elif shape == "square":
+                draw.rectangle(box, fill=fill)
+            else:
+                draw.polygon(
+                    [(x0, y0 + extent), (x0 + extent, y0 + extent), (x0 + extent / 2, y0)],
+                    fill=fill,
+                )
+            suffix = ".png" if i % 3 else ".jpg"
+            image.save(folder / f"{i:03d}{suffix}")
+    return root

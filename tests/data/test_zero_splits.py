@@ -106,6 +106,13 @@ def _inline(folder: Path) -> dict[str, Any]:
     return {"X": [[i, i % 3] for i in range(12)], "y": [i % 2 for i in range(12)]}
 
 
+def _images(folder: Path) -> dict[str, Any]:
+    pytest.importorskip("PIL")
+    from tests.support import make_shapes_folder
+
+    return {"path": str(make_shapes_folder(folder / "shapes", per_class=10)), "size": [8, 8]}
+
+
 def _nothing(folder: Path) -> dict[str, Any]:
     return {}
 
@@ -120,6 +127,7 @@ SAMPLE_DATA: dict[str, Callable[[Path], dict[str, Any]]] = {
     "idx": _idx_files,
     "mnist": _mnist,
     "inline": _inline,
+    "images": _images,
 }
 
 ZERO = [{"val_fraction": 0}, {"test_fraction": 0}, {"val_fraction": 0, "test_fraction": 0}]
