@@ -23,17 +23,8 @@ from typer.testing import CliRunner, Result
 import bpnn
 from bpnn.cli import app
 from bpnn.config import load_config, validate
+from tests.support import REPO, TINY
 
-REPO = Path(__file__).resolve().parents[2]
-
-TINY = """\
-name: tiny
-seed: 0
-data: {source: iris}
-model: {hidden: [8]}
-optimizer: {name: adam, lr: 0.01}
-train: {epochs: 3, batch_size: 16}
-"""
 METRIC_KEYS = {
     "epoch",
     "train_loss",

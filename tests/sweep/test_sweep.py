@@ -28,17 +28,10 @@ from bpnn.config import load_config
 from bpnn.errors import ConfigError
 from bpnn.sweep.runner import JOURNAL_FILE, open_study, read_records, run_sweep
 from bpnn.sweep.spec import load_sweep, reported_metrics
+from tests import support
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[2]
-
-TINY = """\
-name: tiny
-seed: 0
-data: {source: iris}
-model: {hidden: [8]}
-optimizer: {name: adam, lr: 0.01}
-train: {epochs: 3, batch_size: 64}
-"""
+TINY = support.TINY.replace("batch_size: 16", "batch_size: 64")
 
 GRID = """\
 base: tiny.yaml

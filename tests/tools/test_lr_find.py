@@ -25,16 +25,10 @@ from bpnn.tools.lr_find import (
     steepest_descent,
     valley,
 )
+from tests.support import REPO as ROOT
+from tests.support import TINY
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG = """\
-name: tiny
-seed: 0
-data: {source: iris}
-model: {hidden: [8]}
-optimizer: {name: adam, lr: 0.01}
-train: {epochs: 3, batch_size: 16}
-"""
+CONFIG = TINY
 
 
 @pytest.fixture
