@@ -30,6 +30,12 @@ class Activation:
     name: ClassVar[str]
     #: True when g has a kink (a point where g' jumps); gradcheck avoids evaluating across it.
     has_kink: ClassVar[bool] = False
+    #: True when a unit whose ``z`` is never positive passes (almost) no gradient back: the
+    #: gradient-health report measures the fraction of such "dead" units (the ReLU family)
+    can_die: ClassVar[bool] = False
+    #: the bounds ``(low, high)`` g saturates at (its slope goes to 0 near them), or None: the
+    #: gradient-health report measures the fraction of units stuck near one
+    saturates_at: ClassVar[tuple[float, float] | None] = None
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -68,6 +74,7 @@ class Sigmoid(Activation):
     """``g(z) = 1 / (1 + e^-z)``, ``g'(z) = a (1 - a)``."""
 
     name = "sigmoid"
+    saturates_at = (0.0, 1.0)
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         return stable_sigmoid(z)
@@ -80,6 +87,7 @@ class Tanh(Activation):
     """``g(z) = tanh z``, ``g'(z) = 1 - a^2``."""
 
     name = "tanh"
+    saturates_at = (-1.0, 1.0)
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         return np.tanh(z)
@@ -92,6 +100,7 @@ class ReLU(Activation):
     """``g(z) = max(z, 0)``, ``g'(z) = 1 if z > 0 else 0`` (0 at the kink z = 0, as PyTorch)."""
 
     name = "relu"
+    can_die = True
     has_kink = True
 
     def forward(self, z: np.ndarray) -> np.ndarray:
@@ -105,6 +114,7 @@ class LeakyReLU(Activation):
     """``g(z) = z if z > 0 else slope * z``, ``g'(z) = 1 if z > 0 else slope``."""
 
     name = "leaky_relu"
+    can_die = True
     has_kink = True
 
     def __init__(self, slope: float = 0.01) -> None:
@@ -126,6 +136,7 @@ class ELU(Activation):
     """``g(z) = z if z > 0 else alpha (e^z - 1)``; ``g'(z) = 1 if z > 0 else a + alpha``."""
 
     name = "elu"
+    can_die = True
     has_kink = True  # g' jumps from alpha to 1 at z = 0 unless alpha = 1
 
     def __init__(self, alpha: float = 1.0) -> None:

@@ -50,10 +50,6 @@ SAMPLE_ROWS = 2048
 NORM_BATCHES = 16
 #: rows per forward pass of the health sample (bounds the memory of the extra pass)
 CHUNK_ROWS = 8192
-#: activations whose units can die (never positive pre-activation means no gradient, or little)
-RELU_FAMILY = ("relu", "leaky_relu", "elu")
-#: activations that saturate, with their bounds
-SATURATING = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
 #: an output within this distance of a bound counts as saturated, and a unit whose output is
 #: saturated on at least this fraction of the sample's rows is a saturated unit
 SATURATION_MARGIN = 0.01
@@ -122,13 +118,13 @@ def activation_health(
     for start in range(0, len(sample), CHUNK_ROWS):
         forward(sample[start : start + CHUNK_ROWS])
         for i, layer in enumerate(layers):
-            name = layer.activation.name
-            if name in RELU_FAMILY:
+            activation = layer.activation
+            if activation.can_die:
                 positive = (layer.z > 0).any(axis=0)
                 before = ever_positive[i]
                 ever_positive[i] = positive if before is None else before | positive
-            elif name in SATURATING:
-                low, high = SATURATING[name]
+            elif activation.saturates_at is not None:
+                low, high = activation.saturates_at
                 a = layer.a
                 near = (a - low < SATURATION_MARGIN) | (high - a < SATURATION_MARGIN)
                 counts = near.sum(axis=0)
@@ -136,8 +132,7 @@ def activation_health(
                 saturated[i] = counts if before is None else before + counts
         seen += min(CHUNK_ROWS, len(sample) - start)
     results: list[tuple[float | None, float | None]] = []
-    for i, layer in enumerate(layers):
-        name = layer.activation.name
+    for i in range(len(layers)):
         dead = None
         positive = ever_positive[i]
         if positive is not None:

@@ -22,6 +22,7 @@ from bpnn.nn.losses import LOSSES
 from bpnn.nn.network import Network
 from bpnn.run import run_training
 from bpnn.training.health import Diagnoser, HealthMonitor, activation_health, diagnose
+from tests.support import PACKAGE
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY: dict[str, Any] = {
@@ -411,3 +412,15 @@ def test_summary_and_diagnose_judge_the_update_ratios_at_the_configs_base_rate(
     largest = max(row["lr"] for row in pipeline.RunDirectory(tmp_path / "run").read_metrics())
     assert largest < config.optimizer.lr
     assert seen == [config.optimizer.lr, config.optimizer.lr]
+
+
+def test_each_activation_says_itself_whether_its_units_die_or_saturate() -> None:
+    """The health report reads the traits from the activation classes (it listed the names):
+    a new activation declares them where it is defined."""
+    from bpnn.nn.activations import ACTIVATIONS
+
+    dying = {name for name, cls in ACTIVATIONS.items() if cls.can_die}
+    saturating = {name: cls.saturates_at for name, cls in ACTIVATIONS.items() if cls.saturates_at}
+    assert dying == {"relu", "leaky_relu", "elu"}
+    assert saturating == {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
+    assert "RELU_FAMILY" not in (PACKAGE / "training" / "health.py").read_text(encoding="utf-8")
