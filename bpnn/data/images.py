@@ -115,7 +115,13 @@ def read_image(path: Path, size: tuple[int, int], channels: str) -> np.ndarray:
                 pixels = np.asarray(converted, dtype=np.float64)
     except DataError:
         raise
-    except (OSError, ValueError, SyntaxError, image_module.DecompressionBombWarning) as error:
+    except (
+        OSError,
+        ValueError,
+        SyntaxError,
+        image_module.DecompressionBombError,
+        image_module.DecompressionBombWarning,
+    ) as error:
         raise DataError(f"{path}: not a readable PNG or JPEG image ({one_line(error)})") from None
     return pixels.reshape(-1)
 

@@ -124,3 +124,21 @@ def test_without_pillow_the_error_names_the_extra(
     monkeypatch.setitem(sys.modules, "PIL", None)
     with pytest.raises(DataError, match=r"pip install 'bpnn\[images\]'"):
         load_dataset(validate(images_config(shapes)).data, task="multiclass", seed=0)
+
+
+def test_an_image_declaring_too_many_pixels_is_refused_before_decoding(tmp_path: Path) -> None:
+    """A PNG whose header declares 20000 x 20000 pixels (400 million: a decompression bomb;
+    Pillow's own limit raises its DecompressionBombError there) is one line, not a traceback."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"") + chunk(b"IEND", b"")
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "bomb.png").write_bytes(png)
+    with pytest.raises(DataError, match=r"bomb\.png: .*(decompression bomb|pixels)"):
+        load_dataset(validate(images_config(tmp_path)).data, task="multiclass", seed=0)
