@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bpnn.data import SOURCES, Samples, read_samples
-from bpnn.errors import DataError
+from bpnn.data import samples_to_predict
 from bpnn.metrics import accuracy_name
 from bpnn.model import Model, load_model
 
@@ -180,22 +179,15 @@ def prediction_table(
     if fmt not in PREDICTION_FORMATS:
         raise ValueError(f"fmt must be one of {PREDICTION_FORMATS}, got {fmt!r}")
     model = load_model(checkpoint)
-    source = SOURCES[model.config.data.source]
-    features = source.read_new(model.config.data, Path(input_file), log=log or (lambda _: None))
-    if features is not None and id_column is not None:
-        raise DataError(f"{input_file}: --id needs a table (.csv or .parquet) with that column")
-    samples = (
-        Samples(features, len(features))
-        if features is not None
-        else read_samples(
-            input_file,
-            feature_names=model.feature_names,
-            n_features=model.n_features,
-            target=model.target_names,
-            encoding=model.encoding,
-            id_column=id_column,
-            log=log or (lambda message: None),
-        )
+    samples = samples_to_predict(
+        model.config.data,
+        input_file,
+        feature_names=model.feature_names,
+        n_features=model.n_features,
+        target=model.target_names,
+        encoding=model.encoding,
+        id_column=id_column,
+        log=log or (lambda message: None),
     )
     # scaled once: a value beyond the dtype's range is one line naming the file
     output = model.predict_scaled(model.scaled_inputs(samples.X, str(input_file)))

@@ -39,10 +39,19 @@ def strict_json(value: Any) -> Any:
     return value
 
 
+def json_text(value: Any, indent: int | None = None) -> str:
+    """``value`` as strict JSON text: a non-finite number is ``null``, never the ``NaN`` that
+    JSON parsers refuse (a run's metrics and summary, every ``--json``)."""
+    return json.dumps(strict_json(value), indent=indent, allow_nan=False)
+
+
 def print_json(value: Any, indent: int | None = None) -> None:
-    """Print ``value`` on stdout as one strict JSON document (every command's ``--json``): a
-    non-finite number is ``null``, never the ``NaN`` that JSON parsers refuse."""
-    print(json.dumps(strict_json(value), indent=indent, allow_nan=False))
+    """Print ``value`` on stdout as one strict JSON document (every command's ``--json``)."""
+    print(json_text(value, indent))
+
+
+def _taken(path: Path, option: str) -> OutputError:
+    return OutputError(f"{path}: already exists; choose another {option}")
 
 
 def refuse_existing(paths: Iterable[Path], option: str) -> None:
@@ -50,7 +59,7 @@ def refuse_existing(paths: Iterable[Path], option: str) -> None:
     the flag that chose it (``--out``): checked before any work, so nothing is half-written."""
     for path in paths:
         if path.exists() or path.is_symlink():
-            raise OutputError(f"{path}: already exists; choose another {option}")
+            raise _taken(path, option)
 
 
 def make_output_folder(folder: Path, option: str) -> None:
@@ -73,7 +82,7 @@ def new_file(path: Path, option: str, *, binary: bool = False) -> Iterator[IO[An
     try:
         handle = path.open("xb") if binary else path.open("x", encoding="utf-8")
     except FileExistsError:
-        raise OutputError(f"{path}: already exists; choose another {option}") from None
+        raise _taken(path, option) from None
     except IsADirectoryError:
         raise OutputError(f"{path}: is a directory; choose another {option}") from None
     except OSError as error:

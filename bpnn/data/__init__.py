@@ -26,6 +26,7 @@ from bpnn.data.files import (
     read_table,
 )
 from bpnn.data.mnist import MNIST_FILES, MNIST_MIRRORS, default_mnist_dir, download_mnist
+from bpnn.data.new_samples import labelled_samples, samples_to_predict
 from bpnn.data.options import DataConfig
 from bpnn.data.sources import SOURCES, Raw, Source
 from bpnn.data.splits import encode_labels, label_columns
@@ -46,6 +47,7 @@ __all__ = [
     "encode_labels",
     "generator_options",
     "label_columns",
+    "labelled_samples",
     "load_dataset",
     "make_xor",
     "read_idx",
@@ -53,4 +55,5 @@ __all__ = [
     "read_labelled",
     "read_samples",
     "read_table",
+    "samples_to_predict",
 ]

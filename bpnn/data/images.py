@@ -62,6 +62,11 @@ def _is_image(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and path.name[0] != "."
 
 
+def _images_in(folder: Path) -> list[Path]:
+    """The image files directly in ``folder``, in sorted order."""
+    return sorted(p for p in folder.iterdir() if _is_image(p))
+
+
 def _subfolders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
@@ -80,7 +85,7 @@ def _labelled_files(root: Path) -> tuple[list[Path], list[str]]:
     files: list[Path] = []
     labels: list[str] = []
     for folder in folders:
-        images = sorted(p for p in folder.iterdir() if _is_image(p))
+        images = _images_in(folder)
         if not images:
             raise DataError(
                 f"{folder}: class folder {folder.name!r} has no images "
@@ -89,11 +94,6 @@ def _labelled_files(root: Path) -> tuple[list[Path], list[str]]:
         files += images
         labels += [folder.name] * len(images)
     return files, labels
-
-
-def _size(config: DataConfig) -> tuple[int, int]:
-    height, width = config.size
-    return height, width
 
 
 def read_image(path: Path, size: tuple[int, int], channels: str) -> np.ndarray:
@@ -126,12 +126,12 @@ def read_image(path: Path, size: tuple[int, int], channels: str) -> np.ndarray:
     return pixels.reshape(-1)
 
 
-def read_images(files: list[Path], config: DataConfig, log: Log) -> np.ndarray:
+def read_images(files: list[Path], config: DataConfig) -> np.ndarray:
     """The images ``files`` as rows of a (n, height * width * channels) float64 array."""
-    size = _size(config)
-    X = np.empty((len(files), size[0] * size[1] * len(MODES[config.channels])))
+    height, width = config.size
+    X = np.empty((len(files), height * width * len(MODES[config.channels])))
     for i, path in enumerate(files):
-        X[i] = read_image(path, size, config.channels)
+        X[i] = read_image(path, (height, width), config.channels)
     return X
 
 
@@ -157,12 +157,12 @@ class ImagesSource(Source):
         root = Path(config.path)
         files, labels = _labelled_files(root)
         log(f"reading {len(files)} images of {root} ({len(set(labels))} classes)")
-        X = read_images(files, config, log)
+        X = read_images(files, config)
         names = pixel_names(X.shape[1])
         raw = Raw(X=X, y=np.array(labels), feature_names=names, name=str(root))
         if config.test_path is not None:
             test_files, test_labels = _labelled_files(Path(config.test_path))
-            raw.X_test, raw.y_test = read_images(test_files, config, log), np.array(test_labels)
+            raw.X_test, raw.y_test = read_images(test_files, config), np.array(test_labels)
             raw.test_name = config.test_path
         return raw
 
@@ -170,24 +170,24 @@ class ImagesSource(Source):
         """An image file, or every image in a folder (and in its class folders, one level
         down), in sorted order."""
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if _is_image(p))
+            files = _images_in(path)
             for folder in _subfolders(path):
-                files += sorted(p for p in folder.iterdir() if _is_image(p))
+                files += _images_in(folder)
             if not files:
                 raise DataError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) to predict")
-        elif path.suffix.lower() in IMAGE_SUFFIXES or path.is_file():
-            if not path.exists():
-                raise DataError(f"{path}: no such file")
+        elif path.is_file():
             files = [path]
+        elif path.suffix.lower() in IMAGE_SUFFIXES:
+            raise DataError(f"{path}: no such file")
         else:
             raise DataError(f"{path}: no such file or folder")
-        return read_images(files, config, log)
+        return read_images(files, config)
 
     def read_new_labelled(
         self, config: DataConfig, path: Path, *, log: Log
     ) -> tuple[np.ndarray, np.ndarray]:
         files, labels = _labelled_files(path)
-        return read_images(files, config, log), np.array(labels)
+        return read_images(files, config), np.array(labels)
 
 
 register(ImagesSource())

@@ -76,7 +76,8 @@ class Source:
     #: a table of named columns, encoded by ``bpnn.data.table`` (``config show`` lists them)
     tabular: ClassVar[bool] = False
     #: the source's own ``data.*`` keys, beyond the shared ones of ``DataConfig``: name ->
-    #: ``(type, default)`` as pydantic takes them (``{"size": (tuple[int, int], (28, 28))}``);
+    #: ``(type, default)`` as pydantic takes them (``{"size": (list[int], [28, 28])}``: a list, as
+    #: YAML writes it, since sections are strict);
     #: ``bpnn.data.options`` adds them to the ``data:`` section, and ``keys`` must list them
     fields: ClassVar[dict[str, tuple[Any, Any]]] = {}
 

@@ -43,7 +43,7 @@ from bpnn import checkpoint
 from bpnn.config import Config, load_config, short
 from bpnn.errors import ConfigError, DataError, OutputError, naming
 from bpnn.faults import crash_point
-from bpnn.outputs import atomic_file, strict_json
+from bpnn.outputs import atomic_file, json_text
 
 Log = Callable[[str], None]
 
@@ -272,7 +272,7 @@ class RunDirectory:
     def append_metrics(self, logs: dict[str, Any]) -> None:
         """Append one epoch's logs as a line of strict JSON (written in two parts around a crash
         point, so the tests can leave a torn line as a full disk would)."""
-        line = json.dumps(strict_json(logs), allow_nan=False) + "\n"
+        line = json_text(logs) + "\n"
         half = len(line) // 2
         with naming(self.metrics_path), self.metrics_path.open("a", encoding="utf-8") as handle:
             handle.write(line[:half])
@@ -282,7 +282,7 @@ class RunDirectory:
         crash_point("metrics:written")
 
     def write_summary(self, summary: dict[str, Any]) -> None:
-        text = json.dumps(strict_json(summary), indent=2, allow_nan=False) + "\n"
+        text = json_text(summary, indent=2) + "\n"
         with atomic_file(self.summary_path, point="summary") as handle:
             handle.write(text)
 

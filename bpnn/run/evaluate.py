@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from bpnn.data import SOURCES, encode_labels, label_columns, load_dataset, read_labelled
+from bpnn.data import encode_labels, label_columns, labelled_samples, load_dataset
 from bpnn.errors import ConfigError, DataError
 from bpnn.evaluation import report
 from bpnn.model import Model, load_model
@@ -107,18 +107,13 @@ def evaluate_file(
     table encoding; extra columns left out, through ``log``), its labels checked against the
     model's classes; the checkpoint's own scaling is applied."""
     model = load_model(path)
-    source = SOURCES[model.config.data.source]
-    labelled = source.read_new_labelled(model.config.data, Path(data_file), log=log)
-    X, labels = (
-        labelled
-        if labelled is not None
-        else read_labelled(
-            data_file,
-            feature_names=model.feature_names,
-            target=model.target_names,
-            encoding=model.encoding,
-            log=log,
-        )
+    X, labels = labelled_samples(
+        model.config.data,
+        data_file,
+        feature_names=model.feature_names,
+        target=model.target_names,
+        encoding=model.encoding,
+        log=log,
     )
     if model.task in ("multiclass", "binary"):
         y = encode_labels(labels, model.classes, str(data_file))
