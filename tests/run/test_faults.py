@@ -42,8 +42,7 @@ from bpnn.errors import (
     TrainingError,
 )
 from bpnn.streams import STDOUT_CLOSED
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support import REPO, cli_environment
 
 #: a small digits run: a 64 -> 16 -> 10 network, a few seconds
 SMALL = """\
@@ -55,13 +54,6 @@ train: {epochs: 2, batch_size: 64}
 """
 #: the same with hidden [128]: checkpoints of about 120 KB
 WIDE = SMALL.replace("[16]", "[128]").replace("name: small", "name: wide")
-
-
-def environment(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "BPNN_DEBUG"}
-    env["PYTHONPATH"] = str(REPO)
-    env.update(extra)
-    return env
 
 
 def bpnn(
@@ -79,7 +71,7 @@ def bpnn(
         text=True,
         timeout=timeout,
         preexec_fn=preexec_fn,
-        env=environment(BPNN_DATA_DIR=str(cwd / "bpnn-data"), **env),
+        env=cli_environment(BPNN_DATA_DIR=str(cwd / "bpnn-data"), **env),
     )
 
 
@@ -91,7 +83,7 @@ def start_bpnn(*args: Any, cwd: Path) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=environment(BPNN_DATA_DIR=str(cwd / "bpnn-data")),
+        env=cli_environment(BPNN_DATA_DIR=str(cwd / "bpnn-data")),
     )
 
 
