@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 
 from bpnn.data import samples_to_predict
+from bpnn.errors import ConfigError
 from bpnn.metrics import accuracy_name
 from bpnn.model import Model, load_model
+from bpnn.outputs import refuse_existing, write_new
 
 Log = Callable[[str], None]
 
@@ -160,24 +162,18 @@ NUMBER_FORMAT = "%.9g"
 PREDICTION_FORMATS = ("csv", "jsonl")
 
 
-def prediction_table(
+def predictions(
     checkpoint: Path,
     input_file: Path,
     *,
     id_column: str | None = None,
-    fmt: str = "csv",
     log: Log | None = None,
-) -> str:
-    """The predictions for each sample of ``input_file``, as CSV (a header row) or JSON lines
-    (``fmt="jsonl"``: one object per row): ``label`` and ``p_<class>`` for classification
-    (multi-label: ``labels``, the set of labels with ``p > 0.5`` joined by ``;`` in CSV and a
-    list in JSON, and ``p_<label>``),
-    ``value`` (or ``value_<i>``) for regression, after the ``id_column`` copied through as
-    written when asked for. Numbers are written with ``%.9g``, enough for a float32 to read back
-    exactly. A row the model cannot predict (a missing value, ``data.missing: drop``) keeps its
-    place with empty cells (JSON ``null``)."""
-    if fmt not in PREDICTION_FORMATS:
-        raise ValueError(f"fmt must be one of {PREDICTION_FORMATS}, got {fmt!r}")
+) -> tuple[list[str], list[list[Any]]]:
+    """The predictions for each sample of ``input_file``: column names and one row per sample,
+    ``label`` and ``p_<class>`` for classification (multi-label: ``labels``, the list of labels
+    with ``p > 0.5``, and ``p_<label>``), ``value`` (or ``value_<i>``) for regression, after the
+    ``id_column`` copied through as written when asked for. A row the model cannot predict (a
+    missing value, ``data.missing: drop``) keeps its place with ``None`` cells."""
     model = load_model(checkpoint)
     samples = samples_to_predict(
         model.config.data,
@@ -191,14 +187,12 @@ def prediction_table(
     )
     # scaled once: a value beyond the dtype's range is one line naming the file
     output = model.predict_scaled(model.scaled_inputs(samples.X, str(input_file)))
+    rows: list[list[Any]]
     if model.task == "multilabel":
         assert model.classes is not None
         names = ["labels", *[f"p_{c}" for c in model.classes]]
         sets = [[c.item() for c in model.classes[row > 0.5]] for row in output]
-        rows = [
-            [labels if fmt == "jsonl" else ";".join(map(str, labels)), *row.tolist()]
-            for labels, row in zip(sets, output, strict=True)
-        ]
+        rows = [[labels, *row.tolist()] for labels, row in zip(sets, output, strict=True)]
     elif model.classes is not None:
         names = ["label", *[f"p_{c}" for c in model.classes]]
         labels = model.classes[output.argmax(axis=1)]
@@ -209,13 +203,21 @@ def prediction_table(
         )
         rows = output.tolist()
     if samples.kept is not None:  # rows left out keep their place, with empty cells
-        table: list[list] = [[None] * len(names) for _ in range(samples.n_rows)]
+        table: list[list[Any]] = [[None] * len(names) for _ in range(samples.n_rows)]
         for position, row in zip(np.flatnonzero(samples.kept), rows, strict=True):
             table[position] = row
         rows = table
     if id_column is not None and samples.ids is not None:
         names = [id_column, *names]
         rows = [[identifier, *row] for identifier, row in zip(samples.ids, rows, strict=True)]
+    return names, rows
+
+
+def format_predictions(names: list[str], rows: list[list[Any]], fmt: str = "csv") -> str:
+    """``predictions`` as CSV (a header row; a multi-label row's labels joined by ``;``) or JSON
+    lines (``fmt="jsonl"``: one object per row, labels as a list, ``null`` for an empty cell).
+    Numbers are written with ``%.9g``, enough for a float32 to read back exactly."""
+    check_prediction_format(fmt)
     if fmt == "jsonl":
         return "".join(
             json.dumps(dict(zip(names, _json_cells(row), strict=True))) + "\n" for row in rows
@@ -227,9 +229,49 @@ def prediction_table(
     return buffer.getvalue()
 
 
+def check_prediction_format(fmt: str) -> None:
+    """A ``ConfigError`` unless ``fmt`` is one of ``PREDICTION_FORMATS``."""
+    if fmt not in PREDICTION_FORMATS:
+        raise ConfigError(f"--format: {fmt!r} is not one of {', '.join(PREDICTION_FORMATS)}")
+
+
+def prediction_table(
+    checkpoint: Path,
+    input_file: Path,
+    *,
+    id_column: str | None = None,
+    fmt: str = "csv",
+    log: Log | None = None,
+) -> str:
+    """``predictions`` of ``input_file`` as text (``format_predictions``)."""
+    check_prediction_format(fmt)
+    names, rows = predictions(checkpoint, input_file, id_column=id_column, log=log)
+    return format_predictions(names, rows, fmt)
+
+
+def write_predictions(
+    checkpoint: Path,
+    input_file: Path,
+    out: Path,
+    *,
+    id_column: str | None = None,
+    fmt: str = "csv",
+    log: Log | None = None,
+) -> int:
+    """``prediction_table`` written to ``out``, a new file (never over one); the number of
+    rows written."""
+    check_prediction_format(fmt)
+    refuse_existing([out], "--out")
+    names, rows = predictions(checkpoint, input_file, id_column=id_column, log=log)
+    write_new(out, format_predictions(names, rows, fmt), "--out")
+    return len(rows)
+
+
 def _csv_cell(value: object) -> str:
     if value is None:
         return ""
+    if isinstance(value, list):  # a multi-label row's labels
+        return ";".join(map(str, value))
     if isinstance(value, float):
         return NUMBER_FORMAT % value
     return str(value)

@@ -23,12 +23,13 @@ def _report(
     y: np.ndarray,
     plots: Path | None,
     title: str,
+    log: Log,
     prefix: str = "test_",
 ) -> dict[str, Any]:
     """The metrics of ``model`` (named ``prefix`` + metric) with, for classification, the
     per-class table and the confusion matrix; with ``plots``, the confusion matrix
     (classification) or the predicted values against the true ones (regression) drawn there as
-    PNG (never over a file)."""
+    PNG (never over a file; ``wrote PATH`` is logged)."""
     if plots is not None and model.task == "multilabel":
         raise ConfigError(
             "--plots: draws a confusion matrix of classes or predicted values, not the "
@@ -49,6 +50,7 @@ def _report(
             plot_confusion_matrix(
                 full["confusion_matrix"], full["classes"], target, title, "--plots folder"
             )
+        log(f"wrote {target}")
     return full
 
 
@@ -86,7 +88,9 @@ def evaluate_checkpoint(path: Path, log: Log = no_log, plots: Path | None = None
         )
         X_test = model.input_scaling.apply(data.input_scaling.invert(X_test), model.network.dtype)
     split = "test set" if prefix == "test_" else "training set (no test split)"
-    metrics = _report(model, X_test, y_test, plots, f"{config.name}: {path.name}, {split}", prefix)
+    metrics = _report(
+        model, X_test, y_test, plots, f"{config.name}: {path.name}, {split}", log, prefix
+    )
     return _ordered(metrics, model.epoch, len(X_test), prefix)
 
 
@@ -129,5 +133,5 @@ def evaluate_file(
             )
     X_scaled = model.scaled_inputs(X, str(data_file))  # beyond the dtype's range: one line
     title = f"{model.config.name}: {path.name} on {data_file.name}"
-    metrics = _report(model, X_scaled, model.targets(y), plots, title)
+    metrics = _report(model, X_scaled, model.targets(y), plots, title, log)
     return _ordered(metrics, model.epoch, len(X))

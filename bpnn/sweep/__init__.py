@@ -6,5 +6,5 @@ ordinary run directory, on local worker processes or a Dask cluster, resumable f
 - ``trial``: one trial, as a worker runs it (the only module that starts training)
 - ``executors``: local processes or Dask workers
 - ``runner``: the sweep folder, the study, the ask-dispatch-tell loop, best.yaml
-- ``report``: the ranked table;  ``plots``: the metric against each searched key
+- ``plots``: the metric against each searched key (the ranked table: ``bpnn.cli.sweep``)
 """

@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from bpnn.errors import ConfigError, OutputError
-from bpnn.sweep.spec import Choices, SweepSpec, decode_value, describe_point
+from bpnn.sweep.spec import Choices, SweepSpec, decode_value, describe_point, load_sweep
 from bpnn.sweep.trial import PruningSnapshot, TrialResult, TrialTask
 
 STUDY_NAME = "bpnn-sweep"
@@ -135,6 +135,21 @@ def run_sweep(
 
 
 # --- the sweep folder ------------------------------------------------------------------------
+
+
+def run_sweep_file(
+    sweep_file: Path,
+    out: Path | None = None,
+    *,
+    workers: int | None = None,
+    dask_address: str | None = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> SweepOutcome:
+    """``run_sweep`` of the sweep file ``sweep_file`` into ``out`` (default:
+    ``sweeps/NAME-TIME``)."""
+    spec = load_sweep(sweep_file)
+    sweep_dir = out if out is not None else default_sweep_dir(sweep_file)
+    return run_sweep(spec, sweep_dir, workers=workers, dask_address=dask_address, log=log)
 
 
 def _prepare_sweep_dir(spec: SweepSpec, sweep_dir: Path) -> None:

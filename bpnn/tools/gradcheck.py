@@ -314,3 +314,66 @@ def verdict(checked: Sequence[tuple[str | None, Any]], tol: float) -> tuple[bool
     worst_label, worst = max(checked, key=badness)
     error = worst.max_relative_error
     return math.isfinite(error) and error <= tol, worst_label, worst
+
+
+@dataclass(frozen=True)
+class GradientReport:
+    """A whole gradient check: every ``(network label, TensorCheck)`` checked (the label is
+    None for a config's one network), the tolerance, and the verdict (``verdict``)."""
+
+    checked: list[tuple[str | None, TensorCheck]]
+    tolerance: float
+
+    @property
+    def labelled(self) -> bool:
+        """Whether the check covered several labelled networks (the self-test)."""
+        return self.checked[0][0] is not None
+
+    @property
+    def passed(self) -> bool:
+        return verdict(self.checked, self.tolerance)[0]
+
+    def summary(self) -> str:
+        """``passed: worst W 1.2e-09 (tolerance 1e-06)``, or ``FAILED: ... at index (i, j)``."""
+        passed, worst_label, worst = verdict(self.checked, self.tolerance)
+        where = f"{worst_label}: " if worst_label else ""
+        line = (
+            f"{'passed' if passed else 'FAILED'}: worst {where}{worst.name} "
+            f"{worst.max_relative_error:.2e} (tolerance {self.tolerance:g})"
+        )
+        return line if passed else f"{line} at index {worst.worst_index}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "tolerance": self.tolerance,
+            "tensors": [
+                {
+                    "network": label,
+                    "tensor": t.name,
+                    "shape": list(t.shape),
+                    "max_relative_error": t.max_relative_error,
+                    "checked": t.checked,
+                    "skipped_at_kinks": t.skipped_at_kinks,
+                }
+                for label, t in self.checked
+            ],
+        }
+
+
+def gradient_check(
+    config: Config | None = None,
+    *,
+    samples: int = 8,
+    max_entries: int | None = 500,
+    tolerance: float = DEFAULT_TOLERANCE,
+    log: Callable[[str], None] | None = None,
+) -> GradientReport:
+    """``check_config`` of ``config``, or without one the ``self_test`` of every activation x
+    loss pairing, as one report."""
+    if config is None:
+        checked = [(pairing.label, t) for pairing in self_test() for t in pairing.tensors]
+    else:
+        tensors = check_config(config, samples=samples, max_entries=max_entries, log=log)
+        checked = [(None, t) for t in tensors]
+    return GradientReport(checked, tolerance)

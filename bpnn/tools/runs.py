@@ -25,9 +25,8 @@ from typing import Any
 
 import yaml
 
-from bpnn.cli_output import Column, Table
 from bpnn.errors import ConfigError
-from bpnn.metrics import METRICS, format_value, metric_names
+from bpnn.metrics import metric_names
 from bpnn.run import RunDirectory
 
 #: the keys of a record, in column order (``--json`` objects have exactly these)
@@ -202,48 +201,11 @@ def _text(value: Any) -> str:
     return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
-#: the columns of the table, most important (priority 0, never hidden) to least; the test
-#: metrics and the stop reason may break between their words when nothing else is left to hide
-TABLE_COLUMNS = (
-    Column("name"),
-    Column("status"),
-    Column("started", priority=7),
-    Column("data", priority=5),
-    Column("architecture", "arch", priority=3),
-    Column("optimizer", "opt", priority=4),
-    Column("epochs", "ep", priority=2, justify="right"),
-    Column("best", priority=1),
-    Column("test", wrap=True),
-    Column("stop reason", "stop", priority=8, wrap=True),
-    Column("seconds", "s", priority=6, justify="right"),
-)
-
-
-def runs_table(records: Sequence[dict[str, Any]]) -> Table:
-    """The table ``bpnn runs`` prints: one row per record, every value whole."""
-    table = Table(list(TABLE_COLUMNS), title=f"{len(records)} runs")
-    for r in records:
-        best = "-"
-        if r["best_value"] is not None:
-            best = f"{r['best_metric']} {format_value(r['best_metric'], r['best_value'])}"
-        tests = [
-            f"{METRICS[k[len('test_') :]].short} {format_value(k, v)}"
-            for k, v in r["test_metrics"].items()
-        ]
-        optimizer = r["optimizer"] or "-"
-        if isinstance(r["lr"], float | int):
-            optimizer += f" {r['lr']:g}"
-        table.add_row(
-            r["name"],
-            r["status"],
-            (r["started"] or "-")[:16],  # to the minute; --json has the seconds
-            r["data"],
-            r["architecture"],
-            optimizer,
-            r["epochs"],
-            best,
-            tests or "-",
-            r["stop_reason"] or "-",
-            f"{r['seconds']:.1f}" if r["seconds"] is not None else "-",
-        )
-    return table
+def list_runs(
+    folders: Sequence[Path] = (Path("runs"),),
+    filters: Sequence[str] = (),
+    sort: str | None = None,
+) -> list[dict[str, Any]]:
+    """The records of every run directory in ``folders`` (or those folders themselves), kept by
+    ``filters`` and sorted by ``sort`` (``select``)."""
+    return select([read_run(run) for run in find_runs(folders)], filters, sort)

@@ -308,10 +308,11 @@ def test_a_message_with_brackets_is_printed_as_written(
 def test_lr_find_install_advice_keeps_its_brackets(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bpnn.cli import _draw_lr_curve
+    from bpnn.cli.lr_find import draw_lr_curve
+    from bpnn.cli.output import Output
 
     monkeypatch.setitem(sys.modules, "plotext", None)  # the extra is not installed
-    _draw_lr_curve(object())
+    draw_lr_curve(Output(), object())
     assert "pip install 'bpnn[plot]'" in capsys.readouterr().err
 
 

@@ -1,7 +1,7 @@
-"""Tables that fit the terminal (``bpnn.cli_output``): the renderer's steps (headers abbreviated,
-then the lowest-priority columns hidden and named, wrapping between words only as a last
-resort, no limit in a pipe), and every command's table at 60, 80 and 120 columns and in a pipe,
-where no value that ``--json`` reports is ever cut.
+"""Tables that fit the terminal (``bpnn.cli.tables``, printed by ``bpnn.cli.output.Output``):
+the renderer's steps (headers abbreviated, then the lowest-priority columns hidden and named,
+wrapping between words only as a last resort, no limit in a pipe), and every command's table
+at 60, 80 and 120 columns and in a pipe, where no value that ``--json`` reports is ever cut.
 (tests/data/test_tables.py is about data tables.)
 """
 
@@ -17,7 +17,8 @@ from rich.cells import cell_len
 from typer.testing import CliRunner
 
 from bpnn.cli import app
-from bpnn.cli_output import Column, Output, Table, fit_items, layout, output_width
+from bpnn.cli.output import Output
+from bpnn.cli.tables import Column, Table, fit_items, layout, output_width
 from bpnn.config import validate
 from bpnn.metrics import METRICS, format_value
 from bpnn.run import run_training
@@ -303,7 +304,7 @@ def finished_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
 def test_sweep_table_shows_every_searched_value_whole(
     finished_sweep: tuple[Path, Path], width: int | None
 ) -> None:
-    from bpnn.sweep.report import format_value as searched
+    from bpnn.cli.sweep import searched
 
     sweep_file, out = finished_sweep  # finished: running it again only prints the table
     ranked = json.loads(invoke(["sweep", sweep_file, "--out", out, "--json"], width))

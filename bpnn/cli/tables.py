@@ -1,4 +1,4 @@
-"""The one renderer of every table a command prints, and the width it fits.
+"""How a table fits the width: the layout of every table a command prints (``Output.table``).
 
 The width (``output_width``): ``COLUMNS`` when it is set (on a terminal or not), else the
 terminal's width when stdout is a terminal, else none at all: in a pipe or a file every row is
@@ -258,27 +258,3 @@ def fit_items(items: Sequence[str], width: int | None, separator: str = "  ") ->
         else:
             lines.append(item)
     return lines
-
-
-class Output:
-    """What a command prints on stdout, fitted to the width: every table a command prints is
-    drawn by ``table``. ``width``: the width to fit (None: no limit); by default
-    ``output_width()``, measured when the output is made."""
-
-    def __init__(self, width: int | Literal["measured"] | None = "measured") -> None:
-        self.width = output_width() if width == "measured" else width
-
-    def console(self, width: int | None = None) -> Console:
-        """A console for stdout, ``width`` wide (default: the output's width)."""
-        return Console(highlight=False, width=width or self.width or None, soft_wrap=False)
-
-    def table(self, table: Table) -> Layout:
-        """Print ``table`` fitted to the width, and the note naming the columns it hid."""
-        drawn, plan = render(table, self.width)
-        console = self.console(max(plan.width, self.width or 0))
-        for line in title_lines(table.title, self.width) if table.title is not None else []:
-            console.print(Text(line, style="table.title"), soft_wrap=True)
-        console.print(drawn)
-        if plan.hidden:
-            console.print(hidden_note(plan.hidden), markup=False)
-        return plan
