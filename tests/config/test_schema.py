@@ -72,7 +72,9 @@ def test_each_component_default_is_written_once() -> None:
     from bpnn.config import _DEFAULT_COMPONENTS, config_schema
     from tests.support import PACKAGE
 
-    source = (PACKAGE / "config" / "__init__.py").read_text(encoding="utf-8")
+    source = "".join(
+        path.read_text(encoding="utf-8") for path in sorted((PACKAGE / "config").glob("*.py"))
+    )
     schema = config_schema()
     model = schema["$defs"]["ModelConfig"]["properties"]
     for path, name in _DEFAULT_COMPONENTS.items():

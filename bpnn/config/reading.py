@@ -1,0 +1,95 @@
+"""Reading a config's YAML: a safe loader (no tags that build objects, no duplicate keys), size
+and alias-expansion limits checked before a value is built, and one-line errors naming the file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bpnn.errors import ConfigError
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML loader that also reads ``1e-3`` as a float (plain YAML 1.1 wants ``1.0e-3``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+#: a config is small: larger text, or aliases that expand to more values, is refused unread
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_VALUES = 1_000_000
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: messages never carry unbounded input."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values ``node`` becomes once every alias is expanded (shared nodes counted
+    once per use), computed over the node graph without expanding it."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    sizes[id(node)] = 1  # a recursive alias counts once here; construction refuses it
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        total += sum(_expanded_size(child, sizes) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        total += sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    sizes[id(node)] = min(total, MAX_CONFIG_VALUES + 1)
+    return sizes[id(node)]
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """Parse YAML text; a syntax error becomes a one-line ``ConfigError`` naming ``source``.
+    Text over ``MAX_CONFIG_BYTES`` or aliases expanding beyond ``MAX_CONFIG_VALUES`` values (a
+    "billion laughs" document) are refused before anything is built from them."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{source}: {len(text)} characters; a config is at most {MAX_CONFIG_BYTES} "
+            "(put large data in a file)"
+        )
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+        if node is not None and _expanded_size(node, {}) > MAX_CONFIG_VALUES:
+            raise ConfigError(
+                f"{source}: its aliases expand to more than {MAX_CONFIG_VALUES} values; "
+                "a config cannot be that large"
+            )
+        return yaml.load(text, Loader=_Loader)
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{source}: invalid YAML{where}: {problem}") from None
+
+
+def read_yaml_file(path: Path, kind: str = "config") -> Any:
+    """The parsed YAML of a ``kind`` file (a config, a sweep file); a missing or unreadable file
+    is a one-line ``ConfigError`` naming it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such {kind} file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read: {error}") from None
+    return parse_yaml(text, str(path))
