@@ -1,6 +1,6 @@
-"""Components named in a config (activations, initializers, losses, optimizers, schedules): names
-looked up in the engine's registries, options checked against the signatures of the classes
-themselves, so adding a component to the engine needs no change here.
+"""Components named in a config (activations, initializers, losses, optimizers, schedules, and
+the callbacks of ``train.callbacks``): names looked up in their registries, options checked
+against the signatures of the classes themselves, so adding a component needs no change here.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pydantic import (
     create_model,
 )
 
+from bpnn.callbacks import CALLBACKS
 from bpnn.config.checks import (
     _check_memory,
     _check_monitors,
@@ -38,6 +39,7 @@ NOT_OPTIONS: dict[str, tuple[str, ...]] = {
     "initializer": ("rng", "shape", "fan_in", "fan_out"),
     "bias initializer": ("rng", "shape", "fan_in", "fan_out"),
     "schedule": ("base_lr", "epochs"),
+    "callback": ("context",),
 }
 
 
@@ -114,7 +116,7 @@ def _resolve_components(config: Config) -> Config:
         if kind == "schedule":
             fixed = {"base_lr": 1.0, "epochs": config.train.epochs}
             _instantiate(where, registry[c.name], fixed, **options)
-        elif "initializer" not in kind:  # let the class check the values (ranges) itself
+        elif "initializer" not in kind and kind != "callback":  # the class checks its values
             _instantiate(where, registry[c.name], {}, **options)
         return type(c)(name=c.name, options=options)
 
@@ -159,6 +161,13 @@ def _resolve_components(config: Config) -> Config:
             f"data.target: several columns are the 0/1 labels of binary_cross_entropy "
             f"(multi-label); '{loss.name}' reads one target column"
         )
+    callbacks = [
+        component(f"train.callbacks[{i}]", c, CALLBACKS, "callback")
+        for i, c in enumerate(config.train.callbacks)
+    ]
+    for i, c in enumerate(callbacks):
+        if any(other.name == c.name for other in callbacks[:i]):
+            raise ConfigError(f"train.callbacks[{i}]: '{c.name}' is named twice")
     _check_monitors(config, schedule, task)
     _check_memory(config)
     return config.model_copy(
@@ -176,6 +185,7 @@ def _resolve_components(config: Config) -> Config:
             "loss": loss,
             "schedule": schedule,
             "optimizer": _resolve_optimizer(config.optimizer),
+            "train": config.train.model_copy(update={"callbacks": callbacks}),
         }
     )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from bpnn.callbacks import CALLBACKS
 from bpnn.config.sections import _DEFAULT_COMPONENTS, Config
 from bpnn.nn.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS
 from bpnn.nn.initializers import BIAS_INITIALIZERS, INITIALIZERS
@@ -73,7 +74,14 @@ def config_schema() -> dict[str, Any]:
     }
     for unused in ("Component", "ScheduleConfig", "OptimizerConfig"):
         defs.pop(unused, None)
-    early = defs["TrainConfig"]["properties"]["early_stopping"]
+    train = defs["TrainConfig"]["properties"]
+    train["callbacks"] = {
+        "type": "array",
+        "items": _component_schema(list(CALLBACKS), "callback"),
+        "default": [],
+        "description": "callbacks to add, by name (bpnn.callbacks), in order",
+    }
+    early = train["early_stopping"]
     early["anyOf"].append({"type": "boolean", "description": "true: the defaults; false: off"})
     for name in ("data", "model", "train"):  # the defaults of whole sections are noise here
         top[name].pop("default", None)

@@ -139,6 +139,7 @@ class TrainConfig(Section):
     max_memory: PositiveInt | str | None = None  # bytes, or "512MiB", "4GiB"; None: available
     checkpoint_every: PositiveInt = 1
     health: bool = True
+    callbacks: list[Component] = []  # names (and options) from bpnn.callbacks.CALLBACKS
 
     @field_validator("early_stopping", mode="before")
     @classmethod
@@ -210,6 +211,7 @@ class Config(Section):
         out["model"]["output"] = self.model.output.dump()
         out["loss"] = self.loss.dump()
         out["schedule"] = self.schedule.dump()
+        out["train"]["callbacks"] = [c.dump() for c in self.train.callbacks]
         out["optimizer"] = {
             "name": self.optimizer.name,
             "lr": self.optimizer.lr,

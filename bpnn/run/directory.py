@@ -281,6 +281,24 @@ class RunDirectory:
             handle.write(line[half:])
         crash_point("metrics:written")
 
+    def _own_file(self, name: str) -> Path:
+        """The run's file ``name``: a plain file name, never a path out of the directory."""
+        if not name or name in (".", "..") or Path(name).name != name:
+            raise ValueError(f"not a plain file name: {name!r}")
+        return self.path / name
+
+    def write_file(self, name: str, text: str) -> None:
+        """Replace the run's file ``name`` with ``text`` (atomically: a temporary file, then a
+        rename); what a callback of ``train.callbacks`` writes."""
+        with atomic_file(self._own_file(name)) as handle:
+            handle.write(text)
+
+    def append_file(self, name: str, text: str) -> None:
+        """Append ``text`` to the run's file ``name``."""
+        path = self._own_file(name)
+        with naming(path), path.open("a", encoding="utf-8") as handle:
+            handle.write(text)
+
     def write_summary(self, summary: dict[str, Any]) -> None:
         text = json_text(summary, indent=2) + "\n"
         with atomic_file(self.summary_path, point="summary") as handle:

@@ -16,6 +16,14 @@ from typing import Any
 import numpy as np
 
 from bpnn import checkpoint
+from bpnn.callbacks import (
+    CALLBACKS,
+    Callback,
+    CallbackContext,
+    Checkpointer,
+    EarlyStopping,
+    MetricsWriter,
+)
 from bpnn.config import Config, load_config, memory_limit, short
 from bpnn.data import SOURCES, Dataset, load_dataset
 from bpnn.errors import BpnnError, ConfigError, DataError
@@ -27,7 +35,6 @@ from bpnn.nn.network import Network
 from bpnn.nn.optimizers import Optimizer, make_optimizer
 from bpnn.nn.schedules import Schedule, make_schedule
 from bpnn.run.directory import Log, RunDirectory, no_log
-from bpnn.training.callbacks import Callback, Checkpointer, EarlyStopping, MetricsWriter
 from bpnn.training.health import HealthMonitor, diagnose
 from bpnn.training.trainer import Trainer
 
@@ -185,11 +192,12 @@ def make_callbacks(
     log: Log = no_log,
     history: Sequence[dict[str, Any]] = (),
 ) -> tuple[Checkpointer, EarlyStopping | None, list[Callback]]:
-    """The health monitor (``train.health``; first, so the logs the others see hold its
+    """The health monitor (``train.health``; before the others, so the logs they see hold its
     numbers; it says its diagnoses through ``log``, and ``history``, the epochs a resumed run
     already has, keeps it from saying them again), early stopping (so the checkpoint holds its
     new state), the checkpointer, the metrics writer (after the checkpoint: a resume can add a
-    lost line back) and the progress.
+    lost line back), the callbacks the config names (``train.callbacks``, in its order) and
+    the progress. Every trainer puts the check of each batch's loss first itself.
 
     ``best.npz`` follows early stopping's monitor, mode and min_delta, so the best checkpoint
     and the weights early stopping restores are the same; else it is the lowest validation
@@ -217,6 +225,9 @@ def make_callbacks(
     else:
         checkpointer = Checkpointer(run, best_monitor(config, data), every=every)
     callbacks += [checkpointer, MetricsWriter(run)]
+    context = CallbackContext(run, log, history)
+    for named in config.train.callbacks:
+        callbacks.append(CALLBACKS[named.name](context, **named.options))
     if progress is not None:
         callbacks.append(progress)
     return checkpointer, early_stopping, callbacks

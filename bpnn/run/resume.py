@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bpnn import checkpoint
+from bpnn.callbacks import Callback
 from bpnn.config import Config, load_config, validate
 from bpnn.errors import CheckpointError, ConfigError, ResumeError
 from bpnn.model import load_model, make_seeds
@@ -23,7 +24,6 @@ from bpnn.run.pipeline import (
     record_failure,
     resume_hint,
 )
-from bpnn.training.callbacks import Callback
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

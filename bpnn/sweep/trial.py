@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bpnn.callbacks import Callback
 from bpnn.errors import BpnnError
 
 # the one place the sweep reaches the run directory's owner (re-point it when run.py lands)
 from bpnn.run import resume_training, run_training
-from bpnn.training.callbacks import Callback
 
 
 @dataclass(frozen=True)

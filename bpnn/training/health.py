@@ -41,8 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from bpnn.callbacks import Callback
 from bpnn.nn.layers import EVAL, ActivationLayer
-from bpnn.training.callbacks import Callback
 
 #: rows of the validation split (or, without one, of the training split) in the health sample
 SAMPLE_ROWS = 2048

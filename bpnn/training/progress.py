@@ -30,8 +30,8 @@ from rich.progress import (
 from rich.status import Status
 from rich.text import Text
 
+from bpnn.callbacks import Callback
 from bpnn.metrics import format_value, metric_names, short_name
-from bpnn.training.callbacks import Callback
 
 SEPARATOR = "  "
 

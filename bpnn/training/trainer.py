@@ -7,8 +7,10 @@ schedule, shuffles the training set with its own seeded generator, and for every
     optimizer_step(network, optimizer, lr, grad_clip)     # clip (optional), then update,
                                                           # in place (bpnn/nn/step.py)
 
-then evaluates the validation split and hands the epoch's ``logs`` to the callbacks. A loss that
-becomes NaN or infinite stops training at once with a ``TrainingError``.
+then evaluates the validation split and hands the epoch's ``logs`` to the callbacks. Between the
+backward pass and the update, the callbacks that check a batch see its loss
+(``on_backward_end``): the ``FiniteLossCheck`` every trainer has stops training at a NaN or
+infinite loss before it reaches the weights.
 
 Epochs are counted from 1 (the logs, the callbacks, ``start_epoch`` is the number already done);
 the engine's schedules take the number of epochs completed, ``epoch - 1``.
@@ -23,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bpnn.errors import TrainingError
+from bpnn.callbacks import Callback, FiniteLossCheck, StatefulCallback
 from bpnn.evaluation import correct_count, evaluate
 from bpnn.metrics import accuracy_name
 from bpnn.model import Model, model_contents
@@ -31,7 +33,6 @@ from bpnn.nn.network import Network
 from bpnn.nn.optimizers import Optimizer
 from bpnn.nn.schedules import Schedule
 from bpnn.nn.step import optimizer_step
-from bpnn.training.callbacks import Callback, StatefulCallback
 
 
 class Trainer:
@@ -60,6 +61,12 @@ class Trainer:
         self.shuffle_rng, self.shuffle = shuffle_rng, shuffle
         self.l2, self.grad_clip = l2, grad_clip
         self.callbacks = list(callbacks)
+        if not any(isinstance(c, FiniteLossCheck) for c in self.callbacks):
+            self.callbacks.insert(0, FiniteLossCheck())  # no trainer trains on after a NaN
+        #: the callbacks that look at a batch's loss before its update (most do not)
+        self._batch_checks = [
+            c for c in self.callbacks if type(c).on_backward_end is not Callback.on_backward_end
+        ]
         self.start_epoch = start_epoch
         self.stop_reason: str | None = None
         self.batches_per_epoch = math.ceil(len(data.X_train) / batch_size)
@@ -85,11 +92,8 @@ class Trainer:
             X_batch, y_batch = X[index], y[index]
             with np.errstate(over="ignore", invalid="ignore"):  # a NaN loss is our error
                 loss = network.train_step(X_batch, y_batch, l2=self.l2)
-            if not math.isfinite(loss):
-                raise TrainingError(
-                    f"the training loss became {loss} at epoch {epoch}, batch {batch}; stopped "
-                    f"(try a lower optimizer.lr or set train.grad_clip)"
-                )
+            for check in self._batch_checks:
+                check.on_backward_end(batch, {"loss": loss})
             clipped = optimizer_step(network, optimizer, lr, self.grad_clip)
             # the batch's loss summed over its samples, and its size (or sum of class weights)
             total_loss += network.loss.batch_total(loss, y_batch)

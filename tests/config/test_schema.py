@@ -82,3 +82,9 @@ def test_each_component_default_is_written_once() -> None:
         key = path.removeprefix("model.")
         shown = (model if path.startswith("model.") else schema["properties"])[key]["default"]
         assert shown == name, path
+
+
+def test_the_schema_knows_the_callbacks_a_config_names(validator: object) -> None:
+    assert errors(validator, "train: {callbacks: [csv]}\n") == []
+    assert errors(validator, "train: {callbacks: [{name: csv, delimiter: ';'}]}\n") == []
+    assert errors(validator, "train: {callbacks: [cvs]}\n")

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from bpnn.callbacks import Callback
 from bpnn.cli import app
 from bpnn.config import validate
 from bpnn.errors import ConfigError, TrainingError
 from bpnn.run import RunDirectory, run_training
 from bpnn.tools.runs import COLUMNS, find_runs, is_locked, read_run, select
-from bpnn.training.callbacks import Callback
 
 TINY: dict[str, Any] = {
     "name": "tiny",

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from bpnn.callbacks import Callback
 from bpnn.checkpoint import load
 from bpnn.cli import app
 from bpnn.config import validate
 from bpnn.run import RunDirectory, run_training
-from bpnn.training.callbacks import Callback
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()

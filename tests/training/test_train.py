@@ -17,6 +17,7 @@ import pytest
 from rich.console import Console
 
 from bpnn import checkpoint
+from bpnn.callbacks import Callback, Checkpointer, EarlyStopping, MetricsWriter
 from bpnn.config import Config, validate
 from bpnn.data import load_dataset
 from bpnn.errors import OutputError, TrainingError
@@ -25,7 +26,6 @@ from bpnn.metrics import mode_of as monitor_mode
 from bpnn.model import make_seeds
 from bpnn.nn.network import Network
 from bpnn.run import RunDirectory, build_model, make_trainer, run_training
-from bpnn.training.callbacks import Callback, Checkpointer, EarlyStopping, MetricsWriter
 from bpnn.training.progress import LiveProgress, PlainProgress, make_progress
 from bpnn.training.trainer import Trainer
 
