@@ -4,8 +4,10 @@ Notation (used across the engine): a layer computes the pre-activation ``z = x @
 activation ``a = g(z)``. Backpropagation needs ``g'(z)``; every ``derivative`` takes ``z`` and the
 cached output ``a`` (so ``sigmoid`` can use ``a * (1 - a)`` instead of recomputing ``g(z)``).
 
-An activation is one class with a unique ``name``; the registry ``ACTIVATIONS`` is built from the
-classes themselves, so adding one is writing one class.
+An activation is one class with a unique ``name``, its ``formula`` and ``derivative_formula``
+(text and LaTeX, what ``bpnn explain`` prints) and its traits (``has_kink``, ``can_die``,
+``saturates_at``); the registry ``ACTIVATIONS`` is built from the classes themselves, so adding
+one is writing one class.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from bpnn.nn.formula import Formula
 from bpnn.nn.options import lookup
 
 
@@ -36,6 +39,9 @@ class Activation:
     #: the bounds ``(low, high)`` g saturates at (its slope goes to 0 near them), or None: the
     #: gradient-health report measures the fraction of units stuck near one
     saturates_at: ClassVar[tuple[float, float] | None] = None
+    #: ``g(z)`` and ``g'(z)`` as text and LaTeX: what ``bpnn explain`` prints
+    formula: ClassVar[Formula]
+    derivative_formula: ClassVar[Formula]
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -59,9 +65,11 @@ class Activation:
 
 
 class Identity(Activation):
-    """``g(z) = z``, ``g'(z) = 1``."""
+    """The identity: a regression's output, values as they are."""
 
     name = "identity"
+    formula = Formula("z", "z")
+    derivative_formula = Formula("1", "1")
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         return z
@@ -71,9 +79,12 @@ class Identity(Activation):
 
 
 class Sigmoid(Activation):
-    """``g(z) = 1 / (1 + e^-z)``, ``g'(z) = a (1 - a)``."""
+    """The logistic sigmoid, between 0 and 1; its slope is largest at 0 and vanishes at both
+    ends (computed without overflow: ``stable_sigmoid``)."""
 
     name = "sigmoid"
+    formula = Formula("1 / (1 + e^-z)", r"\frac{1}{1 + e^{-z}}")
+    derivative_formula = Formula("a (1 - a)", r"a\,(1 - a)")
     saturates_at = (0.0, 1.0)
 
     def forward(self, z: np.ndarray) -> np.ndarray:
@@ -84,9 +95,11 @@ class Sigmoid(Activation):
 
 
 class Tanh(Activation):
-    """``g(z) = tanh z``, ``g'(z) = 1 - a^2``."""
+    """The hyperbolic tangent, between -1 and 1 and centred at 0."""
 
     name = "tanh"
+    formula = Formula("tanh z", r"\tanh z")
+    derivative_formula = Formula("1 - a^2", "1 - a^2")
     saturates_at = (-1.0, 1.0)
 
     def forward(self, z: np.ndarray) -> np.ndarray:
@@ -97,9 +110,11 @@ class Tanh(Activation):
 
 
 class ReLU(Activation):
-    """``g(z) = max(z, 0)``, ``g'(z) = 1 if z > 0 else 0`` (0 at the kink z = 0, as PyTorch)."""
+    """The rectified linear unit; its derivative is 0 at the kink z = 0, as PyTorch's."""
 
     name = "relu"
+    formula = Formula("max(z, 0)", r"\max(z, 0)")
+    derivative_formula = Formula("1 if z > 0 else 0", "[z > 0]")
     can_die = True
     has_kink = True
 
@@ -111,9 +126,11 @@ class ReLU(Activation):
 
 
 class LeakyReLU(Activation):
-    """``g(z) = z if z > 0 else slope * z``, ``g'(z) = 1 if z > 0 else slope``."""
+    """ReLU with a small ``slope`` below 0, so that a unit below 0 still passes a gradient."""
 
     name = "leaky_relu"
+    formula = Formula("z if z > 0 else slope z", r"z \text{ if } z > 0 \text{ else } s z")
+    derivative_formula = Formula("1 if z > 0 else slope", r"1 \text{ if } z > 0 \text{ else } s")
     can_die = True
     has_kink = True
 
@@ -133,9 +150,16 @@ class LeakyReLU(Activation):
 
 
 class ELU(Activation):
-    """``g(z) = z if z > 0 else alpha (e^z - 1)``; ``g'(z) = 1 if z > 0 else a + alpha``."""
+    """The exponential linear unit: the identity above 0, a smooth curve towards ``-alpha``
+    below it."""
 
     name = "elu"
+    formula = Formula(
+        "z if z > 0 else alpha (e^z - 1)", r"z \text{ if } z > 0 \text{ else } \alpha (e^z - 1)"
+    )
+    derivative_formula = Formula(
+        "1 if z > 0 else a + alpha", r"1 \text{ if } z > 0 \text{ else } a + \alpha"
+    )
     can_die = True
     has_kink = True  # g' jumps from alpha to 1 at z = 0 unless alpha = 1
 
@@ -165,6 +189,11 @@ class GELU(Activation):
     """
 
     name = "gelu"
+    formula = Formula("0.5 z (1 + tanh u)", r"\tfrac12 z (1 + \tanh u)")
+    derivative_formula = Formula(
+        "0.5 (1 + tanh u) + 0.5 z (1 - tanh^2 u) u'",
+        r"\tfrac12 (1 + \tanh u) + \tfrac12 z (1 - \tanh^2 u)\, u'",
+    )
     _c = math.sqrt(2 / math.pi)  # a Python float: keeps float32 arrays float32
     _k = 0.044715
 
@@ -177,9 +206,11 @@ class GELU(Activation):
 
 
 class Softplus(Activation):
-    """``g(z) = log(1 + e^z)`` (as ``max(z, 0) + log1p(e^-|z|)``), ``g'(z) = sigmoid(z)``."""
+    """A smooth ReLU, computed as ``max(z, 0) + log1p(e^-|z|)`` (no overflow)."""
 
     name = "softplus"
+    formula = Formula("log(1 + e^z)", r"\log(1 + e^z)")
+    derivative_formula = Formula("sigmoid(z)", r"\sigma(z)")
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
@@ -203,6 +234,8 @@ class Softmax(Activation):
     """
 
     name = "softmax"
+    formula = Formula("e^z_k / sum_j e^z_j", r"\frac{e^{z_k}}{\sum_j e^{z_j}}")
+    derivative_formula = Formula("a_k (1[k = j] - a_j)", "a_k ([k = j] - a_j)")
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         return softmax(z)

@@ -30,6 +30,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from bpnn.nn.activations import Activation, Identity, softmax, stable_sigmoid
+from bpnn.nn.formula import Formula
 from bpnn.nn.options import lookup
 
 Task = Literal["multiclass", "binary", "multilabel", "regression"]
@@ -50,6 +51,13 @@ class Loss:
     name: ClassVar[str]
     task: ClassVar[Task]
     output_activation: ClassVar[str]
+    #: the loss of one term as text and LaTeX (``bpnn explain`` adds the reduction over them),
+    #: and whether there is a term per sample (cross-entropy) or per element, sample x output
+    term: ClassVar[Formula]
+    per_sample: ClassVar[bool] = False
+    #: ``dL/da`` of one element before the reduction's division, for the losses whose output
+    #: delta is the general chain rule ``dL/da * g'(z)`` (the regression losses)
+    output_gradient_formula: ClassVar[Formula | None] = None
 
     def __init__(self, reduction: Reduction = "mean") -> None:
         if reduction not in REDUCTIONS:
@@ -121,6 +129,8 @@ class CrossEntropy(Loss):
     """
 
     name = "cross_entropy"
+    term = Formula("-log a_i,y_i", r"-\log a_{i, y_i}")
+    per_sample = True
     task = "multiclass"
     output_activation = "softmax"
 
@@ -222,6 +232,7 @@ class BinaryCrossEntropy(Loss):
     """
 
     name = "binary_cross_entropy"
+    term = Formula("-(t log a + (1 - t) log(1 - a))", r"-\big(t \log a + (1 - t) \log(1 - a)\big)")
     task = "binary"
     output_activation = "sigmoid"
 
@@ -271,6 +282,8 @@ class MeanSquaredError(Loss):
     ``E = 1/2 sum (a - y)^2`` over samples and outputs, ``dE/dz = a - y``."""
 
     name = "mse"
+    term = Formula("(a - t)^2", "(a - t)^2")
+    output_gradient_formula = Formula("2 (a - t)", "2 (a - t)")
     task = "regression"
     output_activation = "identity"
 
@@ -289,6 +302,8 @@ class MeanAbsoluteError(Loss):
     """``L = mean |a - y|``; ``dL/dz = sign(a - y) / (n k)`` (0 at a = y, as PyTorch)."""
 
     name = "mae"
+    term = Formula("|a - t|", "|a - t|")
+    output_gradient_formula = Formula("sign(a - t)", r"\operatorname{sign}(a - t)")
     task = "regression"
     output_activation = "identity"
 
@@ -314,6 +329,10 @@ class Huber(Loss):
     """
 
     name = "huber"
+    term = Formula("0.5 r^2 (|r| <= delta) or delta (|r| - delta/2), r = a - t", r"h_\delta(a - t)")
+    output_gradient_formula = Formula(
+        "clip(a - t, -delta, delta)", r"\operatorname{clip}(a - t, -\delta, \delta)"
+    )
     task = "regression"
     output_activation = "identity"
 

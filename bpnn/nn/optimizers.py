@@ -45,7 +45,8 @@ from bpnn.nn.options import (
 class Optimizer:
     """One update rule over the flat parameter buffer (see the module docstring for the contract).
 
-    A subclass sets ``name``, takes its options as keyword arguments (validated, never the
+    A subclass sets ``name`` and ``update_rule`` (the rule as text, one step per line: what
+    ``bpnn explain --step`` prints), takes its options as keyword arguments (validated, never the
     learning rate), lists the state arrays it needs in ``_state_names`` and implements
     ``update_step``. The base class allocates, saves and restores the state.
 
@@ -54,6 +55,7 @@ class Optimizer:
     """
 
     name: ClassVar[str]
+    update_rule: ClassVar[str]
 
     def __init__(self) -> None:
         self.iterations: int = 0
@@ -149,14 +151,15 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Plain stochastic gradient descent (``torch.optim.SGD`` with ``momentum=0``)::
-
-        w <- w - lr * g
+    """Plain stochastic gradient descent (``torch.optim.SGD`` with ``momentum=0``);
+    its update is ``update_rule``.
 
     Every parameter moves against its gradient by the same factor ``lr``.
     """
 
     name = "sgd"
+    update_rule = """\
+w <- w - lr * g"""
 
     def update_step(self, gradient: np.ndarray, variable: np.ndarray, learning_rate: float) -> None:
         step = self._begin_step()
@@ -165,17 +168,18 @@ class SGD(Optimizer):
 
 
 class Momentum(Optimizer):
-    """SGD with heavy-ball momentum (``torch.optim.SGD(momentum=..., dampening=...)``)::
-
-        b <- g                                       on the first step (t = 1), as torch does
-        b <- momentum * b + (1 - dampening) * g      on every later step
-        w <- w - lr * b
+    """SGD with heavy-ball momentum (``torch.optim.SGD(momentum=..., dampening=...)``);
+    its update is ``update_rule``.
 
     The velocity ``b`` remembers past gradients, so steps build up along directions where the
     gradient keeps its sign and cancel where it oscillates.
     """
 
     name = "momentum"
+    update_rule = """\
+b <- g                                       on the first step (t = 1), as torch does
+b <- momentum * b + (1 - dampening) * g      on every later step
+w <- w - lr * b"""
 
     def __init__(self, *, momentum: float = 0.9, dampening: float = 0.0) -> None:
         super().__init__()
@@ -202,15 +206,16 @@ class Momentum(Optimizer):
 
 
 class Nesterov(Optimizer):
-    """SGD with Nesterov momentum (``torch.optim.SGD(momentum=..., nesterov=True)``)::
-
-        b <- momentum * b + g                  (b starts at 0, so the first step gives b = g)
-        w <- w - lr * (g + momentum * b)
+    """SGD with Nesterov momentum (``torch.optim.SGD(momentum=..., nesterov=True)``);
+    its update is ``update_rule``.
 
     The step looks ahead: it uses the gradient plus the velocity it is about to follow.
     """
 
     name = "nesterov"
+    update_rule = """\
+b <- momentum * b + g                  (b starts at 0, so the first step gives b = g)
+w <- w - lr * (g + momentum * b)"""
 
     def __init__(self, *, momentum: float = 0.9) -> None:
         super().__init__()
@@ -234,13 +239,8 @@ class Nesterov(Optimizer):
 
 
 class RMSprop(Optimizer):
-    """RMSprop (``torch.optim.RMSprop``; our ``rho`` is torch's ``alpha``)::
-
-        v <- rho * v + (1 - rho) * g^2                 running mean of squared gradients
-        a <- rho * a + (1 - rho) * g                   running mean of gradients (centered only)
-        d <- sqrt(v) + eps, or sqrt(v - a^2) + eps when centered
-        without momentum:  w <- w - lr * g / d
-        with momentum:     b <- momentum * b + g / d;  w <- w - lr * b
+    """RMSprop (``torch.optim.RMSprop``; our ``rho`` is torch's ``alpha``);
+    its update is ``update_rule``.
 
     Dividing by ``d`` gives every parameter its own step size: large where gradients are
     small, small where they are large. Centered RMSprop divides by an estimate of the standard
@@ -248,6 +248,12 @@ class RMSprop(Optimizer):
     """
 
     name = "rmsprop"
+    update_rule = """\
+v <- rho * v + (1 - rho) * g^2                 running mean of squared gradients
+a <- rho * a + (1 - rho) * g                   running mean of gradients (centered only)
+d <- sqrt(v) + eps, or sqrt(v - a^2) + eps when centered
+without momentum:  w <- w - lr * g / d
+with momentum:     b <- momentum * b + g / d;  w <- w - lr * b"""
 
     def __init__(
         self,
@@ -310,15 +316,16 @@ class RMSprop(Optimizer):
 
 
 class Adagrad(Optimizer):
-    """Adagrad (``torch.optim.Adagrad`` with ``lr_decay=0``)::
-
-        s <- s + g^2                     s starts at initial_accumulator_value
-        w <- w - lr * g / (sqrt(s) + eps)
+    """Adagrad (``torch.optim.Adagrad`` with ``lr_decay=0``);
+    its update is ``update_rule``.
 
     Every parameter's step shrinks with the total squared gradient it has seen so far.
     """
 
     name = "adagrad"
+    update_rule = """\
+s <- s + g^2                     s starts at initial_accumulator_value
+w <- w - lr * g / (sqrt(s) + eps)"""
 
     def __init__(self, *, eps: float = 1e-10, initial_accumulator_value: float = 0.0) -> None:
         super().__init__()
@@ -349,19 +356,20 @@ class Adagrad(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (``torch.optim.Adam``), optionally with AMSGrad::
-
-        m <- beta1 * m + (1 - beta1) * g              first moment (mean of g)
-        v <- beta2 * v + (1 - beta2) * g^2            second moment (mean of g^2)
-        v_max <- max(v_max, v)                        amsgrad only; then v_max replaces v below
-        m_hat = m / (1 - beta1^t),  v_hat = v / (1 - beta2^t)     bias corrections
-        w <- w - lr * m_hat / (sqrt(v_hat) + eps)
+    """Adam (``torch.optim.Adam``), optionally with AMSGrad;
+    its update is ``update_rule``.
 
     The bias corrections undo the pull of the zero initial moments towards 0 in early steps.
     As in torch, ``eps`` is added after the square root and the correction of ``v``.
     """
 
     name = "adam"
+    update_rule = """\
+m <- beta1 * m + (1 - beta1) * g              first moment (mean of g)
+v <- beta2 * v + (1 - beta2) * g^2            second moment (mean of g^2)
+v_max <- max(v_max, v)                        amsgrad only; then v_max replaces v below
+m_hat = m / (1 - beta1^t),  v_hat = v / (1 - beta2^t)     bias corrections
+w <- w - lr * m_hat / (sqrt(v_hat) + eps)"""
 
     def __init__(
         self,
@@ -416,10 +424,8 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (``torch.optim.AdamW``)::
-
-        w[decay] <- w[decay] * (1 - lr * weight_decay)     before the Adam step
-        then the Adam update above on all of w
+    """Adam with decoupled weight decay (``torch.optim.AdamW``);
+    its update is ``update_rule``.
 
     The decay shrinks the weights directly instead of adding ``weight_decay * w`` to the
     gradient, so Adam's per-parameter scaling does not weaken it. It applies only to
@@ -427,6 +433,9 @@ class AdamW(Adam):
     """
 
     name = "adamw"
+    update_rule = """\
+w[decay] <- w[decay] * (1 - lr * weight_decay)     before the Adam step
+then the Adam update above on all of w"""
 
     def __init__(
         self,

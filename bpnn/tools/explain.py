@@ -28,8 +28,9 @@ from bpnn import checkpoint as checkpoint_file
 from bpnn.config import Config
 from bpnn.errors import ConfigError, DataError
 from bpnn.model import load_model, make_seeds
+from bpnn.nn.activations import OUTPUT_ACTIVATIONS
 from bpnn.nn.layers import CHECK
-from bpnn.nn.losses import ChainRule
+from bpnn.nn.losses import LOSSES, ChainRule
 from bpnn.nn.optimizers import OPTIMIZERS
 from bpnn.nn.step import optimizer_step
 from bpnn.run import build_model, build_optimizer, build_schedule, config_differences, load_data
@@ -38,67 +39,6 @@ from bpnn.run import build_model, build_optimizer, build_schedule, config_differ
 SMALL = 64
 #: entries a summary of a large tensor shows
 FEW = 6
-
-#: how each output and hidden activation is written: ``g(z)`` and ``g'(z)``, as text and LaTeX
-ACTIVATION_FORMULAS: dict[str, tuple[str, str, str, str]] = {
-    # name: (g text, g' text, g LaTeX, g' LaTeX)
-    "identity": ("z", "1", "z", "1"),
-    "sigmoid": ("1 / (1 + e^-z)", "a (1 - a)", r"\frac{1}{1 + e^{-z}}", r"a\,(1 - a)"),
-    "tanh": ("tanh z", "1 - a^2", r"\tanh z", r"1 - a^2"),
-    "relu": ("max(z, 0)", "1 if z > 0 else 0", r"\max(z, 0)", r"[z > 0]"),
-    "leaky_relu": (
-        "z if z > 0 else slope z",
-        "1 if z > 0 else slope",
-        r"z \text{ if } z > 0 \text{ else } s z",
-        r"1 \text{ if } z > 0 \text{ else } s",
-    ),
-    "elu": (
-        "z if z > 0 else alpha (e^z - 1)",
-        "1 if z > 0 else a + alpha",
-        r"z \text{ if } z > 0 \text{ else } \alpha (e^z - 1)",
-        r"1 \text{ if } z > 0 \text{ else } a + \alpha",
-    ),
-    "gelu": (
-        "0.5 z (1 + tanh u)",
-        "0.5 (1 + tanh u) + 0.5 z (1 - tanh^2 u) u'",
-        r"\tfrac12 z (1 + \tanh u)",
-        r"\tfrac12 (1 + \tanh u) + \tfrac12 z (1 - \tanh^2 u)\, u'",
-    ),
-    "softplus": ("log(1 + e^z)", "sigmoid(z)", r"\log(1 + e^z)", r"\sigma(z)"),
-    "softmax": (
-        "e^z_k / sum_j e^z_j",
-        "a_k (1[k = j] - a_j)",
-        r"\frac{e^{z_k}}{\sum_j e^{z_j}}",
-        r"a_k ([k = j] - a_j)",
-    ),
-}
-
-#: each loss's term, text and LaTeX, and whether it is one per sample (cross-entropy) or one
-#: per element, sample x output (the rest); ``loss_formula`` adds the reduction over them
-LOSS_FORMULAS: dict[str, tuple[str, str, bool]] = {
-    "cross_entropy": ("-log a_i,y_i", r"-\log a_{i, y_i}", True),
-    "binary_cross_entropy": (
-        "-(t log a + (1 - t) log(1 - a))",
-        r"-\big(t \log a + (1 - t) \log(1 - a)\big)",
-        False,
-    ),
-    "mse": ("(a - t)^2", "(a - t)^2", False),
-    "mae": ("|a - t|", "|a - t|", False),
-    "huber": (
-        "0.5 r^2 (|r| <= delta) or delta (|r| - delta/2), r = a - t",
-        r"h_\delta(a - t)",
-        False,
-    ),
-}
-
-#: ``dL/da`` of the regression losses before the reduction's division (what the chain rule
-#: multiplies by ``g'(z)``), text and LaTeX
-OUTPUT_GRADIENT_FORMULAS: dict[str, tuple[str, str]] = {
-    "mse": ("2 (a - t)", "2 (a - t)"),
-    "mae": ("sign(a - t)", r"\operatorname{sign}(a - t)"),
-    "huber": ("clip(a - t, -delta, delta)", r"\operatorname{clip}(a - t, -\delta, \delta)"),
-}
-
 
 #: how the header names each reduction
 REDUCTION_WORDS = {
@@ -112,7 +52,8 @@ def loss_formula(name: str, reduction: str) -> tuple[str, str]:
     """The loss ``name`` under ``reduction`` as text and LaTeX: what is summed over what (the
     samples, or every element: samples and outputs), and what divides it (``n`` or ``n k``
     for the mean, nothing for the sum, 2 for the half sum)."""
-    term, term_tex, per_sample = LOSS_FORMULAS[name]
+    loss = LOSSES[name]
+    term, term_tex, per_sample = loss.term.text, loss.term.latex, loss.per_sample
     over = "the n samples" if per_sample else "all n k elements (samples x outputs)"
     text = {
         "mean": f"L = mean over {over} of {term}",
@@ -182,19 +123,6 @@ class Explanation:
     @property
     def reduction(self) -> str:
         return str(self.config.loss.options.get("reduction", "mean"))
-
-
-def _formula_of(optimizer: type) -> str:
-    """The update rule from the optimizer class's own docstring (its ``::`` block)."""
-    doc = optimizer.__doc__ or ""
-    block = doc.split("::", 1)[1] if "::" in doc else ""
-    lines = []
-    for line in block.splitlines()[1:]:
-        if line.strip() == "" and lines:
-            break
-        if line.strip():
-            lines.append(line.strip())
-    return "\n".join(lines)
 
 
 def explain(
@@ -316,7 +244,7 @@ def explain(
         }
         explanation.lr = lr
         explanation.optimizer = config.optimizer.name
-        explanation.optimizer_formula = _formula_of(OPTIMIZERS[config.optimizer.name])
+        explanation.optimizer_formula = OPTIMIZERS[config.optimizer.name].update_rule
     return explanation
 
 
@@ -408,7 +336,9 @@ def _shape(array: np.ndarray) -> str:
 
 def _output_gradient(e: Explanation) -> tuple[str, str]:
     """``dL/da`` of the explained loss as text and LaTeX, divided as its reduction divides."""
-    text, latex = OUTPUT_GRADIENT_FORMULAS[e.loss_name]
+    formula = LOSSES[e.loss_name].output_gradient_formula
+    assert formula is not None  # a loss with the general chain rule has one
+    text, latex = formula.text, formula.latex
     return (
         f"dL/da = {_divided(text, e.reduction, 'n k')}",
         r"\frac{\partial L}{\partial a} = " + _divided(latex, e.reduction, "n k", latex=True),
@@ -418,7 +348,7 @@ def _output_gradient(e: Explanation) -> tuple[str, str]:
 def _fused_delta(e: Explanation) -> tuple[str, str]:
     """The fused output delta as text and LaTeX, divided as the reduction divides: by the
     samples ``n`` (cross-entropy) or the elements ``n k`` (binary cross-entropy's outputs)."""
-    count = "n" if LOSS_FORMULAS[e.loss_name][2] else "n k"
+    count = "n" if LOSSES[e.loss_name].per_sample else "n k"
     if e.reduction == "sum":
         return "a - t", "a - t"
     divisor = count if e.reduction == "mean" else "2"
@@ -427,8 +357,8 @@ def _fused_delta(e: Explanation) -> tuple[str, str]:
 
 
 def _activation_text(name: str) -> tuple[str, str]:
-    g, dg, _, _ = ACTIVATION_FORMULAS[name]
-    return g, dg
+    g = OUTPUT_ACTIVATIONS[name]
+    return g.formula.text, g.derivative_formula.text
 
 
 def _output_delta_text(e: Explanation) -> str:
@@ -573,7 +503,7 @@ def to_markdown(explanation: Explanation, full: bool = False) -> str:
     add("## Forward pass")
     add("")
     for number, layer in enumerate(e.layers, start=1):
-        _, _, g_tex, _ = ACTIVATION_FORMULAS[layer.activation]
+        g_tex = OUTPUT_ACTIVATIONS[layer.activation].formula.latex
         role = "output layer" if number == L else "hidden layer"
         add(f"### Layer {number} ({role}, {layer.activation})")
         add("")
@@ -598,7 +528,7 @@ def to_markdown(explanation: Explanation, full: bool = False) -> str:
     add("")
     for number in range(L, 0, -1):
         layer = e.layers[number - 1]
-        _, _, _, dg_tex = ACTIVATION_FORMULAS[layer.activation]
+        dg_tex = OUTPUT_ACTIVATIONS[layer.activation].derivative_formula.latex
         add(f"### Layer {number}")
         add("")
         if number == L and e.fused:

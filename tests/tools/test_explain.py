@@ -18,13 +18,12 @@ from bpnn.config import load_config, validate
 from bpnn.errors import ConfigError, DataError
 from bpnn.model import make_seeds
 from bpnn.nn.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS
+from bpnn.nn.formula import Formula
 from bpnn.nn.layers import CHECK
 from bpnn.nn.losses import LOSSES
+from bpnn.nn.optimizers import OPTIMIZERS
 from bpnn.run import build_model, load_data, run_training
 from bpnn.tools.explain import (
-    ACTIVATION_FORMULAS,
-    LOSS_FORMULAS,
-    OUTPUT_GRADIENT_FORMULAS,
     explain,
     to_json,
     to_markdown,
@@ -180,11 +179,20 @@ def test_explained_numbers_are_the_engines_and_match_central_differences(
             assert layer.grad_weight[index] == pytest.approx(numerical, rel=1e-5, abs=1e-8)
 
 
-def test_formula_tables_name_every_registered_activation_and_loss() -> None:
-    assert set(ACTIVATION_FORMULAS) == set(OUTPUT_ACTIVATIONS)
-    assert set(LOSS_FORMULAS) == set(LOSSES)
-    regression = {name for name, cls in LOSSES.items() if cls.task == "regression"}
-    assert set(OUTPUT_GRADIENT_FORMULAS) == regression
+def test_every_registered_component_owns_the_formulas_explain_prints() -> None:
+    """explain keeps no formula of its own: each activation, loss and optimizer class says its
+    own (``formula``, ``derivative_formula``, ``term``, ``output_gradient_formula``,
+    ``update_rule``), and a new one without them fails here."""
+    for name, activation in OUTPUT_ACTIVATIONS.items():
+        for formula in (activation.formula, activation.derivative_formula):
+            assert isinstance(formula, Formula) and formula.text and formula.latex, name
+    for name, loss in LOSSES.items():
+        assert isinstance(loss.term, Formula) and loss.term.text and loss.term.latex, name
+        chain_rule = loss.task == "regression"  # their output delta is dL/da * g'(z)
+        assert (loss.output_gradient_formula is not None) == chain_rule, name
+    for name, optimizer in OPTIMIZERS.items():
+        assert optimizer.update_rule.strip() and "<-" in optimizer.update_rule, name
+        assert "::" not in (optimizer.__doc__ or ""), f"{name}: the rule is update_rule's alone"
 
 
 def test_step_equals_one_real_training_step(tmp_path: Path) -> None:
