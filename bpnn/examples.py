@@ -64,7 +64,7 @@ def starter_config(example: str, name: str | None, target: Path) -> str:
         if Path(value).is_absolute() or (folder / value).exists():
             return match.group(0)
         shipped = _folder() / value
-        if shipped.is_file():  # a file that travels with the example (its given weights)
+        if shipped.is_file() or shipped.is_dir():  # travels with the example (weights, images)
             return f"{indent}{key}: {Path(str(shipped))}  # shipped with bpnn"
         return f"{indent}# {key}: {value}{rest}  (not found from here; the default applies)"
 

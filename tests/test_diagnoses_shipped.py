@@ -30,6 +30,7 @@ MNIST_TRAIN, MNIST_TEST = 6000, 1000
 EXPECTED: dict[str, set[tuple[str, int | None]]] = {
     "binary": set(),
     "digits": set(),
+    "images": set(),
     "mnist": set(),
     "moons": set(),
     "penguins": set(),

@@ -13,7 +13,7 @@ import pytest
 from bpnn.config import validate
 from bpnn.data import load_dataset
 from bpnn.errors import ConfigError, DataError
-from tests.support import SHAPES, make_shapes_folder
+from tests.support import REPO, SHAPES, make_shapes_folder
 
 pytest.importorskip("PIL")
 
@@ -142,3 +142,19 @@ def test_an_image_declaring_too_many_pixels_is_refused_before_decoding(tmp_path:
     (tmp_path / "cat" / "bomb.png").write_bytes(png)
     with pytest.raises(DataError, match=r"bomb\.png: .*(decompression bomb|pixels)"):
         load_dataset(validate(images_config(tmp_path)).data, task="multiclass", seed=0)
+
+
+def test_the_shipped_shapes_are_the_ones_the_tests_draw(tmp_path: Path) -> None:
+    """configs/data/shapes (what configs/images.yaml trains on) is make_shapes_folder's output:
+    the same files, and pixels equal to the ones drawn now (JPEG within its decoder's noise)."""
+    from PIL import Image
+
+    shipped = REPO / "configs" / "data" / "shapes"
+    drawn = make_shapes_folder(tmp_path / "shapes", per_class=30)
+    names = sorted(p.relative_to(shipped) for p in shipped.rglob("*.*"))
+    assert names == sorted(p.relative_to(drawn) for p in drawn.rglob("*.*"))
+    for name in names:
+        a = np.asarray(Image.open(shipped / name), dtype=np.float64)
+        b = np.asarray(Image.open(drawn / name), dtype=np.float64)
+        assert a.shape == b.shape, name
+        assert np.abs(a - b).mean() <= (2.0 if name.suffix == ".jpg" else 0.0), name
