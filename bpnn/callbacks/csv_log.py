@@ -31,9 +31,9 @@ class CsvLog(NamedCallback):
     (every digit), an empty cell where an epoch has no value. ``delimiter``: ``,`` or, for
     spreadsheets that read ``,`` as the decimal mark, ``;`` or a tab.
 
-    The file is written whole when training begins (from the epochs a resumed run keeps, so it
-    never holds an epoch that ``metrics.jsonl`` dropped) and again when a new column appears;
-    otherwise each epoch appends its row."""
+    The file is written whole when a resumed run begins (from the epochs it keeps, so it never
+    holds an epoch that ``metrics.jsonl`` dropped) and whenever a row brings a new column (the
+    first row always does); otherwise each epoch appends its row."""
 
     name = "csv"
 
@@ -58,7 +58,8 @@ class CsvLog(NamedCallback):
         self.context.run.write_file(FILE_NAME, self._text(self.rows, header=True))
 
     def on_train_begin(self, logs: dict[str, Any]) -> None:
-        self._rewrite()
+        if self.rows:  # a resumed run: the epochs it keeps, and none that it dropped
+            self._rewrite()  # (a new run writes the file with its first row, header and all)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         row = flat(logs)
