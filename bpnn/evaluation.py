@@ -176,14 +176,7 @@ def predictions(
     missing value, ``data.missing: drop``) keeps its place with ``None`` cells."""
     model = load_model(checkpoint)
     samples = samples_to_predict(
-        model.config.data,
-        input_file,
-        feature_names=model.feature_names,
-        n_features=model.n_features,
-        target=model.target_names,
-        encoding=model.encoding,
-        id_column=id_column,
-        log=log or (lambda message: None),
+        model.inputs, input_file, id_column=id_column, log=log or (lambda message: None)
     )
     # scaled once: a value beyond the dtype's range is one line naming the file
     output = model.predict_scaled(model.scaled_inputs(samples.X, str(input_file)))

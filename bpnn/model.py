@@ -18,6 +18,7 @@ import numpy as np
 from bpnn import checkpoint
 from bpnn.checkpoint import CheckpointContents
 from bpnn.config import Config, parse_yaml, validate
+from bpnn.data.sources import ModelInputs
 from bpnn.data.table import TableEncoding
 from bpnn.errors import BpnnError, CheckpointError, ConfigError, DataError
 from bpnn.nn.activations import make_activation, make_output_activation
@@ -193,6 +194,14 @@ class Model:
     @property
     def n_features(self) -> int:
         return self.network.sizes[0]
+
+    @property
+    def inputs(self) -> ModelInputs:
+        """What new samples for this model must be: its raw columns, width, target column(s),
+        table encoding and data section (``bpnn.data.new_samples`` reads them so)."""
+        return ModelInputs(
+            self.feature_names, self.n_features, self.target_names, self.encoding, self.config.data
+        )
 
     def encode(self, table: Any) -> np.ndarray:
         """A table of raw columns (a pandas DataFrame with the model's feature columns by name;

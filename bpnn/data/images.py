@@ -26,7 +26,9 @@ from bpnn.data.sources import (
     CLASSIFICATION,
     SPLIT_KEYS,
     Log,
+    ModelInputs,
     Raw,
+    Samples,
     Source,
     one_line,
     pixel_names,
@@ -145,6 +147,7 @@ class ImagesSource(Source):
     default_scale = "pixels"
     tasks = CLASSIFICATION
     required = ("path",)
+    reads_own_samples = True  # predict reads an image or a folder, eval a class-folder tree
 
     def check(self, config: DataConfig) -> None:
         size = config.size
@@ -166,9 +169,13 @@ class ImagesSource(Source):
             raw.test_name = config.test_path
         return raw
 
-    def read_new(self, config: DataConfig, path: Path, *, log: Log) -> np.ndarray:
+    def read_new(
+        self, path: Path, model: ModelInputs, *, id_column: str | None, log: Log
+    ) -> Samples:
         """An image file, or every image in a folder (and in its class folders, one level
         down), in sorted order."""
+        config = model.config
+        assert config is not None  # the model's own source reads: its config is at hand
         if path.is_dir():
             files = _images_in(path)
             for folder in _subfolders(path):
@@ -181,11 +188,14 @@ class ImagesSource(Source):
             raise DataError(f"{path}: no such file")
         else:
             raise DataError(f"{path}: no such file or folder")
-        return read_images(files, config)
+        return Samples(read_images(files, config), 0)
 
     def read_new_labelled(
-        self, config: DataConfig, path: Path, *, log: Log
+        self, path: Path, model: ModelInputs, *, log: Log
     ) -> tuple[np.ndarray, np.ndarray]:
+        """A folder laid out as for training: one subfolder per class."""
+        config = model.config
+        assert config is not None
         files, labels = _labelled_files(path)
         return read_images(files, config), np.array(labels)
 

@@ -14,7 +14,7 @@ import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bpnn.data.files import idx_pair
+from bpnn.data.formats import idx_pair
 from bpnn.data.sources import Log, Raw, Source, one_line, pixel_names, register
 from bpnn.errors import DataError
 from bpnn.outputs import readable_by_umask

@@ -8,15 +8,18 @@ known everywhere at once (``config check``, ``train``, the docs test).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from bpnn.errors import DataError
+
 if TYPE_CHECKING:
     from bpnn.data.options import DataConfig
+    from bpnn.data.table import TableEncoding
 
 Log = Callable[[str], None]
 
@@ -53,6 +56,33 @@ class Raw:
     test_where: Callable[[int], str] | None = None
 
 
+#: what ``eval --data`` reads: the formats with labels in the same file
+LABELLED_FILES = "labelled data must be a table (.csv, .parquet: with the target column) or .npz"
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """What a trained model takes, for reading new samples: its raw feature names and width,
+    its target column(s) (a table's, to set aside), its table encoding and its data section."""
+
+    feature_names: list[str]
+    n_features: int
+    target: str | Sequence[str] | None = None
+    encoding: TableEncoding | None = None
+    config: DataConfig | None = None  # None: the file's format alone says how to read it
+
+
+@dataclass
+class Samples:
+    """New samples read for ``bpnn predict``: raw features of the rows kept, which rows of the
+    file they are, and the identifier column asked for."""
+
+    X: np.ndarray
+    n_rows: int  # rows in the file (0: not a table)
+    kept: np.ndarray | None = None  # rows with features (data.missing: drop); None: every row
+    ids: np.ndarray | None = None  # the --id column as written, one per row of the file
+
+
 class Source:
     """A kind of data. Subclasses set the class attributes and implement ``load``."""
 
@@ -80,6 +110,14 @@ class Source:
     #: YAML writes it, since sections are strict);
     #: ``bpnn.data.options`` adds them to the ``data:`` section, and ``keys`` must list them
     fields: ClassVar[dict[str, tuple[Any, Any]]] = {}
+    #: file names (any case) in this source's format, which ``predict`` and ``eval --data`` read
+    #: with ``read_new`` whatever source the model was trained on (``.csv``; none: no format)
+    suffixes: ClassVar[tuple[str, ...]] = ()
+    #: how messages name that format: ``.npz``, ``IDX (.gz, .idx, -ubyte)``
+    file_kind: ClassVar[str] = ""
+    #: new samples for a model trained on this source come in its own form, whatever their
+    #: name (``images``: an image file or a folder), not in the shared formats above
+    reads_own_samples: ClassVar[bool] = False
 
     def load(self, config: DataConfig, *, seed: int, log: Log) -> Raw:
         """The raw samples of this source; ``seed`` drives any randomness (generators)."""
@@ -98,18 +136,26 @@ class Source:
         that ``config check`` leaves such data unchecked rather than download it."""
         return None
 
-    def read_new(self, config: DataConfig, path: Path, *, log: Log) -> np.ndarray | None:
-        """The raw features of new samples at ``path`` for ``predict``, shape (n, features), in
-        the layout ``load`` gives them; None (the default): the shared readers of tables, NPZ
-        and IDX files (``bpnn.data.files.read_samples``) read them."""
-        return None
+    def reads(self, path: Path) -> bool:
+        """Whether ``path`` is a file in this source's format (by its name: ``suffixes``), so
+        that ``predict`` and ``eval --data`` read it with ``read_new``."""
+        return path.name.lower().endswith(self.suffixes) if self.suffixes else False
+
+    def read_new(
+        self, path: Path, model: ModelInputs, *, id_column: str | None, log: Log
+    ) -> Samples:
+        """The raw features of the new samples at ``path`` for ``predict``, in the layout
+        ``load`` gives them (``id_column``: a table's identifier column, which only tabular
+        sources are asked for). The checks every reader shares (the model's width, finite
+        numbers) are made by ``bpnn.data.new_samples``, not here."""
+        raise DataError(f"{path}: {self.name} files cannot be read for predict")
 
     def read_new_labelled(
-        self, config: DataConfig, path: Path, *, log: Log
-    ) -> tuple[np.ndarray, np.ndarray] | None:
+        self, path: Path, model: ModelInputs, *, log: Log
+    ) -> tuple[np.ndarray, np.ndarray]:
         """New labelled samples at ``path`` for ``eval --data``: raw features and labels as
-        written; None (the default): the shared readers (``read_labelled``)."""
-        return None
+        written (``bpnn.data.new_samples`` maps them to the model's classes)."""
+        raise DataError(f"{path}: {LABELLED_FILES}")
 
     def estimated_bytes(self, config: DataConfig) -> int | None:
         """The memory its samples will take, when it is known before loading (generators)."""

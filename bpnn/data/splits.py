@@ -54,6 +54,15 @@ def flat_rows(X: np.ndarray) -> np.ndarray:
     return X.reshape(len(X), int(np.prod(X.shape[1:], dtype=np.int64)))
 
 
+def check_width(X: np.ndarray, n_features: int, name: str) -> np.ndarray:
+    """``X`` when it has ``n_features`` columns (the training data's), else a ``DataError``."""
+    if X.shape[1] != n_features:
+        raise DataError(
+            f"{name}: {X.shape[1]} features per sample, but the training data has {n_features}"
+        )
+    return X
+
+
 def check_features(X: np.ndarray, names: list[str], name: str, dtype: object = None) -> None:
     """Features must be numbers, at least one row and one column, finite, and (``dtype``, the
     training dtype) within its range: 1e300 is finite in float64 but infinite in float32."""

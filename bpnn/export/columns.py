@@ -20,7 +20,7 @@ else refused in the same way.
 
 from __future__ import annotations
 
-from bpnn.data.files import NA_CELLS
+from bpnn.data.formats import NA_CELLS
 from bpnn.data.table import ColumnEncoding, category_text
 
 #: every text cell bpnn reads as missing (the CSV reader's ``na_values``), "" included

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bpnn.data.files import MISSING_TOKENS
+from bpnn.data.formats import MISSING_TOKENS
 from bpnn.data.table import TableEncoding
 from bpnn.export.extras import require
 from bpnn.export.plan import InferencePlan, activation_form

@@ -111,14 +111,7 @@ def evaluate_file(
     table encoding; extra columns left out, through ``log``), its labels checked against the
     model's classes; the checkpoint's own scaling is applied."""
     model = load_model(path)
-    X, labels = labelled_samples(
-        model.config.data,
-        data_file,
-        feature_names=model.feature_names,
-        target=model.target_names,
-        encoding=model.encoding,
-        log=log,
-    )
+    X, labels = labelled_samples(model.inputs, data_file, log=log)
     if model.task in ("multiclass", "binary"):
         y = encode_labels(labels, model.classes, str(data_file))
     else:
