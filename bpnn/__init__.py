@@ -51,9 +51,9 @@ _API = {
     # looking inside
     "gradient_check": ("bpnn.tools.gradcheck", "gradient_check"),
     "explain": ("bpnn.tools.explain", "explain"),
-    "explanation_json": ("bpnn.tools.explain", "to_json"),
-    "explanation_text": ("bpnn.tools.explain", "to_text"),
-    "explanation_markdown": ("bpnn.tools.explain", "to_markdown"),
+    "explanation_json": ("bpnn.tools.explain_views", "to_json"),
+    "explanation_text": ("bpnn.tools.explain_views", "to_text"),
+    "explanation_markdown": ("bpnn.tools.explain_views", "to_markdown"),
     "lr_find": ("bpnn.tools.lr_find", "lr_find"),
     "write_lr_find": ("bpnn.tools.lr_find", "write_outputs"),
 }
@@ -106,9 +106,9 @@ if TYPE_CHECKING:
     from bpnn.sweep.runner import SweepOutcome, run_sweep_file
     from bpnn.tools.diagnose import health_report
     from bpnn.tools.explain import explain
-    from bpnn.tools.explain import to_json as explanation_json
-    from bpnn.tools.explain import to_markdown as explanation_markdown
-    from bpnn.tools.explain import to_text as explanation_text
+    from bpnn.tools.explain_views import to_json as explanation_json
+    from bpnn.tools.explain_views import to_markdown as explanation_markdown
+    from bpnn.tools.explain_views import to_text as explanation_text
     from bpnn.tools.gradcheck import gradient_check
     from bpnn.tools.lr_find import lr_find
     from bpnn.tools.lr_find import write_outputs as write_lr_find

@@ -23,12 +23,8 @@ from bpnn.nn.layers import CHECK
 from bpnn.nn.losses import LOSSES
 from bpnn.nn.optimizers import OPTIMIZERS
 from bpnn.run import build_model, load_data, run_training
-from bpnn.tools.explain import (
-    explain,
-    to_json,
-    to_markdown,
-    to_text,
-)
+from bpnn.tools.explain import explain
+from bpnn.tools.explain_views import to_json, to_markdown, to_text
 
 REPO = Path(__file__).resolve().parents[2]
 WORKED = REPO / "configs" / "worked-example.yaml"
