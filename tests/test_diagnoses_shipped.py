@@ -19,7 +19,7 @@ import pytest
 
 from bpnn.config import load_config
 from bpnn.run import run_training
-from bpnn.training.health import diagnose
+from bpnn.training.diagnoses import diagnose
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))

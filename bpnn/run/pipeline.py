@@ -35,7 +35,8 @@ from bpnn.nn.network import Network
 from bpnn.nn.optimizers import Optimizer, make_optimizer
 from bpnn.nn.schedules import Schedule, make_schedule
 from bpnn.run.directory import Log, RunDirectory, no_log
-from bpnn.training.health import HealthMonitor, diagnose
+from bpnn.training.diagnoses import diagnose
+from bpnn.training.health import HealthMonitor
 from bpnn.training.trainer import Trainer
 
 
@@ -333,9 +334,9 @@ def resume_hint(run: RunDirectory) -> str:
 
 
 def run_diagnoses(run: RunDirectory) -> list[dict[str, Any]]:
-    """What ``bpnn.training.health.diagnose`` finds in the run's metrics, the update ratios judged
-    at the base rate of the run's config (``optimizer.lr``), as the health callback judged them
-    during training; the largest ``lr`` of the metrics only if config.yaml cannot be read."""
+    """What ``bpnn.training.diagnoses.diagnose`` finds in the run's metrics, the update ratios
+    judged at the base rate of the run's config (``optimizer.lr``), as the health callback judged
+    them during training; the largest ``lr`` of the metrics only if config.yaml cannot be read."""
     try:
         base_lr: float | None = load_config(run.config_path).optimizer.lr
     except (BpnnError, OSError):

@@ -21,7 +21,8 @@ from bpnn.nn.layers import EVAL, ActivationLayer
 from bpnn.nn.losses import LOSSES
 from bpnn.nn.network import Network
 from bpnn.run import run_training
-from bpnn.training.health import Diagnoser, HealthMonitor, activation_health, diagnose
+from bpnn.training.diagnoses import Diagnoser, diagnose
+from bpnn.training.health import HealthMonitor, activation_health
 from tests.support import PACKAGE
 
 ROOT = Path(__file__).resolve().parents[2]
