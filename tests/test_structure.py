@@ -158,16 +158,6 @@ def test_the_engine_imports_nothing_of_bpnn_outside_it() -> None:
     assert outside == []
 
 
-#: modules that grew past the limit before it was set and are still to be split (issue 26's
-#: remaining work): each may not grow beyond the lines it has now, and leaves this list once
-#: split (``test_a_module_still_to_split_is_still_over_the_limit``)
-STILL_TO_SPLIT = {
-    "bpnn/tools/explain.py": 588,  # computing the worked numbers apart from writing them
-    "bpnn/data/table.py": 599,  # the column plan apart from its encoders
-    "bpnn/training/health.py": 521,  # the statistics apart from the diagnoses
-}
-
-
 def modules_explained_in_contributing() -> set[str]:
     """The modules CONTRIBUTING.md's section "Modules over 500 lines" names (``bpnn/...py``)."""
     text = (REPO / "CONTRIBUTING.md").read_text(encoding="utf-8")
@@ -185,20 +175,7 @@ def test_a_module_outside_the_engine_is_at_most_500_lines(path: Path) -> None:
     lines = len(path.read_text(encoding="utf-8").splitlines())
     if relative in modules_explained_in_contributing():
         return
-    if relative in STILL_TO_SPLIT:
-        assert lines <= STILL_TO_SPLIT[relative], (
-            f"{relative} has {lines} lines, more than the {STILL_TO_SPLIT[relative]} it had "
-            "when it was listed as still to split: split it rather than grow it"
-        )
-        return
     assert lines <= MAX_LINES, (
         f"{relative} has {lines} lines: split it by concern, or say in CONTRIBUTING.md "
         f"('## Modules over 500 lines') why it is one"
     )
-
-
-@pytest.mark.parametrize("relative", sorted(STILL_TO_SPLIT))
-def test_a_module_still_to_split_is_still_over_the_limit(relative: str) -> None:
-    """Once a listed module is split (or gone), it leaves ``STILL_TO_SPLIT``."""
-    path = REPO / relative
-    assert path.is_file() and len(path.read_text(encoding="utf-8").splitlines()) > MAX_LINES

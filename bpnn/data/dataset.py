@@ -27,7 +27,8 @@ from bpnn.data.splits import (
     regression_targets,
     split,
 )
-from bpnn.data.table import TableEncoding, first_missing, missing_error
+from bpnn.data.table import TableEncoding
+from bpnn.data.table_columns import first_missing, missing_error
 from bpnn.errors import DataError
 from bpnn.metrics import TASKS
 from bpnn.scaling import Scaling

@@ -23,8 +23,8 @@ from bpnn.data.sources import (
     register,
     scalar,
 )
-from bpnn.data.table import (
-    TableEncoding,
+from bpnn.data.table import TableEncoding
+from bpnn.data.table_columns import (
     TablePlan,
     column_counts,
     column_kinds,

@@ -21,7 +21,8 @@ else refused in the same way.
 from __future__ import annotations
 
 from bpnn.data.formats import NA_CELLS
-from bpnn.data.table import ColumnEncoding, category_text
+from bpnn.data.table import ColumnEncoding
+from bpnn.data.table_columns import category_text
 
 #: every text cell bpnn reads as missing (the CSV reader's ``na_values``), "" included
 MISSING_CELLS: tuple[str, ...] = tuple(NA_CELLS)

@@ -192,7 +192,7 @@ def test_each_split_holds_its_rows_of_the_column_by_column_encoding(data):
     categorical ones, in any order, with and without gaps, under each ``data.missing``: every
     part that ``transform_parts`` writes (a few cells at a time: ``CELLS_AT_ONCE`` made small)
     equals its rows of the encoding spelled out column by column, and the table is unchanged."""
-    import bpnn.data.table as table_module
+    import bpnn.data.table_columns as table_module
 
     n = data.draw(st.integers(2, 40))
     missing = data.draw(st.sampled_from(["impute", "error", "drop"]))
