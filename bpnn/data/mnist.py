@@ -6,18 +6,17 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import time
 import urllib.error
 import urllib.request
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from bpnn.data.formats import idx_pair
 from bpnn.data.sources import Log, Raw, Source, one_line, pixel_names, register
 from bpnn.errors import DataError
-from bpnn.outputs import readable_by_umask
+from bpnn.outputs import atomic_file
 
 if TYPE_CHECKING:
     from bpnn.data.options import DataConfig
@@ -139,32 +138,47 @@ MIN_BYTES_PER_SECOND = 1024
 READ_TIMEOUT = 10.0
 
 
+class _RefusedDownloadError(Exception):
+    """A download that is not the file it should be: the message says why; the temporary goes."""
+
+
 def _download_verified(url: str, target: Path, sha256: str, timeout: float = 120.0) -> str | None:
     """Download ``url`` (a gzip file) to ``target`` if its decompressed SHA-256 is ``sha256``.
-    Returns None on success, else what went wrong (and nothing is left on disk: the ``.part``
-    file goes on every exit, SIGTERM and Ctrl-C included).
+    Returns None on success, else what went wrong (and nothing is left on disk: the download goes
+    to a temporary of ``atomic_file``, removed on every exit, SIGTERM and Ctrl-C included, and
+    renamed to ``target`` only once verified)."""
+    opened = False
+    try:
+        with atomic_file(target, binary=True, unique=True) as out:
+            opened = True
+            problem = _fetch_verified(url, out, sha256, timeout)
+            if problem is not None:
+                raise _RefusedDownloadError(problem)
+    except _RefusedDownloadError as refused:
+        return str(refused)
+    except OSError as error:
+        if not opened:  # the temporary could not be made: no mirror will do better
+            raise DataError(
+                f"mnist: cannot write in {target.parent}: {error.strerror or error}{ELSEWHERE}"
+            ) from None
+        return one_line(error.strerror or error) or type(error).__name__
+    return None
+
+
+def _fetch_verified(url: str, out: IO[bytes], sha256: str, timeout: float) -> str | None:
+    """Write the gzip file at ``url`` to ``out``, hashing its decompressed bytes; None when the
+    SHA-256 is ``sha256``, else what went wrong.
 
     A download must finish within ``timeout`` seconds (``data.download_timeout``), no read may
     block longer than ``READ_TIMEOUT``, and after 30 seconds it must average at least
     ``MIN_BYTES_PER_SECOND``: a mirror that sends a byte now and then is given up."""
-    try:
-        handle, temporary = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
-        )
-    except OSError as error:
-        raise DataError(
-            f"mnist: cannot write in {target.parent}: {error.strerror or error}{ELSEWHERE}"
-        ) from None
     started = time.monotonic()
     try:
         digest = hashlib.sha256()
         inflate = zlib.decompressobj(wbits=31)  # 31: expect a gzip header
         received = inflated = 0
         read_timeout = min(READ_TIMEOUT, timeout)
-        with (
-            os.fdopen(handle, "wb") as out,
-            urllib.request.urlopen(url, timeout=read_timeout) as response,
-        ):
+        with urllib.request.urlopen(url, timeout=read_timeout) as response:
             while chunk := response.read1(1 << 20):
                 out.write(chunk)
                 received += len(chunk)
@@ -183,8 +197,6 @@ def _download_verified(url: str, target: Path, sha256: str, timeout: float = 120
         if digest.hexdigest() != sha256:
             got = digest.hexdigest()
             return f"checksum mismatch (SHA-256 {got[:12]}..., expected {sha256[:12]}...)"
-        readable_by_umask(temporary)
-        os.replace(temporary, target)
         return None
     except TimeoutError:
         return f"no data for {min(READ_TIMEOUT, timeout):g} s (timed out)"
@@ -196,5 +208,3 @@ def _download_verified(url: str, target: Path, sha256: str, timeout: float = 120
         return f"not a valid gzip file ({one_line(error)})"
     except (OSError, http.client.HTTPException, ValueError) as error:
         return one_line(error) or type(error).__name__
-    finally:
-        Path(temporary).unlink(missing_ok=True)

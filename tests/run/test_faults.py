@@ -649,7 +649,7 @@ def test_an_unbounded_value_is_truncated_in_the_message(tmp_path: Path) -> None:
     assert len(result.stderr) < 400
 
 
-# --- downloads: a deadline, a minimum rate, no .part left ------------------------------------
+# --- downloads: a deadline, a minimum rate, no temporary left ------------------------------------
 
 
 class _TrickleHandler(http.server.BaseHTTPRequestHandler):
@@ -713,20 +713,20 @@ def test_a_trickling_download_mirror_is_given_up_at_the_deadline(
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1 and "download_timeout" in lines[0], result.stderr
     assert elapsed < 30, elapsed
-    assert not list((tmp_path / "mnist-data").glob("*.part"))
+    assert not list((tmp_path / "mnist-data").glob(".*.tmp"))
     assert not (tmp_path / "runs").exists()
 
 
-def test_sigterm_during_a_download_removes_the_part_file(
+def test_sigterm_during_a_download_removes_the_temporary(
     tmp_path: Path, trickle_mirror: str
 ) -> None:
     config = _mnist_config(tmp_path, trickle_mirror, 60)
     process = start_bpnn("train", config, "-q", cwd=tmp_path)
     folder = tmp_path / "mnist-data"
     deadline = time.monotonic() + 60
-    while not list(folder.glob("*.part")) and time.monotonic() < deadline:
+    while not list(folder.glob(".*.tmp")) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert list(folder.glob("*.part")), "the download never started"
+    assert list(folder.glob(".*.tmp")), "the download never started"
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=60)
     result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
