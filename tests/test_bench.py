@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import numpy as np
@@ -16,8 +15,9 @@ from bpnn.nn.initializers import he_normal
 from bpnn.nn.losses import CrossEntropy
 from bpnn.nn.network import Network
 from bpnn.nn.optimizers import Adam
+from tests.support import REPO
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "mnist.py"
+BENCH = REPO / "bench" / "mnist.py"
 
 
 @pytest.fixture(scope="module")

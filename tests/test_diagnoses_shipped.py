@@ -20,10 +20,10 @@ import pytest
 from bpnn.config import load_config
 from bpnn.run import run_training
 from bpnn.training.diagnoses import diagnose
+from tests.support import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
-MNIST = ROOT.parent / "shared" / "data" / "mnist"
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+MNIST = REPO.parent / "shared" / "data" / "mnist"
 MNIST_TRAIN, MNIST_TEST = 6000, 1000
 
 #: (kind, layer) of every diagnosis each shipped config gets
@@ -73,7 +73,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Any:
                 overrides.append(f"data.path={data}")
             said: list[str] = []
             run_dir = tmp_path_factory.mktemp("runs") / name
-            config = load_config(ROOT / "configs" / f"{name}.yaml", overrides)
+            config = load_config(REPO / "configs" / f"{name}.yaml", overrides)
             _, summary = run_training(config, run_dir, log=said.append)
             lines = (run_dir / "metrics.jsonl").read_text().splitlines()
             runs[name] = (summary, said, [json.loads(line) for line in lines])

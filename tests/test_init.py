@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from bpnn.cli import app
 from bpnn.config import load_config
 from bpnn.examples import example_names, example_text
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 
 

@@ -179,3 +179,15 @@ def test_a_module_outside_the_engine_is_at_most_500_lines(path: Path) -> None:
         f"{relative} has {lines} lines: split it by concern, or say in CONTRIBUTING.md "
         f"('## Modules over 500 lines') why it is one"
     )
+
+
+def test_the_tests_take_the_repository_path_from_one_place() -> None:
+    """``tests/support.py`` says where the repository is (``REPO``); a test module that works it
+    out again from its own path breaks when it moves between the folders that mirror bpnn's."""
+    again = [
+        str(path.relative_to(REPO))
+        for path in sorted((REPO / "tests").rglob("*.py"))
+        if path.name != "support.py"
+        and re.search(r"Path\(__file__\)\.resolve\(\)\.parents\[", path.read_text("utf-8"))
+    ]
+    assert again == [], "import REPO from tests.support instead"

@@ -16,7 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.support import REPO
+
 TESTS = REPO / "tests"
 
 NO_TORCH = """\

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support import REPO
+
 EPOCHS = 3
 
 #: a run of a second: 200 XOR points, a 2 -> 8 -> 2 network

@@ -22,8 +22,8 @@ from bpnn.cli.tables import Column, Table, fit_items, layout, output_width
 from bpnn.config import validate
 from bpnn.metrics import METRICS, format_value
 from bpnn.run import run_training
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 WIDTHS = [60, 80, 120, None]  # None: a pipe (no COLUMNS, stdout not a terminal)
 WIDTH_IDS = ["60", "80", "120", "pipe"]
 

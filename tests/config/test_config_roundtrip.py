@@ -24,8 +24,8 @@ from bpnn.metrics import epoch_metric_names
 from bpnn.nn.activations import ACTIVATIONS
 from bpnn.nn.initializers import INITIALIZERS
 from bpnn.nn.losses import LOSSES
+from tests.support import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 
@@ -56,7 +56,7 @@ def assert_loads_back(config: Config, folder: Path) -> None:
 # --- the shipped configs ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_shipped_config_loads_back_as_itself(path: Path, tmp_path: Path):
     assert_loads_back(load_config(path), tmp_path)
 

@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from bpnn.cli import app
 from bpnn.config import parse_yaml
+from tests.support import REPO
 
 jsonschema = pytest.importorskip("jsonschema")
 
-REPO = Path(__file__).resolve().parents[2]
 SHIPPED = [
     path
     for path in sorted((REPO / "configs").glob("*.yaml"))

@@ -35,9 +35,8 @@ from bpnn.data import (
 )
 from bpnn.errors import DataError
 from bpnn.scaling import Scaling
+from tests.support import REPO, SHARED_MNIST
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_MNIST = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 needs_mnist = pytest.mark.skipif(
     not all((SHARED_MNIST / name).is_file() for name in MNIST_FILES),
     reason=f"shared MNIST files not found in {SHARED_MNIST}",

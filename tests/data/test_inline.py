@@ -18,8 +18,7 @@ from bpnn.evaluation import prediction_table
 from bpnn.model import load_model
 from bpnn.nn.losses import ChainRule
 from bpnn.run import evaluate_checkpoint, load_data, resume_training, run_training
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support import REPO
 
 ROWS = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]
 

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bpnn.cli import app
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 MNIST = REPO.parent / "shared" / "data" / "mnist"
 CONFIG = REPO / "configs" / "mnist.yaml"
 

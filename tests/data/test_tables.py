@@ -23,8 +23,8 @@ from bpnn.data import TableEncoding, load_dataset, read_labelled, read_samples
 from bpnn.errors import DataError
 from bpnn.model import load_model
 from bpnn.run import run_training
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 PENGUINS = REPO / "examples" / "penguins.csv"
 runner = CliRunner()
 

@@ -27,8 +27,8 @@ from bpnn.cli import app
 from bpnn.config import DataConfig, load_config, validate
 from bpnn.data import MNIST_FILES, SOURCES, load_dataset
 from bpnn.errors import ConfigError, DataError
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 IRIS = REPO / "examples" / "iris.yaml"
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
 HAVE_MNIST = all((SHARED_MNIST / name).is_file() for name in MNIST_FILES)

@@ -28,8 +28,8 @@ from bpnn.errors import ExportError
 from bpnn.export import FORMATS, to_onnx, to_sklearn, to_torch_source, to_torch_state_dict
 from bpnn.model import Model
 from bpnn.nn.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 MNIST = REPO.parent / "shared" / "data" / "mnist"
 TOLERANCE = 1e-5
 

@@ -28,8 +28,8 @@ import bpnn
 from bpnn.cli import app
 from bpnn.config import validate
 from bpnn.run import run_training
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 PENGUINS = REPO / "examples" / "penguins.csv"
 TOLERANCE = 1e-5
 OUT = {"onnx": "model.onnx", "torch": "model.safetensors", "sklearn": "model.skops"}

@@ -23,8 +23,7 @@ import pytest
 
 from bpnn.cli import app
 from bpnn.run import RunDirectory
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import REPO
 
 # best (val_accuracy) improves at epochs 1, 4, 5 and 8 and not at 2, 3, 6, 7; the plateau
 # schedule halves the rate after epochs 3 and 7; dropout makes the RNG state matter
@@ -246,14 +245,14 @@ def test_a_killed_python_m_bpnn_process_resumes_bit_for_bit(config_file: Path, r
     command = [sys.executable, "-m", "bpnn"]
     env = {**os.environ, "BPNN_CRASH_AT": "best:renamed@2"}
     train = [*command, "train", str(config_file), "--out", str(run), "--quiet"]
-    killed = subprocess.run(train, cwd=ROOT, env=env, capture_output=True, text=True)
+    killed = subprocess.run(train, cwd=REPO, env=env, capture_output=True, text=True)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     best = checkpoint_arrays(run / "checkpoints" / "best.npz")
     last = checkpoint_arrays(run / "checkpoints" / "last.npz")
     assert (best["meta"]["epoch"], last["meta"]["epoch"]) == (4, 3)  # last.npz not yet renamed
     env.pop("BPNN_CRASH_AT")
     resumed = subprocess.run(
-        [*command, "resume", str(run), "--quiet"], cwd=ROOT, env=env, capture_output=True
+        [*command, "resume", str(run), "--quiet"], cwd=REPO, env=env, capture_output=True
     )
     assert resumed.returncode == 0, resumed.stderr
     assert_same_run(run, reference)

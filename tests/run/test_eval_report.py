@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from bpnn.cli import app
 from bpnn.evaluation import classification_report
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 

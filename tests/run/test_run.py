@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from bpnn.cli import app
 from bpnn.errors import OutputError
 from bpnn.run import RunDirectory
+from tests.support import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 # long enough (hundreds of epochs) that the first process is still training when the second
@@ -72,7 +72,7 @@ def test_a_refused_lock_leaves_a_stale_lock_file_as_it_was(tmp_path: Path):
 def start(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "bpnn", *args],
-        cwd=ROOT,
+        cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -112,7 +112,7 @@ def test_two_trains_and_two_resumes_of_one_run_directory_never_run_at_once(tmp_p
         wait_until_training(first, run)
         second = subprocess.run(
             [sys.executable, "-m", "bpnn", "train", str(config), "--out", str(run), "--quiet"],
-            cwd=ROOT,
+            cwd=REPO,
             capture_output=True,
             text=True,
         )
@@ -130,7 +130,7 @@ def test_two_trains_and_two_resumes_of_one_run_directory_never_run_at_once(tmp_p
         wait_until_training(resuming, run)
         other = subprocess.run(
             [sys.executable, "-m", "bpnn", "resume", str(run), "--quiet"],
-            cwd=ROOT,
+            cwd=REPO,
             capture_output=True,
             text=True,
         )

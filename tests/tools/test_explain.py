@@ -25,8 +25,8 @@ from bpnn.nn.optimizers import OPTIMIZERS
 from bpnn.run import build_model, load_data, run_training
 from bpnn.tools.explain import explain
 from bpnn.tools.explain_views import to_json, to_markdown, to_text
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 WORKED = REPO / "configs" / "worked-example.yaml"
 
 

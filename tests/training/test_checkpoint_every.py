@@ -20,8 +20,8 @@ from bpnn.checkpoint import load
 from bpnn.cli import app
 from bpnn.config import validate
 from bpnn.run import RunDirectory, run_training
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 CONFIG = """
 data: {source: digits}

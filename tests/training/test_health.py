@@ -23,9 +23,8 @@ from bpnn.nn.network import Network
 from bpnn.run import run_training
 from bpnn.training.diagnoses import Diagnoser, diagnose
 from bpnn.training.health import HealthMonitor, activation_health
-from tests.support import PACKAGE
+from tests.support import PACKAGE, REPO
 
-ROOT = Path(__file__).resolve().parents[2]
 TINY: dict[str, Any] = {
     "name": "tiny",
     "seed": 0,
@@ -337,7 +336,7 @@ def test_a_loss_that_never_rises_never_gets_a_rate_too_high(start, epochs):
 def test_vanishing_config_is_diagnosed_and_its_twin_is_not(tmp_path: Path):
     messages: list[str] = []
     _, summary = run_training(
-        load_config(ROOT / "configs" / "vanishing.yaml", ["train.epochs=2"]),
+        load_config(REPO / "configs" / "vanishing.yaml", ["train.epochs=2"]),
         tmp_path / "vanishing",
         log=messages.append,
     )
@@ -345,7 +344,7 @@ def test_vanishing_config_is_diagnosed_and_its_twin_is_not(tmp_path: Path):
     assert "vanishing_gradients" in kinds
     assert any(m.startswith("diagnosis (vanishing_gradients): layer 0") for m in messages)
     _, twin = run_training(
-        load_config(ROOT / "configs" / "vanishing-fixed.yaml", ["train.epochs=2"]),
+        load_config(REPO / "configs" / "vanishing-fixed.yaml", ["train.epochs=2"]),
         tmp_path / "fixed",
     )
     assert "vanishing_gradients" not in {d["kind"] for d in twin["diagnoses"]}

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bpnn.cli import app
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 IRIS = REPO / "examples" / "iris.csv"
 runner = CliRunner()
 
