@@ -7,14 +7,13 @@ from __future__ import annotations
 import re
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from bpnn.data.formats import idx_pair, npz_pair, read_idx, read_npz
 from bpnn.data.sources import (
     ALL_TASKS,
-    SPLIT_KEYS,
     Log,
     ModelInputs,
     Raw,
@@ -36,7 +35,8 @@ class NpzSource(Source):
     """An ``.npz`` archive with arrays ``data.x_key`` (features) and ``data.y_key`` (targets)."""
 
     name = "npz"
-    keys = SPLIT_KEYS | {"path", "test_path", "x_key", "y_key"}
+    path_keys = ("path", "test_path")
+    fields: ClassVar[dict[str, tuple[Any, Any]]] = {"x_key": (str, "X"), "y_key": (str, "y")}
     required = ("path",)
     suffixes = (".npz",)
     file_kind = ".npz"
@@ -100,7 +100,7 @@ class IdxSource(Source):
     """An IDX images file and its IDX labels file (MNIST's format), gzipped or not."""
 
     name = "idx"
-    keys = SPLIT_KEYS | {"path", "labels_path", "test_path", "test_labels_path"}
+    path_keys = ("path", "labels_path", "test_path", "test_labels_path")
     default_scale = "pixels"
     required = ("path", "labels_path")
     suffixes = (".gz", ".idx", "-ubyte", ".ubyte")

@@ -10,14 +10,13 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from bpnn.data.sources import (
     CLASSIFICATION,
     SOURCES,
-    SPLIT_KEYS,
     Log,
     Raw,
     Source,
@@ -76,7 +75,8 @@ NOT_OPTIONS = ("random_state", "return_centers", "return_X_y", "coef")
 class SyntheticSource(Source):
     """A generated data set: ``make_xor`` or one of scikit-learn's ``make_*`` generators."""
 
-    keys = SPLIT_KEYS | {"options"}
+    #: the generator's keyword arguments (``noise``, ``n_samples``: ``generator_options``)
+    fields: ClassVar[dict[str, tuple[Any, Any]]] = {"options": (dict[str, Any], {})}
 
     def __init__(
         self, name: str, generator: str | Callable[..., Any], tasks: tuple[str, ...]

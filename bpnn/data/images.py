@@ -24,7 +24,6 @@ import numpy as np
 
 from bpnn.data.sources import (
     CLASSIFICATION,
-    SPLIT_KEYS,
     Log,
     ModelInputs,
     Raw,
@@ -139,7 +138,7 @@ def read_images(files: list[Path], config: DataConfig) -> np.ndarray:
 
 class ImagesSource(Source):
     name = "images"
-    keys = SPLIT_KEYS | {"path", "test_path", "size", "channels"}
+    path_keys = ("path", "test_path")
     fields: ClassVar[dict[str, tuple[Any, Any]]] = {
         "size": (list[int], [28, 28]),
         "channels": (Literal["grey", "rgb"], "grey"),

@@ -21,7 +21,6 @@ import numpy as np
 
 from bpnn.data.sources import (
     ALL_TASKS,
-    SPLIT_KEYS,
     Log,
     Raw,
     Source,
@@ -44,7 +43,11 @@ class InlineSource(Source):
     """The rows of ``data.X`` with the targets of ``data.y``."""
 
     name = "inline"
-    keys = SPLIT_KEYS | {"X", "y", "classes"}
+    fields: ClassVar[dict[str, tuple[Any, Any]]] = {
+        "X": (list[list[float]] | None, None),
+        "y": (list[Any] | None, None),
+        "classes": (list[int | str] | None, None),  # the classes and their order
+    }
     tasks = (*ALL_TASKS, "multilabel")  # rows of 0/1 with binary_cross_entropy
     required = ("X", "y")
     default_scale = "none"

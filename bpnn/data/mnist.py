@@ -11,12 +11,13 @@ import urllib.error
 import urllib.request
 import zlib
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from bpnn.data.formats import idx_pair
 from bpnn.data.sources import Log, Raw, Source, one_line, pixel_names, register
 from bpnn.errors import DataError
 from bpnn.outputs import atomic_file
+from bpnn.schema import PositiveFloat
 
 if TYPE_CHECKING:
     from bpnn.data.options import DataConfig
@@ -54,7 +55,12 @@ class MnistSource(Source):
     ``default_mnist_dir()``), downloaded there first when missing."""
 
     name = "mnist"
-    keys = frozenset({"source", "scale", "val_fraction", "path", "mirrors", "download_timeout"})
+    path_keys = ("path",)
+    split_keys = frozenset({"scale", "val_fraction"})  # its own test set; pixels, no targets
+    fields: ClassVar[dict[str, tuple[Any, Any]]] = {
+        "mirrors": (list[str] | None, None),  # None: MNIST_MIRRORS
+        "download_timeout": (PositiveFloat, 120.0),  # seconds for each downloaded file
+    }
     default_scale = "pixels"
     tasks = ("multiclass",)
     has_test_set = True

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import create_model, model_validator
 
 from bpnn.data.sources import SOURCES
-from bpnn.schema import Fraction, PositiveFloat, Section
+from bpnn.schema import Fraction, Section
 
 # every module of bpnn/data registers the sources it defines when imported: a new source is a
 # new module there, with no list to add it to
@@ -24,36 +24,27 @@ for _module in pkgutil.iter_modules([str(Path(__file__).parent)]):
 SOURCE_NAMES = tuple(SOURCES)
 #: keys that name files; relative paths are resolved against the config file's folder
 PATH_KEYS = ("path", "labels_path", "test_path", "test_labels_path")
+#: the keys of splitting and scaling (``SPLIT_KEYS``: each source says which it takes), which
+#: follow the source's own keys in the section
+SPLIT_FIELDS: dict[str, tuple[Any, Any]] = {
+    "test_fraction": (Fraction, 0.2),
+    "val_fraction": (Fraction, 0.1),
+    "scale": (Literal["standard", "minmax", "pixels", "none"] | None, None),
+    "scale_target": (bool | None, None),
+    "one_hot": (bool, False),
+}
 
 
 class SharedDataConfig(Section):
     """Where the samples come from and how they are split and scaled (see ``bpnn.data``): the
-    keys shared by the sources; ``DataConfig`` adds each source's own (``Source.fields``)."""
+    source and its files, each source's own keys (``Source.fields``), then the keys of splitting
+    and scaling."""
 
     source: Literal[SOURCE_NAMES] = "digits"  # type: ignore[valid-type]
     path: str | None = None
     labels_path: str | None = None
     test_path: str | None = None
     test_labels_path: str | None = None
-    target: str | list[str] | None = None  # several columns: 0/1 labels (multi-label)
-    features: list[str] | None = None
-    categorical: Literal["auto"] | list[str] = "auto"
-    unknown_category: Literal["error", "ignore"] = "error"
-    missing: Literal["error", "drop", "impute"] = "error"
-    impute: Literal["mean", "median", "most_frequent"] = "mean"
-    x_key: str = "X"
-    y_key: str = "y"
-    options: dict[str, Any] = {}
-    mirrors: list[str] | None = None
-    download_timeout: PositiveFloat = 120.0  # seconds for each downloaded file
-    X: list[list[float]] | None = None
-    y: list[Any] | None = None
-    classes: list[int | str] | None = None
-    test_fraction: Fraction = 0.2
-    val_fraction: Fraction = 0.1
-    scale: Literal["standard", "minmax", "pixels", "none"] | None = None
-    scale_target: bool | None = None
-    one_hot: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -99,18 +90,24 @@ class SharedDataConfig(Section):
 
 
 def _data_config() -> type[SharedDataConfig]:
-    """``SharedDataConfig`` with every registered source's own keys (``Source.fields``)."""
+    """``SharedDataConfig`` with every registered source's own keys (``Source.fields``), in the
+    order the sources are registered, then ``SPLIT_FIELDS``."""
     fields: dict[str, tuple[Any, Any]] = {}
     for source in SOURCES.values():
         for key, spec in source.fields.items():
-            if key in SharedDataConfig.model_fields or key in fields:
+            if key in SharedDataConfig.model_fields or key in SPLIT_FIELDS:
+                raise ValueError(f"data source {source.name!r}: data.{key} is a shared key")
+            if key in fields and fields[key] is not spec:
                 raise ValueError(f"data source {source.name!r}: data.{key} is declared twice")
-            if key not in source.keys:
-                raise ValueError(f"data source {source.name!r}: data.{key} is not in its keys")
             fields[key] = spec
-    if not fields:
-        return SharedDataConfig
-    model = create_model("DataConfig", __base__=SharedDataConfig, **fields)  # type: ignore[call-overload]
+    for source in SOURCES.values():
+        unknown = sorted(set(source.path_keys) - set(PATH_KEYS))
+        unknown += sorted(source.split_keys - set(SPLIT_FIELDS))
+        if unknown:
+            raise ValueError(f"data source {source.name!r}: no shared key data.{unknown[0]}")
+    model = create_model(  # type: ignore[call-overload]
+        "DataConfig", __base__=SharedDataConfig, **fields, **SPLIT_FIELDS
+    )
     model.__doc__ = SharedDataConfig.__doc__
     return model
 

@@ -24,9 +24,7 @@ if TYPE_CHECKING:
 Log = Callable[[str], None]
 
 #: the keys every source takes: where the samples go and how they are scaled
-SPLIT_KEYS = frozenset(
-    {"source", "scale", "scale_target", "test_fraction", "val_fraction", "one_hot"}
-)
+SPLIT_KEYS = frozenset({"scale", "scale_target", "test_fraction", "val_fraction", "one_hot"})
 ALL_TASKS = ("multiclass", "binary", "regression")
 CLASSIFICATION = ("multiclass", "binary")
 
@@ -87,8 +85,11 @@ class Source:
     """A kind of data. Subclasses set the class attributes and implement ``load``."""
 
     name: ClassVar[str]
-    #: the ``data.*`` keys this source takes; any other key set for it is a config error
-    keys: ClassVar[frozenset[str]] = SPLIT_KEYS
+    #: the shared file keys it takes, of ``path``, ``test_path``, ``labels_path``,
+    #: ``test_labels_path`` (relative paths are resolved against the config file's folder)
+    path_keys: ClassVar[tuple[str, ...]] = ()
+    #: the shared keys of splitting and scaling it takes (``mnist``: not ``test_fraction``)
+    split_keys: ClassVar[frozenset[str]] = SPLIT_KEYS
     #: the ``data.scale`` used when the config does not set one
     default_scale: ClassVar[str] = "standard"
     #: the tasks its targets serve (a regression set cannot train a classifier)
@@ -105,10 +106,10 @@ class Source:
     min_classes: ClassVar[int] = 2
     #: a table of named columns, encoded by ``bpnn.data.table`` (``config show`` lists them)
     tabular: ClassVar[bool] = False
-    #: the source's own ``data.*`` keys, beyond the shared ones of ``DataConfig``: name ->
-    #: ``(type, default)`` as pydantic takes them (``{"size": (list[int], [28, 28])}``: a list, as
-    #: YAML writes it, since sections are strict);
-    #: ``bpnn.data.options`` adds them to the ``data:`` section, and ``keys`` must list them
+    #: the source's own ``data.*`` keys, beyond the shared ones: name -> ``(type, default)`` as
+    #: pydantic takes them (``{"size": (list[int], [28, 28])}``: a list, as YAML writes it, since
+    #: sections are strict); ``bpnn.data.options`` adds them to the ``data:`` section (sources
+    #: may share a key by sharing its declaration, as ``parquet`` does ``csv``'s)
     fields: ClassVar[dict[str, tuple[Any, Any]]] = {}
     #: file names (any case) in this source's format, which ``predict`` and ``eval --data`` read
     #: with ``read_new`` whatever source the model was trained on (``.csv``; none: no format)
@@ -135,6 +136,12 @@ class Source:
         """What ``load`` would download first, in a few words (None: the data is at hand), so
         that ``config check`` leaves such data unchecked rather than download it."""
         return None
+
+    @property
+    def keys(self) -> frozenset[str]:
+        """The ``data.*`` keys this source takes (any other key set for it is a config error):
+        ``source``, its split and path keys and its own ``fields``."""
+        return frozenset({"source", *self.split_keys, *self.path_keys, *self.fields})
 
     def reads(self, path: Path) -> bool:
         """Whether ``path`` is a file in this source's format (by its name: ``suffixes``), so

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
 from bpnn.data.formats import pick_columns, read_table, row_locator, table_labels
 from bpnn.data.sources import (
     ALL_TASKS,
-    SPLIT_KEYS,
     Log,
     ModelInputs,
     Raw,
@@ -25,6 +24,9 @@ from bpnn.data.sources import (
 )
 from bpnn.data.table import TableEncoding
 from bpnn.data.table_columns import (
+    IMPUTE_STRATEGIES,
+    MISSING_SETTINGS,
+    UNKNOWN_SETTINGS,
     TablePlan,
     column_counts,
     column_kinds,
@@ -47,15 +49,14 @@ class CsvSource(Source):
     numbers or strings (categorical) and have missing values (``bpnn.data.table``)."""
 
     name = "csv"
-    keys = SPLIT_KEYS | {
-        "path",
-        "test_path",
-        "target",
-        "features",
-        "categorical",
-        "unknown_category",
-        "missing",
-        "impute",
+    path_keys = ("path", "test_path")
+    fields: ClassVar[dict[str, tuple[Any, Any]]] = {
+        "target": (str | list[str] | None, None),  # several columns: 0/1 labels (multi-label)
+        "features": (list[str] | None, None),
+        "categorical": (Literal["auto"] | list[str], "auto"),
+        "unknown_category": (Literal[UNKNOWN_SETTINGS], "error"),
+        "missing": (Literal[MISSING_SETTINGS], "error"),
+        "impute": (Literal[IMPUTE_STRATEGIES], "mean"),
     }
     required = ("path",)
     tabular = True
