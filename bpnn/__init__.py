@@ -47,6 +47,7 @@ _API = {
     "evaluate_file": ("bpnn.run.evaluate", "evaluate_file"),
     "predict": ("bpnn.evaluation", "prediction_table"),
     "write_predictions": ("bpnn.evaluation", "write_predictions"),
+    "check_prediction_request": ("bpnn.evaluation", "check_prediction_request"),
     "export_checkpoint": ("bpnn.export", "export_checkpoint"),
     # looking inside
     "gradient_check": ("bpnn.tools.gradcheck", "gradient_check"),
@@ -64,6 +65,7 @@ __all__ = [
     "SweepOutcome",
     "__version__",
     "check_config",
+    "check_prediction_request",
     "config_schema",
     "describe_data",
     "evaluate",
@@ -92,8 +94,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from bpnn.config import config_schema, load_config
+    from bpnn.evaluation import check_prediction_request, write_predictions
     from bpnn.evaluation import prediction_table as predict
-    from bpnn.evaluation import write_predictions
     from bpnn.examples import example_names, starter_config
     from bpnn.export import export_checkpoint
     from bpnn.model import Model

@@ -228,6 +228,15 @@ def check_prediction_format(fmt: str) -> None:
         raise ConfigError(f"--format: {fmt!r} is not one of {', '.join(PREDICTION_FORMATS)}")
 
 
+def check_prediction_request(fmt: str = "csv", out: Path | None = None) -> None:
+    """What ``predict`` checks before it reads any sample: a known ``fmt``, and an ``out`` that
+    does not exist yet (an ``OutputError`` naming it), so that nothing is read, from standard
+    input least of all, for a table that could not be written."""
+    check_prediction_format(fmt)
+    if out is not None:
+        refuse_existing([out], "--out")
+
+
 def prediction_table(
     checkpoint: Path,
     input_file: Path,
@@ -237,7 +246,7 @@ def prediction_table(
     log: Log | None = None,
 ) -> str:
     """``predictions`` of ``input_file`` as text (``format_predictions``)."""
-    check_prediction_format(fmt)
+    check_prediction_request(fmt)
     names, rows = predictions(checkpoint, input_file, id_column=id_column, log=log)
     return format_predictions(names, rows, fmt)
 
@@ -253,8 +262,7 @@ def write_predictions(
 ) -> int:
     """``prediction_table`` written to ``out``, a new file (never over one); the number of
     rows written."""
-    check_prediction_format(fmt)
-    refuse_existing([out], "--out")
+    check_prediction_request(fmt, out)
     names, rows = predictions(checkpoint, input_file, id_column=id_column, log=log)
     write_new(out, format_predictions(names, rows, fmt), "--out")
     return len(rows)

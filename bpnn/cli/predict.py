@@ -58,6 +58,7 @@ def predict(
             output.note(f"wrote {rows} predictions to {out}")
 
     with reported_errors():
+        bpnn.check_prediction_request(fmt, out)  # before reading a sample, stdin above all
         if str(input_file) != "-":
             answer(input_file, output.log)
             return

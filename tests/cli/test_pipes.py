@@ -293,6 +293,38 @@ def test_a_bad_standard_input_is_one_line_naming_stdin(tmp_path: Path, checkpoin
     assert len(stderr.splitlines()) == 1 and "bpnn-stdin" not in stderr
 
 
+@pytest.mark.parametrize("problem", ["existing --out", "unknown --format"])
+def test_predict_refuses_a_bad_request_before_it_reads_standard_input(
+    tmp_path: Path, checkpoint: Path, problem: str
+) -> None:
+    """Standard input is left unread (here: a pipe that never ends, which bpnn would wait on
+    for ever) when the table could not be written anyway."""
+    out = tmp_path / "kept.csv"
+    out.write_text("the user's file\n", encoding="utf-8")
+    args = ["--out", out] if problem == "existing --out" else ["--format", "xml"]
+    process = start(
+        "predict",
+        checkpoint,
+        "-",
+        *args,
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        process.wait(timeout=60)  # its stdin stays open: never at its end
+    finally:
+        process.kill()
+        assert process.stdin is not None and process.stderr is not None
+        process.stdin.close()
+    message = process.stderr.read().decode()
+    assert process.returncode == 2, message
+    assert len(message.splitlines()) == 1 and message.startswith("error: "), message
+    assert ("already exists" in message) if problem == "existing --out" else ("xml" in message)
+    assert out.read_text(encoding="utf-8") == "the user's file\n"
+
+
 # --- messages are printed as written ---------------------------------------------------------
 
 
