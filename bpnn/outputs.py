@@ -10,7 +10,8 @@
 Each cause has one exit code: a path that is taken is an ``OutputError`` (exit 2) naming it and
 the option that chose it; the operating system refusing (disk full, permission denied, ...) is
 the ``OSError`` itself, named after the file (``naming``), which the CLI reports with exit 3.
-``strict_json`` makes every JSON bpnn prints or writes strict (no NaN, no Infinity).
+``strict_json`` makes every JSON bpnn prints or writes strict (no NaN, no Infinity);
+``uninterrupted`` holds the stop signals while a file is written that library code must finish.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -108,6 +110,46 @@ def readable_by_umask(path: str | Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(path, 0o666 & ~umask)
+
+
+#: the signals that stop bpnn as Ctrl-C does (``bpnn.cli.errors``), held by ``uninterrupted``
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+@contextmanager
+def uninterrupted() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP while the block runs; the first that came meanwhile is
+    acted on (its handler called) when the block ends. For a short write whose library code
+    must not be stopped half-way: a signal inside ``zipfile``'s closing of a checkpoint leaves a
+    half-closed archive behind, whose garbage collection prints a traceback after bpnn's one
+    line. Only signals with a Python handler are held (Python runs them in the main thread, so
+    only there); a signal left to the system, and SIGKILL, still stop the process at once, which
+    ``atomic_file`` makes harmless."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[tuple[int, Any]] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        held.append((signum, frame))
+
+    previous = {
+        signum: signal.signal(signum, hold)
+        for signum in STOP_SIGNALS
+        if callable(signal.getsignal(signum))
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if held:
+            signum, frame = held[0]
+            previous[signum](signum, frame)
 
 
 @contextmanager

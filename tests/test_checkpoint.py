@@ -4,6 +4,8 @@ written atomically, every field round-tripping, and one-line errors that name th
 from __future__ import annotations
 
 import json
+import os
+import signal
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ import pytest
 from bpnn import checkpoint
 from bpnn.checkpoint import FORMAT_VERSION, CheckpointContents
 from bpnn.config import validate
-from bpnn.errors import CheckpointError
+from bpnn.errors import CheckpointError, Terminated
 
 
 def full_contents() -> CheckpointContents:
@@ -177,6 +179,33 @@ def test_interrupted_first_write_leaves_nothing_behind(
     with pytest.raises(KeyboardInterrupt):
         checkpoint.save(tmp_path / "best.npz", full_contents())
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="signals cannot be held")
+def test_a_sigterm_while_saving_is_acted_on_once_the_checkpoint_is_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop signal in the middle of the archive's writing (where one inside ``zipfile``'s
+    closing left a half-closed archive whose garbage collection printed a traceback) waits
+    until the checkpoint is in place, then stops the program as usual."""
+    real_savez = np.savez
+
+    def signalled(file: Any, *args: Any, **kwargs: Any) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # held: its handler has not run yet
+        real_savez(file, *args, **kwargs)
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated
+
+    monkeypatch.setattr(np, "savez", signalled)
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        with pytest.raises(Terminated):
+            checkpoint.save(tmp_path / "last.npz", full_contents())
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.npz"]
+    assert checkpoint.load(tmp_path / "last.npz").epoch == 7
 
 
 def test_save_replaces_an_existing_checkpoint(tmp_path: Path) -> None:
