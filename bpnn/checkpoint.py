@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from bpnn.errors import CheckpointError
-from bpnn.outputs import atomic_file, uninterrupted
+from bpnn.outputs import atomic_file, own_folder, uninterrupted
 
 FORMAT = "bpnn-checkpoint"
 FORMAT_VERSION = 1
@@ -96,7 +96,7 @@ def save(path: str | Path, contents: CheckpointContents) -> None:
     arrays.update({f"optimizer/{k}": np.asarray(v) for k, v in contents.optimizer.items()})
     arrays.update({f"schedule/{k}": np.asarray(v) for k, v in contents.schedule.items()})
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    own_folder(path.parent)
     # held signals: a SIGTERM is acted on once the archive is whole and in place
     with uninterrupted(), atomic_file(path, point=path.stem, binary=True, unique=True) as handle:
         np.savez(handle, allow_pickle=False, **arrays)

@@ -7,6 +7,10 @@
   checkpoints, a download); written to a temporary file beside it, flushed to disk and renamed
   over it, so a kill at any moment leaves the old file or the new one, never half of one.
 
+No file is written through a symbolic link: a link where bpnn would create, append to or
+replace a file (a dangling one included), or where it would put a folder of its own, is an
+``OutputError`` naming it (``refuse_link``, ``open_regular``); so is a FIFO or device there.
+
 Each cause has one exit code: a path that is taken is an ``OutputError`` (exit 2) naming it and
 the option that chose it; the operating system refusing (disk full, permission denied, ...) is
 the ``OSError`` itself, named after the file (``naming``), which the CLI reports with exit 3.
@@ -16,10 +20,12 @@ the ``OSError`` itself, named after the file (``naming``), which the CLI reports
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import signal
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -60,8 +66,71 @@ def refuse_existing(paths: Iterable[Path], option: str) -> None:
     """An ``OutputError`` naming the first of ``paths`` that exists already, and ``option``,
     the flag that chose it (``--out``): checked before any work, so nothing is half-written."""
     for path in paths:
-        if path.exists() or path.is_symlink():
+        refuse_link(path)
+        if path.exists():
             raise _taken(path, option)
+
+
+#: ``os.open`` flags: never follow a final symbolic link, never leak the descriptor to a child
+NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _link_refused(path: Path) -> OutputError:
+    return OutputError(
+        f"{path}: is a symbolic link; bpnn does not write through links (remove it, or choose "
+        "another path)"
+    )
+
+
+def _not_regular(path: Path) -> OutputError:
+    return OutputError(f"{path}: not a regular file; remove it, or choose another path")
+
+
+def refuse_link(path: Path) -> None:
+    """An ``OutputError`` when ``path`` is a symbolic link (dangling or not)."""
+    if Path(path).is_symlink():
+        raise _link_refused(path)
+
+
+def open_regular(path: Path, flags: int, mode: int = 0o666) -> int:
+    """``os.open(path, flags)`` of a regular file, never through a final symbolic link: a link
+    is an ``OutputError`` naming it, and so is a FIFO, a socket or a device (opened without
+    blocking, so that a FIFO cannot hang bpnn). Other refusals are the ``OSError``, named."""
+    path = Path(path)
+    try:
+        fd = os.open(path, flags | NO_FOLLOW | os.O_NONBLOCK, mode)
+    except OSError as error:
+        if error.errno == errno.ELOOP or (error.errno == errno.EEXIST and path.is_symlink()):
+            raise _link_refused(path) from None
+        if error.errno == errno.ENXIO:  # a FIFO no one reads, a device without its driver
+            raise _not_regular(path) from None
+        error.filename = error.filename or str(path)
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _not_regular(path)
+    os.set_blocking(fd, True)
+    return fd
+
+
+@contextmanager
+def appended(path: Path) -> Iterator[IO[str]]:
+    """A text handle that appends to ``path`` (created if missing), through ``open_regular``:
+    a run's ``metrics.jsonl``, a sweep's ``sweep.jsonl``, a callback's log."""
+    path = Path(path)
+    descriptor = open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    with naming(path), os.fdopen(descriptor, "a", encoding="utf-8") as handle:
+        yield handle
+
+
+def own_folder(folder: Path) -> Path:
+    """``folder`` (and its parents) as a folder of bpnn's own (a run's ``plots/``, a sweep's
+    ``trials/``), created when missing; a symbolic link there is an ``OutputError``, never a
+    folder bpnn writes into elsewhere."""
+    folder = Path(folder)
+    refuse_link(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def make_output_folder(folder: Path, option: str) -> None:
@@ -81,6 +150,7 @@ def new_file(path: Path, option: str, *, binary: bool = False) -> Iterator[IO[An
     file or a symlink's target); the file is removed again if the block fails, so no
     half-written output is left behind."""
     path = Path(path)
+    refuse_link(path)
     try:
         handle = path.open("xb") if binary else path.open("x", encoding="utf-8")
     except FileExistsError:
@@ -164,16 +234,16 @@ def atomic_file(
     run directory finds both. ``point`` names the crash points around the rename
     (``POINT:written``, ``POINT:renamed``) at which the fault tests kill the process."""
     path = Path(path)
+    refuse_link(path)  # replacing a link would keep the user's file, but a link is not ours
     if unique:
         descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         temporary = Path(name)
-        handle = os.fdopen(
-            descriptor, "wb" if binary else "w", encoding=None if binary else "utf-8"
-        )
     else:
         temporary = path.with_name(f".{path.name}.tmp")
+        temporary.unlink(missing_ok=True)  # a killed writer's, or a link: never written through
         with naming(path):
-            handle = temporary.open("wb") if binary else temporary.open("w", encoding="utf-8")
+            descriptor = open_regular(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    handle = os.fdopen(descriptor, "wb" if binary else "w", encoding=None if binary else "utf-8")
     try:
         with naming(path), handle:
             yield handle

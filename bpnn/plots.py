@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from bpnn.metrics import METRICS
-from bpnn.outputs import atomic_file, new_file
+from bpnn.outputs import atomic_file, new_file, own_folder
 
 
 def _pyplot() -> Any:
@@ -83,7 +83,7 @@ def plot_history(
     if not history:
         return []
     plt = _pyplot()
-    folder.mkdir(exist_ok=True)
+    own_folder(folder)
     epochs = [row["epoch"] for row in history]
     written = []
     for metric in METRICS.values():
@@ -234,7 +234,7 @@ def plot_health(history: list[dict[str, Any]], folder: Path, title: str) -> list
     if not rows:
         return []
     plt = _pyplot()
-    folder.mkdir(exist_ok=True)
+    own_folder(folder)
     layers = sorted({key for row in rows for key in row["health"]}, key=int)
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 6), dpi=100, sharex=True)
     for key, axes in (("grad_norm", top), ("update_ratio", bottom)):

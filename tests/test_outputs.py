@@ -19,10 +19,13 @@ def test_a_new_file_refuses_an_existing_file_and_a_dangling_symlink(tmp_path: Pa
     existing.write_text("the user's", encoding="utf-8")
     link = tmp_path / "link.csv"
     link.symlink_to(tmp_path / "nowhere.csv")
-    for path in (existing, link):
-        with pytest.raises(OutputError, match="already exists; choose another --out"):
+    for path, refusal in (
+        (existing, "already exists; choose another --out"),
+        (link, "is a symbolic link"),
+    ):
+        with pytest.raises(OutputError, match=refusal):
             write_new(path, "new", "--out")
-        with pytest.raises(OutputError, match="already exists"):
+        with pytest.raises(OutputError, match=refusal):
             refuse_existing([path], "--out")
     assert existing.read_text(encoding="utf-8") == "the user's"
     assert not (tmp_path / "nowhere.csv").exists()

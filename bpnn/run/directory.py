@@ -41,9 +41,9 @@ from typing import Any
 
 from bpnn import checkpoint
 from bpnn.config import Config, load_config, short
-from bpnn.errors import ConfigError, DataError, OutputError, naming
+from bpnn.errors import ConfigError, DataError, OutputError
 from bpnn.faults import crash_point
-from bpnn.outputs import atomic_file, json_text
+from bpnn.outputs import appended, atomic_file, json_text, open_regular
 
 Log = Callable[[str], None]
 
@@ -188,11 +188,11 @@ class RunDirectory:
         as it found it."""
         while True:
             try:
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+                fd = open_regular(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
                 created = True
             except FileExistsError:
                 try:
-                    fd = os.open(self.lock_path, os.O_RDWR)
+                    fd = open_regular(self.lock_path, os.O_RDWR)
                 except FileNotFoundError:  # its holder removed it just now: try again
                     continue
                 except OSError as error:
@@ -274,7 +274,7 @@ class RunDirectory:
         point, so the tests can leave a torn line as a full disk would)."""
         line = json_text(logs) + "\n"
         half = len(line) // 2
-        with naming(self.metrics_path), self.metrics_path.open("a", encoding="utf-8") as handle:
+        with appended(self.metrics_path) as handle:
             handle.write(line[:half])
             handle.flush()
             crash_point("metrics:torn")
@@ -295,8 +295,7 @@ class RunDirectory:
 
     def append_file(self, name: str, text: str) -> None:
         """Append ``text`` to the run's file ``name``."""
-        path = self._own_file(name)
-        with naming(path), path.open("a", encoding="utf-8") as handle:
+        with appended(self._own_file(name)) as handle:
             handle.write(text)
 
     def write_summary(self, summary: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ def plot_sweep(sweep_dir: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from bpnn.outputs import own_folder
     from bpnn.plots import save_figure
     from bpnn.sweep.runner import RESULTS_FILE, SPEC_FILE, read_records
 
@@ -35,7 +36,7 @@ def plot_sweep(sweep_dir: Path) -> list[Path]:
     if not records:
         return []
     folder = sweep_dir / "plots"
-    folder.mkdir(exist_ok=True)
+    own_folder(folder)
     written = []
     for key, dimension in spec["space"].items():
         values = [r["overrides"][key] for r in records]

@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from bpnn.errors import ConfigError, OutputError
+from bpnn.outputs import appended, atomic_file, open_regular, own_folder
 from bpnn.sweep.spec import Choices, SweepSpec, decode_value, describe_point, load_sweep
 from bpnn.sweep.trial import PruningSnapshot, TrialResult, TrialTask
 
@@ -167,8 +168,9 @@ def _prepare_sweep_dir(spec: SweepSpec, sweep_dir: Path) -> None:
                 )
     elif sweep_dir.exists() and (not sweep_dir.is_dir() or any(sweep_dir.iterdir())):
         raise OutputError(f"{sweep_dir}: exists and is not a sweep folder; choose another --out")
-    (sweep_dir / TRIALS_FOLDER).mkdir(parents=True, exist_ok=True)
-    spec_path.write_text(yaml.safe_dump(record, sort_keys=False), encoding="utf-8")
+    own_folder(sweep_dir / TRIALS_FOLDER)
+    with atomic_file(spec_path) as handle:
+        handle.write(yaml.safe_dump(record, sort_keys=False))
 
 
 def read_records(path: Path) -> dict[int, dict[str, Any]]:
@@ -178,8 +180,11 @@ def read_records(path: Path) -> dict[int, dict[str, Any]]:
     data = path.read_bytes()
     if data and not data.endswith(b"\n"):
         data = data[: data.rfind(b"\n") + 1]
-        with path.open("r+b") as handle:
-            handle.truncate(len(data))
+        descriptor = open_regular(path, os.O_RDWR)
+        try:
+            os.ftruncate(descriptor, len(data))
+        finally:
+            os.close(descriptor)
     records = {}
     for line in data.decode("utf-8").splitlines():
         if line.strip():
@@ -189,7 +194,7 @@ def read_records(path: Path) -> dict[int, dict[str, Any]]:
 
 
 def _append_record(path: Path, record: dict[str, Any]) -> None:
-    with path.open("a", encoding="utf-8") as handle:
+    with appended(path) as handle:
         handle.write(json.dumps(record) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
@@ -390,7 +395,8 @@ def _finish(spec: SweepSpec, sweep_dir: Path, ran: int, log: Callable[[str], Non
     outcome = SweepOutcome(sweep_dir, spec, rank(list(records.values()), spec.direction), ran)
     if outcome.best is not None:
         config = spec.base_config(outcome.best["overrides"])
-        (sweep_dir / BEST_FILE).write_text(config.to_yaml(), encoding="utf-8")
+        with atomic_file(sweep_dir / BEST_FILE) as handle:
+            handle.write(config.to_yaml())
     else:
         log("no trial completed: no best.yaml")
     return outcome

@@ -25,8 +25,9 @@ from typing import Any
 
 import yaml
 
-from bpnn.errors import ConfigError
+from bpnn.errors import ConfigError, OutputError
 from bpnn.metrics import metric_names
+from bpnn.outputs import open_regular
 from bpnn.run import RunDirectory
 
 #: the keys of a record, in column order (``--json`` objects have exactly these)
@@ -52,8 +53,8 @@ def is_locked(run: RunDirectory) -> bool:
     """Whether a live process holds the run directory's lock (a shared ``flock`` attempt that
     would block). A ``.lock`` left by a killed process is not held: the OS released it."""
     try:
-        fd = os.open(run.lock_path, os.O_RDONLY)
-    except OSError:
+        fd = open_regular(run.lock_path, os.O_RDONLY)
+    except (OSError, OutputError):  # none, or not a lock bpnn made (a link, a FIFO)
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
