@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import itertools
 import json
 import os
 import shutil
@@ -339,30 +340,27 @@ class RunDirectory:
         return summary if isinstance(summary, dict) else None
 
     def repair_metrics(self, epoch: int, row: dict[str, Any]) -> None:
-        """Make ``metrics.jsonl`` hold exactly epochs 1..``epoch``: rows after ``epoch`` (torn or
-        not) are cut off, and the row of ``epoch`` is added back from the checkpoint when a kill
-        came before it was written. Blank lines after the last kept row go too, so that the
-        rows appended next follow it directly. Earlier rows are never rewritten."""
-        read = 0  # bytes of the file read so far
-        keep = 0  # bytes of the file up to the end of row ``have``
-        have = 0
+        """Make ``metrics.jsonl`` hold exactly epochs 1..``epoch``: rows after ``epoch`` and a
+        torn last line are cut off, a last row whole but for its newline gets it, and the row of
+        ``epoch`` is added back from the checkpoint when a kill came before it was written.
+        Earlier rows are never rewritten. The file is read as ``read_metrics`` reads it (a row
+        that cannot be read is a ``DataError``, found by resume's checks before it writes)."""
+        kept = list(
+            itertools.takewhile(
+                lambda line: line[0]["epoch"] <= epoch, metrics_lines(self.metrics_path)
+            )
+        )
+        have = kept[-1][0]["epoch"] if kept else 0
         if self.metrics_path.is_file():
-            with self.metrics_path.open("rb") as handle:
-                for raw in handle:
-                    read += len(raw)
-                    if not raw.strip():
-                        continue
-                    try:
-                        parsed = json.loads(raw)
-                    except ValueError:
-                        break
-                    if not isinstance(parsed, dict):
-                        break
-                    if not raw.endswith(b"\n") or parsed.get("epoch", 0) > epoch:
-                        break
-                    keep = read
-                    have = parsed["epoch"]
-            os.truncate(self.metrics_path, keep)
+            keep = kept[-1][1] + kept[-1][2] if kept else 0  # with its newline, if it has one
+            descriptor = open_regular(self.metrics_path, os.O_WRONLY)
+            try:
+                os.ftruncate(descriptor, keep)
+            finally:
+                os.close(descriptor)
+            if kept and not kept[-1][2]:  # whole, but its newline was never written
+                with appended(self.metrics_path) as handle:
+                    handle.write("\n")
         if have == epoch - 1:
             self.append_metrics(row)
 
@@ -378,39 +376,57 @@ def _leaves(row: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return leaves
 
 
-def read_metrics_file(path: Path) -> list[dict[str, Any]]:
-    """The rows of a ``metrics.jsonl``: blank lines skipped, a torn last line ignored. Each row
-    is a JSON object with an integer ``epoch`` and numbers (or null) as values, sections of
-    them nested (``health``: per layer, per measure); anything else (an edited file) is a
-    ``DataError`` naming the line."""
+def _row(raw: bytes, path: Path, number: int) -> dict[str, Any]:
+    """Line ``number`` of a ``metrics.jsonl`` as its row: UTF-8, a JSON object with an integer
+    ``epoch`` and numbers (or null) as values, sections of them nested (``health``: per layer,
+    per measure); anything else (an edited file) is a ``DataError`` naming the line."""
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+        row = json.loads(raw.decode("utf-8"))
+        if not isinstance(row, dict):
+            raise ValueError("not an object")
+        leaves = _leaves(row)
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: line {number} is not UTF-8 text") from None
+    except (ValueError, RecursionError):
+        raise DataError(f"{path}: line {number} is not a JSON object of metrics") from None
+    epoch = row.get("epoch")
+    if isinstance(epoch, bool) or not isinstance(epoch, int):
+        raise DataError(f"{path}: line {number} has no integer 'epoch'")
+    for key, value in leaves:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise DataError(f"{path}: line {number}: {short(key)} is {short(value)}, not a number")
+    return row
+
+
+def metrics_lines(path: Path) -> list[tuple[dict[str, Any], int, bool]]:
+    """``(row, byte offset of its end, whether a newline follows)`` of each row of a
+    ``metrics.jsonl``, in order: blank lines skipped, and a torn last line (a write cut short:
+    no newline after it, and not a whole row) left out. Any other line that is not a row is a
+    ``DataError`` naming it (``_row``). The one reading of the file, for ``read_metrics_file``
+    and ``RunDirectory.repair_metrics`` alike."""
+    try:
+        data = path.read_bytes()
     except FileNotFoundError:
         return []
     except OSError as error:
         raise DataError(f"{path}: cannot read: {error.strerror or error}") from None
     rows = []
-    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
-    for number, line in enumerate(lines):
-        if not line.strip():
+    segments = data.split(b"\n")
+    offset = 0
+    for index, raw in enumerate(segments):
+        end, newline = offset + len(raw), index < len(segments) - 1
+        offset = end + 1
+        if not raw.strip():
             continue
         try:
-            row = json.loads(line)
-            if not isinstance(row, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            if number == last:
-                break  # a torn last line: the write was cut short
-            raise DataError(f"{path}: line {number + 1} is not a JSON object") from None
-        epoch = row.get("epoch")
-        if isinstance(epoch, bool) or not isinstance(epoch, int):
-            raise DataError(f"{path}: line {number + 1} has no integer 'epoch'")
-        for key, value in _leaves(row):
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int | float)
-            ):
-                raise DataError(
-                    f"{path}: line {number + 1}: {short(key)} is {short(value)}, not a number"
-                )
-        rows.append(row)
+            rows.append((_row(raw, path, index + 1), end, newline))
+        except DataError:
+            if newline:
+                raise
+            break  # the last line, torn
     return rows
+
+
+def read_metrics_file(path: Path) -> list[dict[str, Any]]:
+    """The rows of a ``metrics.jsonl`` (``metrics_lines``)."""
+    return [row for row, _, _ in metrics_lines(path)]

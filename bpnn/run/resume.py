@@ -149,6 +149,16 @@ def resume_training(
                 f"{best_path}: is not from the run's best epoch {best_epoch}; not resuming"
             )
 
+        # the last checks read what training needs (the history's rows, the weights, the data):
+        # any of them may refuse the resume, so they come before the first write
+        run.read_metrics()  # a row that cannot be read is a DataError naming its line
+        last_path = run.checkpoint_path("last")
+        model = load_model(last_path)
+        best_network = None
+        if not best_ahead:  # the best weights early stopping restores; best.npz's, or last's
+            best_network = load_model(best_path if best_current else last_path).network
+        data = load_data(config, log)
+
         # every check has passed: from here on the run directory is written
         run.claim()
         run.remove_stale_temporaries()
@@ -159,10 +169,8 @@ def resume_training(
         if epochs is not None:
             run.write_config(config)
 
-        data = load_data(config, log)
         previous = (summary or {}).get("total_seconds") or 0.0
         if finished:  # killed after the last epoch, before the summary: finish it
-            model = load_model(run.checkpoint_path("last"))
             best = (best_monitor(config, data), checkpointer_state["best"], best_epoch)
             test, samples = final_split(data), data.n_samples
             del data
@@ -176,7 +184,6 @@ def resume_training(
                 previous + time.perf_counter() - started,
             )
 
-        model = load_model(run.checkpoint_path("last"))
         model.config = config
         _, shuffle_rng = make_seeds(config.seed)
         shuffle_rng.bit_generator.state = contents.trainer["shuffle_rng"]
@@ -188,8 +195,7 @@ def resume_training(
         checkpointer.load_state(checkpointer_state)
         if early_stopping is not None:
             early_stopping.load_state(early_state)
-            if not best_ahead:  # else the replayed epochs reach the best again before any end
-                best_network = load_model(best_path).network
+            if best_network is not None:  # else the replayed epochs reach the best again first
                 early_stopping.best_weights = (best_network.params.copy(), best_network.buffers())
         trainer = make_trainer(config, model, data, shuffle_rng, callbacks, start_epoch=done)
         trainer.optimizer.load_state_dict(contents.optimizer)
