@@ -12,15 +12,6 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture
-def trained_run(tmp_path: Path, tiny_config_file, run_cli) -> Path:
-    config = tiny_config_file(train={"epochs": 4})
-    run = tmp_path / "run"
-    result = run_cli("train", config, "--out", run, "-q")
-    assert result.returncode == 0, result.stderr
-    return run
-
-
 def snapshot(folder: Path) -> dict[str, bytes]:
     return {
         str(path.relative_to(folder)): path.read_bytes()

@@ -107,15 +107,6 @@ def test_a_fifo_where_a_file_should_be_is_refused_without_hanging(tmp_path: Path
 # --- through the CLI ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def trained_run(tmp_path: Path, tiny_config_file, run_cli) -> Path:
-    config = tiny_config_file(train={"epochs": 2})
-    run = tmp_path / "run"
-    result = run_cli("train", config, "--out", run, "-q")
-    assert result.returncode == 0, result.stderr
-    return run
-
-
 def one_line(result, code: int = 2) -> str:
     assert result.returncode == code, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -127,7 +118,7 @@ def one_line(result, code: int = 2) -> str:
 def test_resume_refuses_a_lock_that_is_a_link(trained_run: Path, precious: Path, run_cli) -> None:
     link(trained_run / ".lock", precious)
     before = {p.name: p.read_bytes() for p in trained_run.iterdir() if p.is_file()}
-    line = one_line(run_cli("resume", trained_run, "--epochs", 3, "-q"))
+    line = one_line(run_cli("resume", trained_run, "--epochs", 6, "-q"))
     assert ".lock" in line and "symbolic link" in line
     after = {p.name: p.read_bytes() for p in trained_run.iterdir() if p.is_file()}
     assert after == before
@@ -139,7 +130,7 @@ def test_a_fifo_lock_neither_hangs_runs_nor_is_removed_by_resume(
     os.mkfifo(trained_run / ".lock")
     listed = run_cli("runs", trained_run.parent, "--json", timeout=60)
     assert listed.returncode == 0, listed.stderr
-    line = one_line(run_cli("resume", trained_run, "--epochs", 3, "-q", timeout=60))
+    line = one_line(run_cli("resume", trained_run, "--epochs", 6, "-q", timeout=60))
     assert "not a regular file" in line
     assert (trained_run / ".lock").exists()
 
@@ -150,8 +141,9 @@ def test_resume_refuses_a_metrics_file_that_is_a_link(
     metrics = trained_run / "metrics.jsonl"
     metrics.unlink()
     link(metrics, precious)
-    result = run_cli("resume", trained_run, "--epochs", 3, "-q")
+    result = run_cli("resume", trained_run, "--epochs", 6, "-q")
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert "metrics.jsonl" in result.stderr
     assert metrics.is_symlink()
 
 
@@ -198,7 +190,7 @@ def test_a_run_folder_that_is_a_link_is_refused(trained_run: Path, precious: Pat
         picture.unlink()
     plots.rmdir()
     link(plots, precious.parent)
-    result = run_cli("resume", trained_run, "--epochs", 3, "-q")
+    result = run_cli("resume", trained_run, "--epochs", 6, "-q")
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
     assert "symbolic link" in result.stderr
     assert sorted(p.name for p in precious.parent.iterdir()) == ["precious.txt"]
