@@ -29,8 +29,6 @@ files of a killed write are removed at the next start.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import itertools
 import json
 import os
@@ -45,6 +43,7 @@ from bpnn.config import Config, load_config, short
 from bpnn.errors import ConfigError, DataError, OutputError
 from bpnn.faults import crash_point
 from bpnn.outputs import appended, atomic_file, json_text, open_regular
+from bpnn.run.lock import FolderLock
 
 Log = Callable[[str], None]
 
@@ -74,8 +73,7 @@ class RunDirectory:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._lock_fd: int | None = None
-        self._owns_lock_file = False  # created or claimed by this process: unlock removes it
+        self._lock = FolderLock(self.path)
         #: the folders above ``path`` that ``create`` made (removed again with an unfinished run)
         self._made_parents: list[Path] = []
 
@@ -182,63 +180,17 @@ class RunDirectory:
         )
 
     def lock(self) -> None:
-        """Take the directory's OS lock (``flock`` on ``.lock``; the OS releases it when the
-        process ends, even by SIGKILL). Another process holding it is an ``OutputError`` naming
-        that process. ``unlock`` removes the lock file again if this process created or claimed
-        it; a refused command leaves the one a killed process left (and with it the directory)
-        as it found it."""
-        while True:
-            try:
-                fd = open_regular(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-                created = True
-            except FileExistsError:
-                try:
-                    fd = open_regular(self.lock_path, os.O_RDWR)
-                except FileNotFoundError:  # its holder removed it just now: try again
-                    continue
-                except OSError as error:
-                    raise OutputError(
-                        f"{self.path}: cannot lock: {error.strerror or error}"
-                    ) from None
-                created = False
-            except OSError as error:
-                raise OutputError(f"{self.path}: cannot lock: {error.strerror or error}") from None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as error:
-                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-                os.close(fd)
-                if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise OutputError(f"{self.path}: cannot lock: {error.strerror}") from None
-                raise OutputError(
-                    f"{self.path}: in use by another bpnn process (pid {holder}); "
-                    "wait for it to end or choose another directory"
-                ) from None
-            try:
-                same_file = os.fstat(fd).st_ino == os.stat(self.lock_path).st_ino
-            except FileNotFoundError:
-                same_file = False
-            if same_file:  # not a file its last holder removed while we opened it
-                self._lock_fd = fd
-                self._owns_lock_file = created
-                return
-            os.close(fd)
+        """Take the directory's OS lock (``FolderLock``: another process holding it is an
+        ``OutputError`` naming that process)."""
+        self._lock.acquire()
 
     def claim(self) -> None:
         """Write this process's id into the lock file (after every check has passed)."""
-        assert self._lock_fd is not None
-        self._owns_lock_file = True
-        os.ftruncate(self._lock_fd, 0)
-        os.pwrite(self._lock_fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock.claim()
 
     def unlock(self) -> None:
         """Release the lock, and remove the lock file if this process created or claimed it."""
-        if self._lock_fd is None:
-            return
-        if self._owns_lock_file:
-            self.lock_path.unlink(missing_ok=True)
-        os.close(self._lock_fd)
-        self._lock_fd = None
+        self._lock.release()
 
     def remove_stale_temporaries(self) -> None:
         """Delete the temporary files of writes a killed process never finished."""

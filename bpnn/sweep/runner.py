@@ -33,7 +33,8 @@ from typing import Any
 import yaml
 
 from bpnn.errors import ConfigError, OutputError
-from bpnn.outputs import appended, atomic_file, open_regular, own_folder
+from bpnn.outputs import appended, atomic_file, open_regular, own_folder, refuse_link
+from bpnn.run.lock import FolderLock
 from bpnn.sweep.spec import Choices, SweepSpec, decode_value, describe_point, load_sweep
 from bpnn.sweep.trial import PruningSnapshot, TrialResult, TrialTask
 
@@ -76,10 +77,25 @@ def run_sweep(
     """Run every trial of ``spec`` not yet finished in ``sweep_dir`` (created, or resumed),
     then write ``best.yaml``. ``workers`` local processes (default: the cores), or the workers
     of the Dask cluster at ``dask_address``."""
+    sweep_dir = sweep_dir.resolve()
+    lock = FolderLock(sweep_dir)  # one sweep at a time in a folder, as one run in a run dir
+    try:
+        _prepare_sweep_dir(spec, sweep_dir, lock)
+        return _run_trials(spec, sweep_dir, workers, dask_address, log)
+    finally:
+        lock.release()
+
+
+def _run_trials(
+    spec: SweepSpec,
+    sweep_dir: Path,
+    workers: int | None,
+    dask_address: str | None,
+    log: Callable[[str], None],
+) -> SweepOutcome:
+    """``run_sweep``'s work, in the folder this process has locked."""
     from bpnn.sweep.executors import DaskExecutor, LocalExecutor, default_workers
 
-    sweep_dir = sweep_dir.resolve()
-    _prepare_sweep_dir(spec, sweep_dir)
     study = _open_study(sweep_dir, spec.direction)
     records = read_records(sweep_dir / RESULTS_FILE)
     adopted = _recover(study, spec, sweep_dir, records)
@@ -153,9 +169,10 @@ def run_sweep_file(
     return run_sweep(spec, sweep_dir, workers=workers, dask_address=dask_address, log=log)
 
 
-def _prepare_sweep_dir(spec: SweepSpec, sweep_dir: Path) -> None:
+def _prepare_sweep_dir(spec: SweepSpec, sweep_dir: Path, lock: FolderLock) -> None:
     """Create the folder, or check that it holds a sweep of the same file (``trials`` may
-    differ: a random or tpe sweep can be extended)."""
+    differ: a random or tpe sweep can be extended); then take its ``lock`` (another sweep
+    running in it is an ``OutputError`` naming that process) before anything is written."""
     spec_path = sweep_dir / SPEC_FILE
     record = spec.record()
     if spec_path.is_file():
@@ -166,8 +183,14 @@ def _prepare_sweep_dir(spec: SweepSpec, sweep_dir: Path) -> None:
                     f"{sweep_dir}: holds a sweep whose '{key}' differs from this sweep file's; "
                     f"choose another --out"
                 )
-    elif sweep_dir.exists() and (not sweep_dir.is_dir() or any(sweep_dir.iterdir())):
+    elif sweep_dir.exists() and (
+        not sweep_dir.is_dir() or any(p.name != lock.path.name for p in sweep_dir.iterdir())
+    ):
         raise OutputError(f"{sweep_dir}: exists and is not a sweep folder; choose another --out")
+    refuse_link(sweep_dir)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    lock.acquire()
+    lock.claim()
     own_folder(sweep_dir / TRIALS_FOLDER)
     with atomic_file(spec_path) as handle:
         handle.write(yaml.safe_dump(record, sort_keys=False))

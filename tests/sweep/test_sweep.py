@@ -465,6 +465,48 @@ def test_sweep_killed_with_sigkill_resumes_without_losing_or_repeating_a_trial(
     assert len(read_records(out / "sweep.jsonl")) == 6
 
 
+def test_a_second_sweep_on_a_running_sweeps_folder_is_refused_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    """The sweep folder is locked as a run directory is: a second ``bpnn sweep`` on it is one
+    line naming the first one's process, and it neither adopts nor deletes the running trial."""
+    path = sweep_folder(tmp_path, GRID, TINY.replace("epochs: 3", "epochs: 400"))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "bpnn", "sweep", str(path), "--out", str(out)]
+    first = subprocess.Popen(
+        [*command, "--workers", "1"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list((out / "trials").glob("*/metrics.jsonl")):
+            assert first.poll() is None, "the first sweep ended early"
+            assert time.monotonic() < deadline, "no trial started in time"
+            time.sleep(0.05)
+        trials = sorted(p.name for p in (out / "trials").iterdir())
+        second = subprocess.run(
+            command,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=support.cli_environment(),
+        )
+        assert second.returncode == 2, second.stderr
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"pid {first.pid}" in lines[0], second.stderr
+        assert "in use by another bpnn process" in lines[0]
+        assert first.poll() is None  # still running, its trial untouched
+        assert sorted(p.name for p in (out / "trials").iterdir()) == trials
+        assert not (out / "sweep.jsonl").exists() or lines_of(out) == []
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+
+
 def descendants(pid: int) -> set[int]:
     """Every process below ``pid``, from the parent ids in /proc/*/stat (Linux)."""
     children: dict[int, list[int]] = {}
