@@ -17,8 +17,8 @@ EXIT_CODES: dict[int, str] = {
     1: "the run failed: training diverged (the loss became NaN or infinite), or a gradient "
     "check failed",
     2: "bad input: a config, data file, checkpoint, command-line value or output path is "
-    "wrong, a run directory is locked by another process, or `resume` refused to continue a "
-    "run (no checkpoint yet, an edited config.yaml, nothing left to train)",
+    "wrong, a run directory or sweep folder is locked by another process, or `resume` refused "
+    "to continue a run (no checkpoint yet, an edited config.yaml, nothing left to train)",
     3: "the operating system refused a file operation: disk full, file too large, permission "
     "denied, not a directory, read-only file system, ...",
     4: "not enough memory: the run needs more than is available (estimated before allocating) "

@@ -106,6 +106,35 @@ class Group(TyperGroup):
         _plain_help(self)
         super().format_help(ctx, formatter)
 
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        """Run the program; a refusal of the command line itself (a missing argument, an
+        unknown command or option, a value out of range, a CONFIG that is not a file) is one
+        line, ``error: ...`` naming the argument and ``bpnn COMMAND --help``, with exit 2, as
+        bpnn's own refusals are, instead of Click's usage box."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        import sys
+
+        try:  # Typer 0.29 and later carry their own copy of Click
+            from typer._click import exceptions as click
+        except ImportError:
+            from click import exceptions as click  # type: ignore[no-redef]
+
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as error:
+            command = error.ctx.command_path if error.ctx is not None else "bpnn"
+            message = " ".join(error.format_message().split()).rstrip(".")
+            print(f"error: {message} (see {command} --help)", file=sys.stderr)
+            sys.exit(error.exit_code)
+        except click.ClickException as error:
+            print(f"error: {' '.join(error.format_message().split())}", file=sys.stderr)
+            sys.exit(error.exit_code)
+        except click.Abort:
+            print("interrupted", file=sys.stderr)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 class App(typer.Typer):
     """The ``bpnn`` program: before anything is parsed or printed, its standard streams are

@@ -130,3 +130,31 @@ def test_every_bracket_of_a_help_text_is_shown_as_written(command: list[str]) ->
         assert ADVICE[1] in written
     for fragment in written:
         assert fragment in shown, (fragment, shown)
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["trian"], "'trian'"),
+        (["train"], "'CONFIG'"),
+        (["train", "."], "'CONFIG'"),
+        (["train", "--bogus", "x.yaml"], "--bogus"),
+        (["gradcheck", "--tol", "-1"], "--tol"),
+        (["eval", "x.npz", "--json", "true"], "true"),
+        (["resume", "run", "--epochs", "0"], "--epochs"),
+        (["sweep", "s.yaml", "--workers", "0"], "--workers"),
+        (["config", "frobnicate"], "'frobnicate'"),
+    ],
+    ids=" ".join,
+)
+def test_a_refused_command_line_is_one_line_naming_the_argument(
+    tmp_path, run_cli, args: list[str], named: str
+) -> None:
+    """Click's own checks (missing or unknown arguments, values out of range, a folder as
+    CONFIG) answer as bpnn's do: one line, exit 2, the argument and the command's --help."""
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert named in lines[0] and "--help" in lines[0], lines[0]
+    assert result.stdout == ""
