@@ -14,7 +14,28 @@ from bpnn.errors import ConfigError
 
 
 class _Loader(yaml.SafeLoader):
-    """Safe YAML loader that also reads ``1e-3`` as a float (plain YAML 1.1 wants ``1.0e-3``)."""
+    """Safe YAML loader that also reads ``1e-3`` as a float (plain YAML 1.1 wants ``1.0e-3``)
+    and refuses a key written twice in one mapping (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<: *base``: overridden at will
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: the base class says so
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"the key {short(key)} is written twice",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(

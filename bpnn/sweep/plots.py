@@ -6,8 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 
 def is_sweep_dir(folder: Path) -> bool:
     """A folder ``bpnn sweep`` made: it holds the sweep's spec."""
@@ -25,11 +23,12 @@ def plot_sweep(sweep_dir: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from bpnn.config.reading import read_yaml_file
     from bpnn.outputs import own_folder
     from bpnn.plots import save_figure
     from bpnn.sweep.runner import RESULTS_FILE, SPEC_FILE, read_records
 
-    spec = yaml.safe_load((sweep_dir / SPEC_FILE).read_text(encoding="utf-8"))
+    spec = read_yaml_file(sweep_dir / SPEC_FILE, "sweep record")
     records = [
         r for r in read_records(sweep_dir / RESULTS_FILE).values() if r["metric"] is not None
     ]

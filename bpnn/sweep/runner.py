@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from bpnn.config.reading import read_yaml_file
 from bpnn.errors import ConfigError, OutputError
 from bpnn.outputs import appended, atomic_file, open_regular, own_folder, refuse_link
 from bpnn.run.lock import FolderLock
@@ -176,7 +177,9 @@ def _prepare_sweep_dir(spec: SweepSpec, sweep_dir: Path, lock: FolderLock) -> No
     spec_path = sweep_dir / SPEC_FILE
     record = spec.record()
     if spec_path.is_file():
-        saved = yaml.safe_load(spec_path.read_text(encoding="utf-8")) or {}
+        saved = read_yaml_file(spec_path, "sweep record") or {}
+        if not isinstance(saved, dict):
+            raise ConfigError(f"{spec_path}: not a sweep record (a mapping); choose another --out")
         for key in sorted(set(saved) | set(record)):
             if key != "trials" and saved.get(key) != record.get(key):
                 raise ConfigError(
@@ -264,7 +267,7 @@ def _open_study(sweep_dir: Path, direction: str) -> Any:
 
 def open_study(sweep_dir: Path) -> Any:
     """The study of an existing sweep folder (for inspection: ``study.trials``)."""
-    spec = yaml.safe_load((sweep_dir / SPEC_FILE).read_text(encoding="utf-8"))
+    spec = read_yaml_file(sweep_dir / SPEC_FILE, "sweep record")
     from bpnn.metrics import mode_of
 
     direction = "maximize" if mode_of(spec["metric"]) == "max" else "minimize"

@@ -23,8 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from bpnn.config.reading import read_yaml_file
 from bpnn.errors import ConfigError, OutputError
 from bpnn.metrics import metric_names
 from bpnn.outputs import open_regular
@@ -121,13 +120,14 @@ def _data(data: dict[str, Any]) -> str:
 
 def read_run(run: RunDirectory) -> dict[str, Any]:
     """One run's record (the keys of ``COLUMNS``; None where the run does not say)."""
-    try:
-        config = yaml.safe_load(run.config_path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
+    try:  # the config reader's limits (size, aliases, duplicate keys): a run file is input too
+        config = read_yaml_file(run.config_path)
+    except ConfigError:
         config = {}
+    config = config if isinstance(config, dict) else {}
     summary = run.read_summary()
-    optimizer = config.get("optimizer") or {}
-    train = config.get("train") or {}
+    optimizer = config.get("optimizer") if isinstance(config.get("optimizer"), dict) else {}
+    train = config.get("train") if isinstance(config.get("train"), dict) else {}
     status = _status(run, summary)
     epochs_run = (summary or {}).get("epochs_run")
     if epochs_run is None:

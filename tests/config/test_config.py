@@ -374,6 +374,31 @@ def test_invalid_yaml_names_the_file_and_the_line(tmp_path: Path) -> None:
     assert message.startswith(f"{path}: invalid YAML (line 4, ")
 
 
+@pytest.mark.parametrize(
+    ("text", "line", "key"),
+    [
+        ("name: x\noptimizer:\n  lr: 0.1\n  lr: 0.2\n", 4, "'lr'"),
+        ("name: x\nseed: 1\nname: y\n", 3, "'name'"),
+        ("name: x\ndata: {source: csv, path: a.csv, path: b.csv}\n", 2, "'path'"),
+    ],
+)
+def test_a_key_written_twice_is_refused_with_its_line(
+    tmp_path: Path, text: str, line: int, key: str
+) -> None:
+    """PyYAML keeps the last of two equal keys silently; the config reader refuses them."""
+    path = write(tmp_path, text)
+    message = load_error(path)
+    assert message.startswith(f"{path}: invalid YAML (line {line}, column ")
+    assert message.endswith(f": the key {key} is written twice")
+
+
+def test_a_merge_key_may_be_overridden() -> None:
+    from bpnn.config.reading import parse_yaml
+
+    text = "shared: &shared {lr: 0.1, name: adam}\noptimizer:\n  <<: *shared\n  lr: 0.2\n"
+    assert parse_yaml(text, "merge.yaml")["optimizer"] == {"lr": 0.2, "name": "adam"}
+
+
 def test_tab_indentation_is_reported_as_invalid_yaml_with_its_line(tmp_path: Path) -> None:
     path = write(tmp_path, "seed: 1\nmodel:\n\thidden: [4]\n")
     assert load_error(path).startswith(f"{path}: invalid YAML (line 3, ")

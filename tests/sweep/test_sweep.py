@@ -86,13 +86,14 @@ TPE = GRID.replace("method: grid", "method: tpe\ntrials: 2")
         (GRID + "  optimizer.lrr: [0.1]\n", "optimizer.lrr: unknown option of optimizer 'adam'"),
         (GRID + "  model.widths: [1]\n", "model.widths: unknown key"),
         (GRID + "  model.dropout: [0.1, 1.5]\n", "space.model.dropout=1.5: model.dropout"),
-        (GRID + "  optimizer.lr: [-1]\n", "space.optimizer.lr=-1: optimizer.lr"),
+        (GRID.replace("[0.01, 0.1]", "[-1]"), "space.optimizer.lr=-1: optimizer.lr"),
+        (GRID + "  optimizer.lr: [-1]\n", "the key 'optimizer.lr' is written twice"),
         (GRID + "  model.dropout: {uniform: [0, 0.5]}\n", "space.model.dropout: a range needs"),
         (GRID.replace("grid", "random"), "trials: required for method 'random'"),
         (GRID.replace("val_accuracy", "val_r2"), "metric: 'val_r2' is not a metric"),
         (GRID + "  model.dropout: []\n", "space.model.dropout: an empty list"),
         (
-            TPE + "  optimizer.lr: {log_uniform: [0, 1]}\n",
+            TPE.replace("[0.01, 0.1]", "{log_uniform: [0, 1]}"),
             "log_uniform: low must be positive",
         ),
         (
@@ -110,7 +111,7 @@ TPE = GRID.replace("method: grid", "method: tpe\ntrials: 2")
         (GRID + "  loss: [mse, msee]\n  data.one_hot: [true]\n", 'space.loss="msee": loss:'),
         (GRID + "  loss: [mse]\n  data.one_hot: [false]\n", 'space.loss="mse": loss:'),
         (
-            GRID + "  model.hidden: [[8, 4]]\n  model.dropout: [[0.1]]\n",
+            GRID.replace("[[8], [8, 4]]", "[[8, 4]]") + "  model.dropout: [[0.1]]\n",
             "space: no point of it is valid, e.g. optimizer.lr=0.01, model.hidden=[8, 4], "
             "model.dropout=[0.1]: model.dropout: has 1 entries for 2 hidden layers",
         ),

@@ -176,3 +176,24 @@ def test_plot_of_one_run_still_redraws_its_plots_folder(runs: Path):
     assert result.exit_code == 0, result.output
     assert (runs / "a-completed" / "plots" / "loss.png").is_file()
     assert (runs / "a-completed" / "plots" / "health.png").is_file()
+
+
+def test_runs_reads_a_run_config_with_the_config_readers_limits(
+    tmp_path, tiny_config_file, run_cli
+) -> None:
+    """A run's config.yaml is input like any other: an alias bomb or a garbage value in it
+    leaves that run's columns empty (fast, no traceback) instead of expanding it."""
+    config = tiny_config_file(train={"epochs": 1})
+    runs = tmp_path / "runs"
+    for name in ("bomb", "garbage"):
+        assert run_cli("train", config, "--out", runs / name, "-q").returncode == 0
+    laughs = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    laughs += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    (runs / "bomb" / "config.yaml").write_text("\n".join(laughs) + "\n", encoding="utf-8")
+    (runs / "garbage" / "config.yaml").write_text("optimizer: 3\ntrain: [1]\n", encoding="utf-8")
+    result = run_cli("runs", runs, "--json", timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    listed = {row["name"]: row for row in json.loads(result.stdout)}
+    assert set(listed) == {"bomb", "garbage"}
+    assert listed["bomb"]["optimizer"] is None and listed["garbage"]["lr"] is None
