@@ -113,6 +113,16 @@ def open_regular(path: Path, flags: int, mode: int = 0o666) -> int:
     return fd
 
 
+def truncate(path: Path, size: int) -> None:
+    """Cut the file at ``path`` to ``size`` bytes (a torn tail of a file bpnn appends to), opened
+    as ``open_regular`` opens it: never through a link."""
+    descriptor = open_regular(path, os.O_WRONLY)
+    try:
+        os.ftruncate(descriptor, size)
+    finally:
+        os.close(descriptor)
+
+
 @contextmanager
 def appended(path: Path) -> Iterator[IO[str]]:
     """A text handle that appends to ``path`` (created if missing), through ``open_regular``:

@@ -48,7 +48,7 @@ def checked(X: np.ndarray, model: ModelInputs, path: Path, encoded: bool) -> np.
     by its encoding."""
     X = check_width(X, model.n_features, str(path))
     if encoded:
-        names = (model.encoding or TableEncoding.numeric(model.feature_names)).feature_names
+        names = model.table_encoding.feature_names
     elif len(model.feature_names) == X.shape[1]:
         names = model.feature_names
     else:

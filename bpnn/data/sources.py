@@ -69,6 +69,14 @@ class ModelInputs:
     encoding: TableEncoding | None = None
     config: DataConfig | None = None  # None: the file's format alone says how to read it
 
+    @property
+    def table_encoding(self) -> TableEncoding:
+        """How a table's columns become its features: the model's encoding, or without one
+        every feature column numeric."""
+        from bpnn.data.table import TableEncoding
+
+        return self.encoding or TableEncoding.numeric(self.feature_names)
+
 
 @dataclass
 class Samples:

@@ -22,7 +22,6 @@ from bpnn.data.sources import (
     register,
     scalar,
 )
-from bpnn.data.table import TableEncoding
 from bpnn.data.table_columns import (
     IMPUTE_STRATEGIES,
     MISSING_SETTINGS,
@@ -138,7 +137,7 @@ class CsvSource(Source):
         """The model's raw columns picked by name and encoded with its encoding (without one:
         every column numeric), the target column(s) and the ``id_column`` set aside, any other
         column left out (listed once through ``log``)."""
-        encoding = model.encoding or TableEncoding.numeric(model.feature_names)
+        encoding = model.table_encoding
         table = read_table(path, self.name, text_columns=[id_column] if id_column else [])
         needed = [*encoding.column_names, *([id_column] if id_column else [])]
         target = model.target
@@ -156,7 +155,7 @@ class CsvSource(Source):
         every one of them, as 0/1 columns of a multi-label model, ``table_label_columns``);
         rows without a target, and with ``data.missing: drop`` rows with a missing feature,
         are left out and counted through ``log``."""
-        encoding = model.encoding or TableEncoding.numeric(model.feature_names)
+        encoding = model.table_encoding
         table = read_table(path, self.name)
         header = list(table.columns)
         targets = target_list(model.target or None, header)

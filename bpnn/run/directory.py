@@ -42,7 +42,7 @@ from bpnn import checkpoint
 from bpnn.config import Config, load_config, short
 from bpnn.errors import ConfigError, DataError, OutputError
 from bpnn.faults import crash_point
-from bpnn.outputs import appended, atomic_file, json_text, open_regular
+from bpnn.outputs import appended, atomic_file, json_text, truncate
 from bpnn.run.lock import FolderLock
 
 Log = Callable[[str], None]
@@ -305,11 +305,7 @@ class RunDirectory:
         have = kept[-1][0]["epoch"] if kept else 0
         if self.metrics_path.is_file():
             keep = kept[-1][1] + kept[-1][2] if kept else 0  # with its newline, if it has one
-            descriptor = open_regular(self.metrics_path, os.O_WRONLY)
-            try:
-                os.ftruncate(descriptor, keep)
-            finally:
-                os.close(descriptor)
+            truncate(self.metrics_path, keep)
             if kept and not kept[-1][2]:  # whole, but its newline was never written
                 with appended(self.metrics_path) as handle:
                     handle.write("\n")

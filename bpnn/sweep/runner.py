@@ -34,7 +34,7 @@ import yaml
 
 from bpnn.config.reading import read_yaml_file
 from bpnn.errors import ConfigError, OutputError
-from bpnn.outputs import appended, atomic_file, open_regular, own_folder, refuse_link
+from bpnn.outputs import appended, atomic_file, own_folder, refuse_link, truncate
 from bpnn.run.lock import FolderLock
 from bpnn.sweep.spec import Choices, SweepSpec, decode_value, describe_point, load_sweep
 from bpnn.sweep.trial import PruningSnapshot, TrialResult, TrialTask
@@ -206,11 +206,7 @@ def read_records(path: Path) -> dict[int, dict[str, Any]]:
     data = path.read_bytes()
     if data and not data.endswith(b"\n"):
         data = data[: data.rfind(b"\n") + 1]
-        descriptor = open_regular(path, os.O_RDWR)
-        try:
-            os.ftruncate(descriptor, len(data))
-        finally:
-            os.close(descriptor)
+        truncate(path, len(data))
     records = {}
     for line in data.decode("utf-8").splitlines():
         if line.strip():

@@ -65,6 +65,18 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def start_sweep(command: list[str], workers: int) -> subprocess.Popen:
+    """``command`` (a ``bpnn sweep``) with ``workers`` local workers, in a session of its own
+    (``os.killpg`` ends it with its workers), its output discarded; not waited for."""
+    return subprocess.Popen(
+        [*command, "--workers", str(workers)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 def running_trials(sweep_dir: Path) -> list[int]:
     from optuna.trial import TrialState
 
@@ -430,13 +442,7 @@ def test_sweep_killed_with_sigkill_resumes_without_losing_or_repeating_a_trial(
     path = sweep_folder(tmp_path, sweep, TINY.replace("epochs: 3", "epochs: 40"))
     out = tmp_path / "out"
     command = [sys.executable, "-m", "bpnn", "sweep", str(path), "--out", str(out)]
-    process = subprocess.Popen(
-        [*command, "--workers", "1"],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    process = start_sweep(command, workers=1)
     results = out / "sweep.jsonl"
     deadline = time.monotonic() + 120
     while not (results.is_file() and len(results.read_text().splitlines()) >= 2):
@@ -474,13 +480,7 @@ def test_a_second_sweep_on_a_running_sweeps_folder_is_refused_and_changes_nothin
     path = sweep_folder(tmp_path, GRID, TINY.replace("epochs: 3", "epochs: 400"))
     out = tmp_path / "out"
     command = [sys.executable, "-m", "bpnn", "sweep", str(path), "--out", str(out)]
-    first = subprocess.Popen(
-        [*command, "--workers", "1"],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    first = start_sweep(command, workers=1)
     try:
         deadline = time.monotonic() + 120
         while not list((out / "trials").glob("*/metrics.jsonl")):
@@ -544,13 +544,7 @@ def test_sigkill_of_the_sweep_ends_its_workers_and_leaves_resumable_trials(
     path = sweep_folder(tmp_path, GRID, TINY.replace("epochs: 3", "epochs: 100000"))
     out = tmp_path / "out"
     command = [sys.executable, "-m", "bpnn", "sweep", str(path), "--out", str(out)]
-    process = subprocess.Popen(
-        [*command, "--workers", "2"],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    process = start_sweep(command, workers=2)
     workers: set[int] = set()
     try:
         deadline = time.monotonic() + 120
