@@ -26,15 +26,15 @@ the target, so a crash never leaves a half-written checkpoint behind.
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bpnn.errors import CheckpointError
+from bpnn.errors import CheckpointError, short
 from bpnn.outputs import atomic_file, own_folder, uninterrupted
+from bpnn.readers import parse_json, read_npz
 
 FORMAT = "bpnn-checkpoint"
 FORMAT_VERSION = 1
@@ -102,6 +102,9 @@ def save(path: str | Path, contents: CheckpointContents) -> None:
         np.savez(handle, allow_pickle=False, **arrays)
 
 
+#: bpnn writes checkpoints uncompressed: an entry that inflates more than this is refused unread
+MAX_INFLATION = 100
+
 #: the groups of arrays that hold numbers (a tampered file may hold anything)
 NUMERIC_GROUPS = ("param/", "buffer/", "scaling/", "optimizer/", "schedule/")
 
@@ -111,23 +114,10 @@ def load(path: str | Path) -> CheckpointContents:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
-    if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{path}: not a readable checkpoint (not an .npz archive)")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
-    except ValueError:  # numpy refuses object arrays without pickle: never ours
-        raise CheckpointError(
-            f"{path}: not a bpnn checkpoint (it holds pickled objects, which bpnn never loads)"
-        ) from None
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({error})") from None
+    arrays = read_npz(path, CheckpointError, what="checkpoint", max_inflation=MAX_INFLATION)
     if "format" not in arrays or str(arrays["format"]) != FORMAT or "meta" not in arrays:
         raise CheckpointError(f"{path}: not a bpnn checkpoint")
-    try:
-        meta = json.loads(str(arrays["meta"]))
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{path}: corrupt metadata ({error})") from None
+    meta = parse_json(str(arrays["meta"]), f"{path}: corrupt metadata", CheckpointError)
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: corrupt metadata (not a JSON object)")
     if meta.get("format_version") != FORMAT_VERSION:
@@ -149,26 +139,63 @@ def load(path: str | Path) -> CheckpointContents:
     def group(prefix: str) -> dict[str, np.ndarray]:
         return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
 
+    _check_meta(meta, path)
     scaling = group("scaling/")
-    try:
-        return CheckpointContents(
-            config=meta["config"],
-            epoch=int(meta["epoch"]),
-            task=meta["task"],
-            params=group("param/"),
-            buffers=group("buffer/"),
-            input_offset=scaling.get("input_offset"),
-            input_factor=scaling.get("input_factor"),
-            target_offset=scaling.get("target_offset"),
-            target_factor=scaling.get("target_factor"),
-            classes=arrays.get("classes"),
-            feature_names=list(meta.get("feature_names", [])),
-            target_name=meta.get("target_name"),
-            table=meta.get("table"),
-            metrics=meta.get("metrics", {}),
-            optimizer=group("optimizer/"),
-            schedule=group("schedule/"),
-            trainer=meta.get("trainer", {}),
-        )
-    except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: incomplete checkpoint (missing {error})") from None
+    return CheckpointContents(
+        config=meta["config"],
+        epoch=meta["epoch"],
+        task=meta["task"],
+        params=group("param/"),
+        buffers=group("buffer/"),
+        input_offset=scaling.get("input_offset"),
+        input_factor=scaling.get("input_factor"),
+        target_offset=scaling.get("target_offset"),
+        target_factor=scaling.get("target_factor"),
+        classes=arrays.get("classes"),
+        feature_names=list(meta.get("feature_names", [])),
+        target_name=meta.get("target_name"),
+        table=meta.get("table"),
+        metrics=meta.get("metrics", {}),
+        optimizer=group("optimizer/"),
+        schedule=group("schedule/"),
+        trainer=meta.get("trainer", {}),
+    )
+
+
+def _is_names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(name, str) for name in value)
+
+
+#: the fields of a checkpoint's metadata: required or not, and the values each may hold
+_META_FIELDS: dict[str, tuple[bool, str, Any]] = {
+    "config": (True, "a mapping", lambda v: isinstance(v, dict)),
+    "epoch": (
+        True,
+        "a whole number of epochs",
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+    ),
+    "task": (True, "a task name", lambda v: isinstance(v, str)),
+    "feature_names": (False, "a list of names", _is_names),
+    "target_name": (
+        False,
+        "a column name or a list of them",
+        lambda v: v is None or isinstance(v, str) or _is_names(v),
+    ),
+    "table": (False, "a mapping", lambda v: v is None or isinstance(v, dict)),
+    "metrics": (False, "a mapping", lambda v: isinstance(v, dict)),
+    "trainer": (False, "a mapping", lambda v: isinstance(v, dict)),
+}
+
+
+def _check_meta(meta: dict[str, Any], path: Path) -> None:
+    """A ``CheckpointError`` naming the first field of the metadata that is missing or holds
+    a value of the wrong kind (an epoch of ``Infinity``, a config that is a list)."""
+    for key, (required, kind, valid) in _META_FIELDS.items():
+        if key not in meta:
+            if required:
+                raise CheckpointError(f"{path}: incomplete checkpoint (missing '{key}')")
+            continue
+        if not valid(meta[key]):
+            raise CheckpointError(
+                f"{path}: corrupt metadata: '{key}' is {short(meta[key])}, expected {kind}"
+            )

@@ -32,6 +32,12 @@ EXIT_CODES: dict[int, str] = {
 }
 
 
+def short(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: messages never carry unbounded input."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class BpnnError(Exception):
     """Base class of every error bpnn reports to the user as one line."""
 

@@ -20,11 +20,12 @@ from bpnn.checkpoint import CheckpointContents
 from bpnn.config import Config, parse_yaml, validate
 from bpnn.data.sources import ModelInputs
 from bpnn.data.table import TableEncoding
-from bpnn.errors import BpnnError, CheckpointError, ConfigError, DataError
+from bpnn.errors import BpnnError, CheckpointError, ConfigError, DataError, MemoryLimitError
 from bpnn.nn.activations import make_activation, make_output_activation
 from bpnn.nn.initializers import BIAS_INITIALIZERS, INITIALIZERS
 from bpnn.nn.losses import make_loss, with_output
 from bpnn.nn.network import Network
+from bpnn.readers import npz_headers, read_npz
 from bpnn.scaling import Scaling
 
 
@@ -90,16 +91,13 @@ def read_weights(path: str | Path) -> dict[str, np.ndarray]:
         raise ConfigError(f"{where}: no such file")
     if zipfile.is_zipfile(path):
         try:
-            with np.load(path, allow_pickle=False) as archive:
-                arrays = {k: archive[k] for k in archive.files}
-        except (ValueError, OSError, zipfile.BadZipFile) as error:
-            raise ConfigError(f"{where}: not a readable NPZ archive ({error})") from None
-        if "format" in arrays and "meta" in arrays:  # a bpnn checkpoint
-            try:
+            if {"format", "meta"} <= set(npz_headers(path)):  # a bpnn checkpoint
                 return checkpoint.load(path).params
-            except BpnnError as error:
-                raise ConfigError(f"model.initial_weights: {error}") from None
-        return arrays
+            return read_npz(path)
+        except MemoryLimitError:
+            raise
+        except BpnnError as error:
+            raise ConfigError(f"model.initial_weights: {error}") from None
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:

@@ -13,8 +13,8 @@ from pydantic import (
     ValidationError,
 )
 
-from bpnn.config.reading import short
 from bpnn.config.sections import Config
+from bpnn.errors import short
 
 
 def _section_model(annotation: Any) -> type[BaseModel] | None:

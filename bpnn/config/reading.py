@@ -10,7 +10,8 @@ from typing import Any
 
 import yaml
 
-from bpnn.errors import ConfigError
+from bpnn.errors import ConfigError, short
+from bpnn.readers import read_bounded
 
 
 class _Loader(yaml.SafeLoader):
@@ -57,12 +58,6 @@ MAX_CONFIG_BYTES = 1 << 20
 MAX_CONFIG_VALUES = 1_000_000
 
 
-def short(value: Any, limit: int = 60) -> str:
-    """``repr(value)`` cut to ``limit`` characters: messages never carry unbounded input."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
     """How many values ``node`` becomes once every alias is expanded (shared nodes counted
     once per use), computed over the node graph without expanding it."""
@@ -107,10 +102,15 @@ def parse_yaml(text: str, source: str) -> Any:
 def read_yaml_file(path: Path, kind: str = "config") -> Any:
     """The parsed YAML of a ``kind`` file (a config, a sweep file); a missing or unreadable file
     is a one-line ``ConfigError`` naming it."""
+    if not path.exists():
+        raise ConfigError(f"{path}: no such {kind} file")
+    data = read_bounded(path, 4 * MAX_CONFIG_BYTES, ConfigError)  # UTF-8: 4 bytes a character
+    if data.startswith(b"PK\x03\x04"):
+        raise ConfigError(f"{path}: an .npz archive (a checkpoint?), not a YAML {kind} file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such {kind} file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read: {error}") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {error.start}), not a YAML {kind} file"
+        ) from None
     return parse_yaml(text, str(path))

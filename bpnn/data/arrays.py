@@ -5,7 +5,6 @@ read from such files."""
 from __future__ import annotations
 
 import re
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -25,7 +24,8 @@ from bpnn.data.sources import (
     register,
 )
 from bpnn.data.splits import check_width, flat_rows
-from bpnn.errors import DataError
+from bpnn.errors import BpnnError, DataError
+from bpnn.readers import npz_headers
 
 if TYPE_CHECKING:
     from bpnn.data.options import DataConfig
@@ -47,16 +47,9 @@ class NpzSource(Source):
         several make binary cross-entropy a multi-label run. 1 for a 1-D array, and when the
         file cannot be read (``load`` says why)."""
         try:
-            path = Path(config.path)  # type: ignore[arg-type]
-            with zipfile.ZipFile(path) as archive, archive.open(f"{config.y_key}.npy") as member:
-                version = np.lib.format.read_magic(member)
-                read_header = (
-                    np.lib.format.read_array_header_1_0
-                    if version == (1, 0)
-                    else np.lib.format.read_array_header_2_0
-                )
-                shape = read_header(member)[0]
-        except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile):
+            headers = npz_headers(Path(config.path))  # type: ignore[arg-type]
+            shape = headers[config.y_key][0]
+        except (BpnnError, OSError, KeyError):
             return 1
         return int(shape[1]) if len(shape) == 2 else 1
 

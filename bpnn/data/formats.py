@@ -13,7 +13,6 @@ import csv
 import itertools
 import math
 import re
-import zipfile
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from bpnn import readers
 from bpnn.data.sources import Log, is_number, listing, one_line
 from bpnn.data.splits import flat_rows
 from bpnn.errors import DataError
@@ -199,16 +199,10 @@ def table_labels(column: Any) -> np.ndarray:
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """The named arrays of an .npz archive (no pickles)."""
+    """The named arrays of an .npz archive (no pickles; sizes checked from the headers before
+    anything is inflated: ``bpnn.readers``)."""
     check_file(path)
-    try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise DataError(f"{path}: a single .npy array, not an .npz archive of named arrays")
-        with archive:
-            return {key: archive[key] for key in archive.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
-        raise DataError(f"{path}: not a valid .npz file ({one_line(error)})") from None
+    return readers.read_npz(path, DataError)
 
 
 def npz_pair(path: Path, x_key: str, y_key: str) -> tuple[np.ndarray, np.ndarray]:

@@ -444,7 +444,7 @@ def test_npz_errors_name_the_file_and_the_problem(tmp_path):
     np.savez(path, X=np.zeros(4), y=np.zeros(4))
     data_error(lambda: load(source="npz", path=str(path)), "row per sample")
     path.write_bytes(b"this is not a zip archive")
-    data_error(lambda: load(source="npz", path=str(path)), str(path), "not a valid .npz")
+    data_error(lambda: load(source="npz", path=str(path)), str(path), "not a readable .npz file")
     np.save(tmp_path / "single.npy", np.zeros((3, 2)))
     (tmp_path / "single.npy").rename(path)
     data_error(lambda: load(source="npz", path=str(path)), "single .npy array")
