@@ -89,8 +89,8 @@ def runs_table(records: Sequence[dict[str, Any]]) -> Table:
             r["name"],
             r["status"],
             (r["started"] or "-")[:16],  # to the minute; --json has the seconds
-            r["data"],
-            r["architecture"],
+            r["data"] or "?",
+            r["architecture"] or "?",
             optimizer,
             r["epochs"],
             best,

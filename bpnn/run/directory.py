@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import shutil
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from bpnn.config import Config, load_config, short
 from bpnn.errors import ConfigError, DataError, OutputError
 from bpnn.faults import crash_point
 from bpnn.outputs import appended, atomic_file, json_text, truncate
+from bpnn.readers import parse_json, read_json_file
 from bpnn.run.lock import FolderLock
 
 Log = Callable[[str], None]
@@ -285,11 +285,15 @@ class RunDirectory:
         return read_metrics_file(self.metrics_path)
 
     def read_summary(self) -> dict[str, Any] | None:
-        try:
-            summary = json.loads(self.summary_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        """``summary.json``, or None when there is none or it is not one (``_summary_problem``):
+        it is written again when the run finishes, so a damaged one is as good as none."""
+        if not self.summary_path.is_file():
             return None
-        return summary if isinstance(summary, dict) else None
+        try:
+            summary = read_json_file(self.summary_path, limit=1 << 20)
+        except DataError:
+            return None
+        return None if _summary_problem(summary) else summary
 
     def repair_metrics(self, epoch: int, row: dict[str, Any]) -> None:
         """Make ``metrics.jsonl`` hold exactly epochs 1..``epoch``: rows after ``epoch`` and a
@@ -313,36 +317,61 @@ class RunDirectory:
             self.append_metrics(row)
 
 
-def _leaves(row: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    """``(dotted key, value)`` of every value of a row, nested sections (``health``) included."""
-    leaves: list[tuple[str, Any]] = []
+def _is_number(value: Any) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def _row_problem(row: Any) -> str | None:
+    """What is wrong with a parsed ``metrics.jsonl`` row, or None: a JSON object with an
+    integer ``epoch``, numbers (or null) as values, and ``health`` (when there) a mapping of
+    layer indices to mappings of measures to numbers (``bpnn.training.health``)."""
+    if not isinstance(row, dict):
+        return " is not a JSON object of metrics"
+    epoch = row.get("epoch")
+    if isinstance(epoch, bool) or not isinstance(epoch, int):
+        return " has no integer 'epoch'"
     for key, value in row.items():
-        if isinstance(value, dict):
-            leaves += _leaves(value, f"{prefix}{key}.")
+        if key == "health":
+            if not isinstance(value, dict):
+                return f": 'health' is {short(value)}, not a mapping of layers"
+            for layer, measures in value.items():
+                if not layer.isdigit() or not isinstance(measures, dict):
+                    return (
+                        f": 'health' has {short(layer)}: {short(measures)}, not a layer's measures"
+                    )
+                for measure, number in measures.items():
+                    if not _is_number(number):
+                        where = f"health.{short(layer)}.{short(measure)}"
+                        return f": {where} is {short(number)}, not a number"
+        elif not _is_number(value):
+            return f": {short(key)} is {short(value)}, not a number"
+    return None
+
+
+def _summary_problem(summary: Any) -> str | None:
+    """What is wrong with a parsed ``summary.json``, or None: a mapping of numbers (or null),
+    ``stop_reason`` and ``error`` text, ``diagnoses`` a list of mappings (``bpnn.run.pipeline``)."""
+    if not isinstance(summary, dict):
+        return "not a JSON object"
+    for key, value in summary.items():
+        if key in ("stop_reason", "error"):
+            valid = isinstance(value, str)
+        elif key == "diagnoses":
+            valid = isinstance(value, list) and all(isinstance(d, dict) for d in value)
         else:
-            leaves.append((f"{prefix}{key}", value))
-    return leaves
+            valid = _is_number(value)
+        if not valid:
+            return f"{short(key)} is {short(value)}"
+    return None
 
 
 def _row(raw: bytes, path: Path, number: int) -> dict[str, Any]:
-    """Line ``number`` of a ``metrics.jsonl`` as its row: UTF-8, a JSON object with an integer
-    ``epoch`` and numbers (or null) as values, sections of them nested (``health``: per layer,
-    per measure); anything else (an edited file) is a ``DataError`` naming the line."""
-    try:
-        row = json.loads(raw.decode("utf-8"))
-        if not isinstance(row, dict):
-            raise ValueError("not an object")
-        leaves = _leaves(row)
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: line {number} is not UTF-8 text") from None
-    except (ValueError, RecursionError):
-        raise DataError(f"{path}: line {number} is not a JSON object of metrics") from None
-    epoch = row.get("epoch")
-    if isinstance(epoch, bool) or not isinstance(epoch, int):
-        raise DataError(f"{path}: line {number} has no integer 'epoch'")
-    for key, value in leaves:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise DataError(f"{path}: line {number}: {short(key)} is {short(value)}, not a number")
+    """Line ``number`` of a ``metrics.jsonl`` as its row (``_row_problem`` says what one is);
+    anything else (an edited file) is a ``DataError`` naming the line."""
+    row = parse_json(raw, f"{path}: line {number}")
+    problem = _row_problem(row)
+    if problem is not None:
+        raise DataError(f"{path}: line {number}{problem}")
     return row
 
 

@@ -23,8 +23,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bpnn.config import validate
 from bpnn.config.reading import read_yaml_file
-from bpnn.errors import ConfigError, OutputError
+from bpnn.errors import BpnnError, ConfigError, OutputError
 from bpnn.metrics import metric_names
 from bpnn.outputs import open_regular
 from bpnn.run import RunDirectory
@@ -118,16 +119,20 @@ def _data(data: dict[str, Any]) -> str:
     return f"{source}:{Path(data['path']).name}" if data.get("path") else source
 
 
+def _run_config(run: RunDirectory) -> dict[str, Any]:
+    """The run's ``config.yaml`` read and checked as the config loader does (its limits, its
+    schema), resolved; ``{}`` when it is not a valid config (the columns it fills show ``?``)."""
+    try:
+        return validate(read_yaml_file(run.config_path), str(run.config_path)).resolved()
+    except BpnnError:
+        return {}
+
+
 def read_run(run: RunDirectory) -> dict[str, Any]:
     """One run's record (the keys of ``COLUMNS``; None where the run does not say)."""
-    try:  # the config reader's limits (size, aliases, duplicate keys): a run file is input too
-        config = read_yaml_file(run.config_path)
-    except ConfigError:
-        config = {}
-    config = config if isinstance(config, dict) else {}
+    config = _run_config(run)
     summary = run.read_summary()
-    optimizer = config.get("optimizer") if isinstance(config.get("optimizer"), dict) else {}
-    train = config.get("train") if isinstance(config.get("train"), dict) else {}
+    optimizer, train = config.get("optimizer", {}), config.get("train", {})
     status = _status(run, summary)
     epochs_run = (summary or {}).get("epochs_run")
     if epochs_run is None:
@@ -146,8 +151,8 @@ def read_run(run: RunDirectory) -> dict[str, Any]:
         "name": run.path.name,
         "status": status,
         "started": started,
-        "data": _data(config.get("data") or {}),
-        "architecture": _architecture(config.get("model") or {}),
+        "data": _data(config["data"]) if config else None,
+        "architecture": _architecture(config["model"]) if config else None,
         "optimizer": optimizer.get("name"),
         "lr": optimizer.get("lr"),
         "epochs": f"{epochs_run if epochs_run is not None else '?'}/{train.get('epochs', '?')}",
