@@ -20,6 +20,7 @@ the ``OSError`` itself, named after the file (``naming``), which the CLI reports
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
@@ -152,6 +153,26 @@ def make_output_folder(folder: Path, option: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OutputError(f"{folder}: cannot create: {error.strerror or error}") from None
+
+
+@contextmanager
+def output_set(folder: Path, option: str) -> Iterator[list[Path]]:
+    """For new files written into ``folder`` (created, with its parents, as
+    ``make_output_folder`` does): the block appends each file it has written to the list it is
+    given, and if it fails (a full disk half-way through a figure) those files, and the folders
+    made for them, are removed again: no part of a set of outputs is left behind."""
+    created = [path for path in (folder, *folder.parents) if not os.path.lexists(path)]
+    make_output_folder(folder, option)
+    written: list[Path] = []
+    try:
+        yield written
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        for path in created:  # the deepest first; one that holds other files stays
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
 
 
 @contextmanager

@@ -3,6 +3,7 @@ replaced file is the old one or the new one, never half of either."""
 
 from __future__ import annotations
 
+import errno
 import math
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bpnn.errors import OutputError
-from bpnn.outputs import atomic_file, new_file, refuse_existing, strict_json, write_new
+from bpnn.outputs import atomic_file, new_file, output_set, refuse_existing, strict_json, write_new
 
 
 def test_a_new_file_refuses_an_existing_file_and_a_dangling_symlink(tmp_path: Path) -> None:
@@ -98,3 +99,54 @@ def test_strict_json_has_no_non_finite_number_and_keeps_the_rest(value: object) 
         return a == b
 
     assert same(value, json.loads(text))
+
+
+# --- a set of new files (issue 27: a full disk half-way leaves nothing) -------------------------
+
+
+def test_a_failed_output_set_removes_its_files_and_the_folders_it_made(tmp_path: Path) -> None:
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "mine.txt").write_text("the user's")
+    folder = tmp_path / "kept" / "a" / "b"
+    with pytest.raises(OSError, match="No space left"), output_set(folder, "--out") as written:
+        write_new(folder / "first.csv", "step,lr\n", "--out")
+        written.append(folder / "first.csv")
+        with new_file(folder / "second.png", "--out") as handle:
+            handle.write("half a figure")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["kept", "mine.txt"]
+
+
+def test_an_output_set_that_succeeds_keeps_everything(tmp_path: Path) -> None:
+    with output_set(tmp_path / "new", "--out") as written:
+        write_new(tmp_path / "new" / "a.txt", "a", "--out")
+        written.append(tmp_path / "new" / "a.txt")
+    assert (tmp_path / "new" / "a.txt").read_text() == "a"
+
+
+def test_lr_find_leaves_no_csv_when_its_figure_cannot_be_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bpnn.plots
+    from bpnn.tools.lr_find import LrFindResult, write_outputs
+
+    def disk_full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(bpnn.plots, "plot_lr_find", disk_full)
+    result = LrFindResult(
+        lrs=[1e-3, 1e-2],
+        losses=[1.0, 0.5],
+        smoothed=[1.0, 0.7],
+        suggested_lr=1e-3,
+        steepest_lr=1e-3,
+        min_loss_lr=1e-2,
+        valley_lr=1e-3,
+        stop_reason="end",
+        start=1e-3,
+        end=1e-2,
+        steps=2,
+    )
+    with pytest.raises(OSError):
+        write_outputs(result, tmp_path / "out", "tiny")
+    assert list(tmp_path.iterdir()) == []

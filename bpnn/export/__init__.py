@@ -35,7 +35,7 @@ from bpnn.export.plan import InferencePlan, inference_plan
 from bpnn.export.sklearn_format import build_sklearn, sklearn_bytes
 from bpnn.export.torch_format import torch_bytes, torch_source, torch_state_dict
 from bpnn.model import Model
-from bpnn.outputs import make_output_folder, refuse_existing, write_new
+from bpnn.outputs import output_set, refuse_existing, write_new
 
 #: the formats of ``bpnn export --format`` (the names of their optional extras too)
 FORMATS: tuple[str, ...] = tuple(EXTRAS)
@@ -101,25 +101,21 @@ def export_checkpoint(checkpoint: Path, fmt: str, out: Path) -> ExportResult:
             raise OutputError(f"{out}: the weights need another name than the Python beside them")
         targets.append(out.with_suffix(".py"))
     refuse_existing(targets, "--out")
-    make_output_folder(out.parent, "--out")
-
     plan = inference_plan(load_model(checkpoint))
     result = ExportResult()
-    if fmt == "onnx":
-        write_new(out, build_onnx(plan).SerializeToString(), "--out")
-        result.written.append(out)
-    elif fmt == "torch":
-        data = torch_bytes(plan)
-        result.source = torch_source(plan, str(out))
-        write_new(out, data, "--out")
-        result.written.append(out)
-        try:
+    with output_set(out.parent, "--out") as written:  # no weights without the Python beside
+        if fmt == "onnx":
+            write_new(out, build_onnx(plan).SerializeToString(), "--out")
+            written.append(out)
+        elif fmt == "torch":
+            data = torch_bytes(plan)
+            result.source = torch_source(plan, str(out))
+            write_new(out, data, "--out")
+            written.append(out)
             write_new(targets[1], result.source.encode("utf-8"), "--out")
-        except BaseException:
-            out.unlink(missing_ok=True)  # no weights left without the Python that loads them
-            raise
-        result.written.append(targets[1])
-    else:
-        write_new(out, sklearn_bytes(plan), "--out")
-        result.written.append(out)
+            written.append(targets[1])
+        else:
+            write_new(out, sklearn_bytes(plan), "--out")
+            written.append(out)
+    result.written = written
     return result

@@ -12,7 +12,7 @@ from bpnn.data import encode_labels, label_columns, labelled_samples, load_datas
 from bpnn.errors import ConfigError, DataError
 from bpnn.evaluation import report
 from bpnn.model import Model, load_model
-from bpnn.outputs import make_output_folder, refuse_existing
+from bpnn.outputs import output_set, refuse_existing
 from bpnn.run.directory import Log, no_log
 from bpnn.run.pipeline import final_split
 
@@ -43,13 +43,13 @@ def _report(
         name = "confusion_matrix.png" if model.task != "regression" else "predictions.png"
         target = plots / name
         refuse_existing([target], "--plots folder")
-        make_output_folder(plots, "--plots folder")
-        if model.task == "regression":
-            plot_predictions(actual, predicted, target, title, "--plots folder")
-        else:
-            plot_confusion_matrix(
-                full["confusion_matrix"], full["classes"], target, title, "--plots folder"
-            )
+        with output_set(plots, "--plots folder"):
+            if model.task == "regression":
+                plot_predictions(actual, predicted, target, title, "--plots folder")
+            else:
+                plot_confusion_matrix(
+                    full["confusion_matrix"], full["classes"], target, title, "--plots folder"
+                )
         log(f"wrote {target}")
     return full
 

@@ -41,7 +41,7 @@ from bpnn.config import Config
 from bpnn.errors import ConfigError
 from bpnn.model import make_seeds
 from bpnn.nn.step import optimizer_step
-from bpnn.outputs import make_output_folder, refuse_existing, write_new
+from bpnn.outputs import output_set, refuse_existing, write_new
 from bpnn.run import build_model, build_optimizer, load_data
 
 #: the smoothing factor of the exponential moving average of the loss: it averages about
@@ -279,9 +279,11 @@ def write_outputs(result: LrFindResult, folder: Path, title: str) -> list[Path]:
 
     png, csv = folder / "lr_find.png", folder / "lr_find.csv"
     refuse_existing((png, csv), "--out")
-    make_output_folder(folder, "--out")
-    write_csv(result, csv)
-    plot_lr_find(
-        result.lrs, result.losses, result.smoothed, result.suggested_lr, png, title, "--out"
-    )
+    with output_set(folder, "--out") as written:
+        write_csv(result, csv)
+        written.append(csv)
+        plot_lr_find(
+            result.lrs, result.losses, result.smoothed, result.suggested_lr, png, title, "--out"
+        )
+        written.append(png)
     return [png, csv]
