@@ -285,3 +285,17 @@ def test_a_config_that_is_a_fifo_an_archive_or_binary_is_one_line(
     for path, line in expected.items():
         result = run_cli("config", "check", path, timeout=30)
         assert (result.returncode, result.stderr) == (2, line + "\n")
+
+
+def test_an_error_about_a_config_key_names_the_file_and_is_cut(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    config = tmp_path / "moons.yaml"
+    config.write_text(
+        f"data: {{source: moons, options: {{noise: {'a' * 500_000}}}}}\nmodel: {{hidden: [4]}}\n"
+    )
+    for command in (["train", config, "--out", tmp_path / "run"], ["config", "check", config]):
+        result = run_cli(*command)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith(f"error: {config}: data.options: 'moons' refused them")
+        assert result.stderr.endswith("...\n") and len(result.stderr) <= 1010

@@ -24,7 +24,7 @@ def config_show(config: ConfigPath, overrides: Overrides = None) -> None:
     import bpnn
 
     output = Output()
-    with reported_errors():
+    with reported_errors(config):
         cfg = bpnn.load_config(config, overrides or [])
         data_lines = bpnn.describe_data(cfg)
     output.text(cfg.to_yaml())
@@ -41,7 +41,7 @@ def config_check(config: ConfigPath, overrides: Overrides = None) -> None:
     import bpnn
 
     output = Output()
-    with reported_errors():
+    with reported_errors(config):
         bpnn.check_config(bpnn.load_config(config, overrides or []), log=output.log)
     output.result(f"{config}: ok")
 

@@ -4,10 +4,12 @@ code (``bpnn.errors.EXIT_CODES``), and the signals that stop a command as Ctrl-C
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -42,12 +44,29 @@ def _stop_signals() -> list[int]:
     return signals
 
 
+#: a message about a config key (``data.options: ...``, ``loss.class_weights: ...``, ``data
+#: 'moons': ...``), found once the config was read: it is given the config file's name
+CONFIG_KEY_MESSAGE = re.compile(r"(name|seed|data|model|loss|optimizer|schedule|train)[.:' ]")
+#: the longest message printed: a value in it could be any length (a 500,000-character cell)
+MAX_MESSAGE = 1000
+
+
+def _one_line(message: str, config: Path | None) -> str:
+    message = " ".join(message.split())
+    named = config is not None and message.startswith(f"{config}:")
+    if config is not None and not named and CONFIG_KEY_MESSAGE.match(message):
+        message = f"{config}: {message}"
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
+
+
 @contextmanager
-def reported_errors() -> Iterator[None]:
+def reported_errors(config: Path | None = None) -> Iterator[None]:
     """The one place that turns every failure into one line on stderr and its exit code (the
     table is ``bpnn.errors.EXIT_CODES``): bpnn's own errors, the operating system's (naming the
     path and the reason), running out of memory, SIGINT, SIGTERM and SIGHUP. A traceback only
-    with ``--debug`` or ``BPNN_DEBUG=1``."""
+    with ``--debug`` or ``BPNN_DEBUG=1``. A command that reads a ``config`` file names it: a
+    message about one of its keys starts with the file. No line is longer than
+    ``MAX_MESSAGE``."""
     import threading
 
     from bpnn.errors import BpnnError, HungUp, Terminated
@@ -77,7 +96,7 @@ def reported_errors() -> Iterator[None]:
             message, code = describe_os_error(error), 3
         else:
             raise
-        print(f"error: {' '.join(message.split())}", file=sys.stderr)
+        print(f"error: {_one_line(message, config)}", file=sys.stderr)
         raise typer.Exit(code) from None
     finally:
         for signum, handler in previous.items():

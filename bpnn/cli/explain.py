@@ -52,7 +52,7 @@ def explain(
     if batch is not None and sample != 0:
         raise typer.BadParameter("give --sample or --batch, not both", param_hint="--batch")
     output = Output()
-    with reported_errors():
+    with reported_errors(config):
         if markdown is not None:
             refuse_existing([markdown], "--markdown")
         cfg = bpnn.load_config(config, overrides or [])

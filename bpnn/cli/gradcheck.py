@@ -42,7 +42,7 @@ def gradcheck(
     import bpnn
 
     output = Output()
-    with reported_errors():
+    with reported_errors(config):
         cfg = None if config is None else bpnn.load_config(config, overrides or [])
         report = bpnn.gradient_check(
             cfg, samples=samples, max_entries=max_entries, tolerance=tol, log=output.log

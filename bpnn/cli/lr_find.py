@@ -35,7 +35,7 @@ def lr_find(
     import bpnn
 
     output = Output()
-    with reported_errors():
+    with reported_errors(config):
         cfg = bpnn.load_config(config, overrides or [])
         result = bpnn.lr_find(cfg, start=start, end=end, steps=steps, log=output.log)
         written = bpnn.write_lr_find(result, out, cfg.name) if out is not None else []

@@ -37,7 +37,7 @@ def train(
 
     output = Output()
     progress = make_progress(output.stderr, quiet)
-    with reported_errors(), showing(progress, "loading data"):
+    with reported_errors(config), showing(progress, "loading data"):
         cfg = bpnn.load_config(config, overrides or [])
         run_dir, summary = bpnn.train(cfg, out, progress=progress, log=output.log)
     print_summary(output, summary, run_dir, as_json)
