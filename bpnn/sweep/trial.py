@@ -33,6 +33,9 @@ from bpnn.errors import BpnnError
 # the one place the sweep reaches the run directory's owner (re-point it when run.py lands)
 from bpnn.run import resume_training, run_training
 
+#: a finished trial's status, best first (the order the ranking sorts them in)
+STATUSES = ("completed", "pruned", "failed")
+
 
 @dataclass(frozen=True)
 class PruningSnapshot:
@@ -64,7 +67,7 @@ class TrialResult:
 
     trial: int
     overrides: dict[str, Any]
-    status: str  # completed | failed | pruned
+    status: str  # one of STATUSES
     metric: float | None
     seconds: float
     run_dir: str

@@ -1,0 +1,281 @@
+"""Specification of ``bpnn sweep`` on hostile but fair input (issue 27): a sweep folder whose
+files were edited, cut or replaced. Every refusal is one line, ``error: ...`` naming the file
+and line, exit code 2, and the sweep folder is left exactly as it was; a last line torn by a
+crash is still repaired in silence.
+
+One real sweep of two 1-epoch trials (``pristine``) is copied for each tampering.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from bpnn.cli import app
+from bpnn.sweep.runner import read_records
+from tests import support
+
+TINY = support.TINY.replace("epochs: 3", "epochs: 1").replace("batch_size: 16", "batch_size: 64")
+
+GRID = """\
+base: tiny.yaml
+metric: val_accuracy
+method: grid
+space:
+  optimizer.lr: [0.01, 0.1]
+"""
+
+
+def bpnn_cli(*args: str | Path) -> Result:
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def write_sweep(folder: Path, sweep: str = GRID) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tiny.yaml").write_text(TINY, encoding="utf-8")
+    path = folder / "sweep.yaml"
+    path.write_text(sweep, encoding="utf-8")
+    return path
+
+
+def contents(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` (its relative path) and the SHA-256 of its bytes."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def one_line_error(result: Result | Any, starts: str) -> str:
+    """The refusal's one line; it has exit code 2 and starts with ``error: STARTS``."""
+    stderr = result.stderr
+    code = result.exit_code if isinstance(result, Result) else result.returncode
+    assert code == 2, (code, stderr, getattr(result, "exception", None))
+    assert len(stderr.splitlines()) == 1, stderr
+    assert stderr.startswith(f"error: {starts}"), stderr
+    return stderr
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """``(sweep file, sweep folder)`` of a finished grid of two trials."""
+    folder = tmp_path_factory.mktemp("pristine")
+    path = write_sweep(folder)
+    result = bpnn_cli("sweep", path, "--out", folder / "out", "--workers", "1")
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    return path, folder / "out"
+
+
+@pytest.fixture
+def copy(pristine: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
+    """``(sweep file, a copy of the finished sweep folder)`` to tamper with."""
+    path, sweep_dir = pristine
+    shutil.copytree(sweep_dir, tmp_path / "out")
+    return path, tmp_path / "out"
+
+
+def replace_line(path: Path, number: int, line: bytes) -> None:
+    lines = path.read_bytes().split(b"\n")
+    lines[number - 1] = line
+    path.write_bytes(b"\n".join(lines))
+
+
+def edited_record(**changes: Any) -> Callable[[bytes], bytes]:
+    """A tampering of a record: ``changes`` set (``None`` deletes the field)."""
+
+    def edit(line: bytes) -> bytes:
+        record = json.loads(line)
+        for key, value in changes.items():
+            if value is None:
+                del record[key]
+            else:
+                record[key] = value
+        return json.dumps(record).encode()
+
+    return edit
+
+
+def _null_metric(line: bytes) -> bytes:
+    return json.dumps({**json.loads(line), "metric": None}).encode()
+
+
+# --- sweep.jsonl -------------------------------------------------------------------------------
+
+#: (how line 1 is tampered with, what the one line says after "sweep.jsonl: line 1")
+TAMPERED_RECORDS = [
+    pytest.param(lambda line: b"garbage", " is not JSON", id="not-json"),
+    pytest.param(lambda line: b"\xff\xfe" + line, " is not UTF-8 text", id="not-utf8"),
+    pytest.param(lambda line: b"[1, 2]", " is [1, 2], not a JSON object", id="array"),
+    pytest.param(lambda line: b"3.5", " is 3.5, not a JSON object", id="number"),
+    pytest.param(lambda line: b"[" * 100_000, " is not JSON", id="deeply-nested"),
+    pytest.param(edited_record(trial=None), ": not a trial's record: no 'trial'", id="no-trial"),
+    pytest.param(edited_record(trial=True), ": trial: True is not a trial number", id="bool"),
+    pytest.param(edited_record(trial=-1), ": trial: -1 is not a trial number", id="negative"),
+    pytest.param(edited_record(trial="0"), ": trial: '0' is not a trial number", id="string"),
+    pytest.param(edited_record(trial=1.0), ": trial: 1.0 is not a trial number", id="float"),
+    pytest.param(
+        edited_record(trial=math.inf), ": trial: inf is not a trial number", id="infinity"
+    ),
+    pytest.param(edited_record(status="great"), ": status: 'great' is not one of", id="status"),
+    pytest.param(edited_record(metric="high"), ": metric: 'high' is not a finite", id="metric"),
+    pytest.param(edited_record(metric=math.nan), ": metric: nan is not a finite", id="nan"),
+    pytest.param(_null_metric, ": metric: null, but the trial completed", id="no-metric"),
+    pytest.param(edited_record(overrides=5), ": overrides: 5 is not a mapping", id="overrides"),
+    pytest.param(
+        edited_record(overrides={"model.hidden": [8]}),
+        ": overrides: the keys ['model.hidden'] are not the searched keys",
+        id="other-key",
+    ),
+    pytest.param(
+        edited_record(overrides={"optimizer.lr": 0.3}),
+        ": overrides: optimizer.lr=0.3 is not a value the sweep searches",
+        id="other-value",
+    ),
+    pytest.param(edited_record(seconds="x"), ": seconds: 'x' is not a number", id="seconds"),
+    pytest.param(edited_record(run_dir=5), ": run_dir: 5 is not a path", id="run-dir"),
+    pytest.param(edited_record(error=[1]), ": error: [1] is not a message", id="error"),
+    pytest.param(edited_record(epoch=3), ": not a trial's record: unknown field", id="extra"),
+]
+
+
+@pytest.mark.parametrize(("tamper", "message"), TAMPERED_RECORDS)
+def test_a_tampered_record_before_the_last_is_one_line_naming_it(
+    copy: tuple[Path, Path], tamper: Callable[[bytes], bytes], message: str
+) -> None:
+    path, sweep_dir = copy
+    results = sweep_dir / "sweep.jsonl"
+    replace_line(results, 1, tamper(results.read_bytes().split(b"\n")[0]))
+    before = contents(sweep_dir)
+    result = bpnn_cli("sweep", path, "--out", sweep_dir)
+    one_line_error(result, f"{results}: line 1{message}")
+    assert contents(sweep_dir) == before  # nothing written, nothing cut
+
+
+def test_a_tampered_record_is_refused_by_the_real_cli_and_by_plot(
+    copy: tuple[Path, Path], run_cli: Callable[..., Any]
+) -> None:
+    path, sweep_dir = copy
+    results = sweep_dir / "sweep.jsonl"
+    replace_line(results, 1, b'{"trial": 0')  # torn, but not the last line
+    before = contents(sweep_dir)
+    one_line_error(run_cli("sweep", path, "--out", sweep_dir), f"{results}: line 1 is not JSON")
+    one_line_error(bpnn_cli("plot", sweep_dir), f"{results}: line 1 is not JSON")
+    assert contents(sweep_dir) == before
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link"])
+def test_a_records_file_that_is_a_fifo_or_a_link_is_one_line_never_waited_on(
+    copy: tuple[Path, Path], kind: str
+) -> None:
+    path, sweep_dir = copy
+    results = sweep_dir / "sweep.jsonl"
+    results.rename(sweep_dir / "elsewhere.jsonl")
+    if kind == "fifo":
+        os.mkfifo(results)
+    else:
+        results.symlink_to(sweep_dir / "elsewhere.jsonl")
+    message = "not a regular file" if kind == "fifo" else "is a symbolic link"
+    one_line_error(bpnn_cli("sweep", path, "--out", sweep_dir), f"{results}: {message}")
+
+
+def test_a_torn_last_record_is_cut_off_in_silence(copy: tuple[Path, Path]) -> None:
+    """A crash in the middle of the last append: the sweep goes on as if it had never begun."""
+    path, sweep_dir = copy
+    results = sweep_dir / "sweep.jsonl"
+    whole = results.read_bytes()
+    results.write_bytes(whole + b'{"trial": 2, "overr')
+    result = bpnn_cli("sweep", path, "--out", sweep_dir, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert results.read_bytes() == whole
+    assert sorted(read_records(results)) == [0, 1]
+
+
+def test_a_torn_last_record_is_kept_when_an_earlier_line_is_refused(
+    copy: tuple[Path, Path],
+) -> None:
+    path, sweep_dir = copy
+    results = sweep_dir / "sweep.jsonl"
+    replace_line(results, 1, b"garbage")
+    results.write_bytes(results.read_bytes() + b'{"trial": 2, "overr')
+    before = contents(sweep_dir)
+    one_line_error(bpnn_cli("sweep", path, "--out", sweep_dir), f"{results}: line 1 is not JSON")
+    assert contents(sweep_dir) == before
+
+
+# --- sweep.yaml, the saved spec ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("saved", "message"),
+    [
+        ("[[[\n", "invalid YAML (line 2, column 1)"),
+        ("[1, 2]\n", "not the saved spec of a sweep (a mapping)"),
+        ("{1: 2, a: 3}\n", "not the saved spec of a sweep: base: required"),
+        ("base: /x.yaml\nspace: 3\n", "not the saved spec of a sweep: space: "),
+        ("base: /x.yaml\nspace: {lr: []}\n", "not the saved spec of a sweep: space.lr: an empty"),
+        ("base: /x.yaml\nmetric: [1]\nspace: {lr: [1]}\n", "not the saved spec of a sweep: metric"),
+    ],
+)
+def test_a_garbage_saved_spec_is_one_line_naming_it(
+    copy: tuple[Path, Path], saved: str, message: str
+) -> None:
+    path, sweep_dir = copy
+    (sweep_dir / "sweep.yaml").write_text(saved, encoding="utf-8")
+    before = contents(sweep_dir)
+    result = bpnn_cli("sweep", path, "--out", sweep_dir)
+    one_line_error(result, f"{sweep_dir / 'sweep.yaml'}: {message}")
+    one_line_error(bpnn_cli("plot", sweep_dir), f"{sweep_dir / 'sweep.yaml'}: {message}")
+    assert contents(sweep_dir) == before
+
+
+# --- optuna.journal ----------------------------------------------------------------------------
+
+
+def _journal_line(number: int, line: bytes) -> Callable[[Path], None]:
+    return lambda sweep_dir: replace_line(sweep_dir / "optuna.journal", number, line)
+
+
+def _cut_records(sweep_dir: Path) -> None:
+    results = sweep_dir / "sweep.jsonl"
+    results.write_bytes(results.read_bytes().split(b"\n", 1)[0] + b"\n")
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        (_journal_line(3, b"garbage"), "optuna.journal: line 3 is not JSON"),
+        (_journal_line(3, b"\xff"), "optuna.journal: line 3 is not UTF-8 text"),
+        (_journal_line(3, b"[" * 100_000), "optuna.journal: line 3 is not JSON"),
+        (_journal_line(3, b"[3]"), "optuna.journal: line 3 is [3], not a JSON object"),
+        (_journal_line(3, b"{}"), "optuna.journal: not an Optuna journal that can be replayed"),
+        (_journal_line(3, b'{"op_code": 99}'), "optuna.journal: not an Optuna journal that"),
+        (
+            lambda sweep_dir: (sweep_dir / "optuna.journal").write_bytes(b""),
+            "sweep.jsonl: trial 0 is recorded, but",
+        ),
+        (lambda sweep_dir: (sweep_dir / "optuna.journal").unlink(), "sweep.jsonl: holds trials"),
+        (_cut_records, "optuna.journal: trial 1 is finished, but"),
+    ],
+)
+def test_a_garbage_or_replaced_journal_is_one_line_naming_it(
+    copy: tuple[Path, Path], tamper: Callable[[Path], None], message: str
+) -> None:
+    """Optuna's replay of a bad journal raises whatever it runs into (a KeyError, an
+    AssertionError, a JSONDecodeError); a journal that lost the recorded trials would have them
+    run again, over their run directories."""
+    path, sweep_dir = copy
+    tamper(sweep_dir)
+    before = contents(sweep_dir)
+    result = bpnn_cli("sweep", path, "--out", sweep_dir)
+    one_line_error(result, f"{sweep_dir}/{message}")
+    assert contents(sweep_dir) == before
