@@ -287,7 +287,7 @@ class RunDirectory:
     def read_summary(self) -> dict[str, Any] | None:
         try:
             summary = json.loads(self.summary_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # RecursionError: nested too deeply
             return None
         return summary if isinstance(summary, dict) else None
 

@@ -279,3 +279,52 @@ def test_a_garbage_or_replaced_journal_is_one_line_naming_it(
     result = bpnn_cli("sweep", path, "--out", sweep_dir)
     one_line_error(result, f"{sweep_dir}/{message}")
     assert contents(sweep_dir) == before
+
+
+# --- a trial's own files, read when an interrupted trial is adopted ----------------------------
+
+
+def interrupted_after_training(sweep_dir: Path, number: int) -> None:
+    """Make the folder that of a sweep killed after trial ``number`` trained and before its
+    record was written: the record gone, the trial RUNNING again in the journal (its state
+    line removed)."""
+    results = sweep_dir / "sweep.jsonl"
+    records = [line for line in results.read_text().splitlines() if line.strip()]
+    kept = [line for line in records if json.loads(line)["trial"] != number]
+    results.write_text("".join(f"{line}\n" for line in kept))
+    journal = sweep_dir / "optuna.journal"
+    lines = journal.read_text().splitlines()
+    told = [
+        line
+        for line in lines
+        if json.loads(line)["op_code"] == 6 and json.loads(line)["trial_id"] == number
+    ]
+    assert len(told) == 1
+    journal.write_text("".join(f"{line}\n" for line in lines if line not in told))
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "message"),
+    [
+        ("summary.json", b"[1, 2]", "summary.json: not the summary of a run (a JSON object)"),
+        ("summary.json", b"{oops", "summary.json: not the summary of a run (a JSON object)"),
+        ("summary.json", b"[" * 100_000, "summary.json: not the summary of a run"),
+        ("summary.json", b'{"val_accuracy": "high"}', "val_accuracy is 'high', not a number"),
+        ("metrics.jsonl", b"garbage\n", "metrics.jsonl: line 1 is not a JSON object of metrics"),
+    ],
+)
+def test_an_adopted_trial_with_a_garbage_run_file_fails_naming_it_and_keeps_its_run(
+    copy: tuple[Path, Path], file: str, text: bytes, message: str
+) -> None:
+    path, sweep_dir = copy
+    interrupted_after_training(sweep_dir, 1)
+    (run_dir,) = sweep_dir.glob("trials/0001-*")
+    target = run_dir / file
+    target.write_bytes(text + target.read_bytes() if file == "metrics.jsonl" else text)
+    kept = contents(run_dir)
+    result = bpnn_cli("sweep", path, "--out", sweep_dir, "--workers", "1")
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    record = read_records(sweep_dir / "sweep.jsonl")[1]
+    assert record["status"] == "failed"
+    assert record["error"].startswith(str(target)) and message in record["error"], record
+    assert contents(run_dir) == kept  # the trial's run is never removed for a garbage file
