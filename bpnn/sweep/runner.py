@@ -81,7 +81,11 @@ def run_sweep(
 ) -> SweepOutcome:
     """Run every trial of ``spec`` not yet finished in ``sweep_dir`` (created, or resumed),
     then write ``best.yaml``. ``workers`` local processes (default: the cores), or the workers
-    of the Dask cluster at ``dask_address``."""
+    of the Dask cluster at ``dask_address`` (its form checked before anything is done)."""
+    from bpnn.sweep.executors import check_dask_address
+
+    if dask_address is not None:
+        check_dask_address(dask_address)
     sweep_dir = sweep_dir.resolve()
     lock = FolderLock(sweep_dir)  # one sweep at a time in a folder, as one run in a run dir
     try:

@@ -1,7 +1,8 @@
 """Specification of ``bpnn sweep`` on hostile but fair input (issue 27): a sweep folder whose
-files were edited, cut or replaced. Every refusal is one line, ``error: ...`` naming the file
-and line, exit code 2, and the sweep folder is left exactly as it was; a last line torn by a
-crash is still repaired in silence.
+files were edited, cut or replaced, a ``--dask`` address that is not one. Every refusal is one
+line, ``error: ...`` naming the file and line (or the option and its value), exit code 2, and
+the sweep folder is left exactly as it was; a last line torn by a crash is still repaired in
+silence.
 
 One real sweep of two 1-epoch trials (``pristine``) is copied for each tampering.
 """
@@ -13,7 +14,10 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Callable
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -328,3 +332,55 @@ def test_an_adopted_trial_with_a_garbage_run_file_fails_naming_it_and_keeps_its_
     assert record["status"] == "failed"
     assert record["error"].startswith(str(target)) and message in record["error"], record
     assert contents(run_dir) == kept  # the trial's run is never removed for a garbage file
+
+
+# --- --dask ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["not a url", "tcp://", "tcp://host:notaport", ":::", "tcp://127.0.0.1:99999", "tcp://h:0"],
+)
+def test_a_malformed_dask_address_is_one_line_before_anything_is_done(
+    tmp_path: Path, address: str
+) -> None:
+    path = write_sweep(tmp_path)
+    result = bpnn_cli("sweep", path, "--out", tmp_path / "out", "--dask", address)
+    one_line_error(result, f"--dask {address!r}: not the address of a Dask scheduler")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def not_a_scheduler() -> Iterator[str]:
+    """The address of a server on this machine that answers like a web server."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 4)
+                time.sleep(0.2)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def test_a_server_that_is_not_a_dask_scheduler_is_one_line(
+    tmp_path: Path, not_a_scheduler: str, run_cli: Callable[..., Any]
+) -> None:
+    """distributed reads a frame length out of the HTTP reply and fails to allocate it: the
+    MemoryError is not this machine's memory (exit 4), but a wrong address."""
+    pytest.importorskip("distributed")
+    path = write_sweep(tmp_path)
+    result = run_cli("sweep", path, "--out", tmp_path / "out", "--dask", not_a_scheduler)
+    one_line_error(result, f"--dask {not_a_scheduler}: cannot connect: what answered is not")
