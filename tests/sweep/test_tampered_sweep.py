@@ -1,8 +1,8 @@
 """Specification of ``bpnn sweep`` on hostile but fair input (issue 27): a sweep folder whose
-files were edited, cut or replaced, a ``--dask`` address that is not one. Every refusal is one
-line, ``error: ...`` naming the file and line (or the option and its value), exit code 2, and
-the sweep folder is left exactly as it was; a last line torn by a crash is still repaired in
-silence.
+files were edited, cut or replaced, a ``--dask`` address that is not one, a space too large to
+list. Every refusal is one line, ``error: ...`` naming the file and line (or the option and
+its value), exit code 2, and the sweep folder is left exactly as it was; a last line torn by a
+crash is still repaired in silence.
 
 One real sweep of two 1-epoch trials (``pristine``) is copied for each tampering.
 """
@@ -13,10 +13,12 @@ import hashlib
 import json
 import math
 import os
+import resource
 import shutil
 import socket
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,9 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from bpnn.cli import app
+from bpnn.errors import ConfigError
 from bpnn.sweep.runner import read_records
+from bpnn.sweep.spec import load_sweep
 from tests import support
 
 TINY = support.TINY.replace("epochs: 3", "epochs: 1").replace("batch_size: 16", "batch_size: 64")
@@ -384,3 +388,128 @@ def test_a_server_that_is_not_a_dask_scheduler_is_one_line(
     path = write_sweep(tmp_path)
     result = run_cli("sweep", path, "--out", tmp_path / "out", "--dask", not_a_scheduler)
     one_line_error(result, f"--dask {not_a_scheduler}: cannot connect: what answered is not")
+
+
+# --- a space too large to list -----------------------------------------------------------------
+
+#: 10 keys of 10 values and one of 2: a grid of 2 x 10^10 points
+HUGE_SPACE = """\
+space:
+  optimizer.lr: [0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009, 0.01]
+  optimizer.weight_decay: [0.0, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009]
+  optimizer.beta1: [0.8, 0.81, 0.82, 0.83, 0.84, 0.85, 0.86, 0.87, 0.88, 0.89]
+  optimizer.beta2: [0.99, 0.991, 0.992, 0.993, 0.994, 0.995, 0.996, 0.997, 0.998, 0.999]
+  optimizer.eps: [1.0e-8, 2.0e-8, 3.0e-8, 4.0e-8, 5.0e-8, 6.0e-8, 7.0e-8, 8.0e-8, 9.0e-8, 1.0e-7]
+  model.dropout: [0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09]
+  loss.label_smoothing: [0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09]
+  train.epochs: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+  train.batch_size: [16, 17, 18, 19, 20, 21, 22, 23, 24, 25]
+  seed: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+  data.val_fraction: [0.1, 0.2]
+"""
+HUGE_GRID = "base: tiny.yaml\nmetric: val_accuracy\nmethod: grid\n" + HUGE_SPACE
+HUGE_RANDOM = "base: tiny.yaml\nmetric: val_accuracy\nmethod: random\ntrials: 3\n" + HUGE_SPACE
+
+
+def bounded(work: Callable[[], Any]) -> tuple[Any, float, float]:
+    """``work()``'s result (or the ``ConfigError`` it raised), its peak memory in MB (Python's
+    allocations) and its seconds."""
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        result = work()
+    except ConfigError as error:
+        result = error
+    finally:
+        seconds = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1] / 1e6
+        tracemalloc.stop()
+    return result, peak, seconds
+
+
+def test_a_grid_too_large_to_run_is_refused_from_its_counts(tmp_path: Path) -> None:
+    path = write_sweep(tmp_path, HUGE_GRID)
+    error, peak, seconds = bounded(lambda: load_sweep(path))
+    assert isinstance(error, ConfigError)
+    assert str(error).startswith(f"{path}: space: a grid of 20,000,000,000 points (10 x 10 x")
+    assert "method random or tpe" in str(error)
+    assert peak < 50 and seconds < 10, (peak, seconds)
+
+
+def test_a_grid_too_large_to_run_is_one_line_through_the_cli(
+    tmp_path: Path, run_cli: Callable[..., Any]
+) -> None:
+    """(The old code listed the grid before its first trial: the address space limit turns that
+    into a quick MemoryError instead of the machine's memory.)"""
+    path = write_sweep(tmp_path, HUGE_GRID)
+    limit = 4 << 30
+
+    def limit_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    started = time.monotonic()
+    result = run_cli("sweep", path, "--out", tmp_path / "out", timeout=120, preexec_fn=limit_memory)
+    one_line_error(result, f"{path}: space: a grid of 20,000,000,000 points")
+    assert time.monotonic() - started < 60
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_random_search_of_a_huge_space_is_checked_in_bounded_memory_and_time(
+    tmp_path: Path,
+) -> None:
+    from bpnn.sweep.samplers import distributions, make_sampler
+
+    path = write_sweep(tmp_path, HUGE_RANDOM)
+
+    def first_trial_ready() -> Any:
+        spec = load_sweep(path)
+        return spec, distributions(spec), make_sampler(spec, 0)
+
+    (spec, space, _), peak, seconds = bounded(first_trial_ready)
+    assert spec.total_trials() == 3 and spec.grid_size() == 2 * 10**10 and len(space) == 11
+    assert peak < 50 and seconds < 30, (peak, seconds)
+
+
+@pytest.mark.parametrize("method", ["grid", "tpe"])
+def test_the_checks_before_a_sweep_stop_after_search_limit_points_per_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    """loss=mse stands in 20 points, all invalid (iris has class labels): with a search limit of
+    5 the search gives up on it after 5, for a grid as for tpe, and leaves it to the trials."""
+    import bpnn.sweep.spec as spec_module
+
+    monkeypatch.setattr(spec_module, "SEARCH_LIMIT", 5)
+    checked: list[dict[str, Any]] = []
+    point_error = spec_module.SweepSpec.point_error
+
+    def counted(self: Any, point: dict[str, Any]) -> str | None:
+        checked.append(point)
+        return point_error(self, point)
+
+    monkeypatch.setattr(spec_module.SweepSpec, "point_error", counted)
+    sweep = GRID.replace("method: grid", f"method: {method}\ntrials: 2") + (
+        "  loss: [cross_entropy, mse]\n"
+        "  data.one_hot: [false]\n"
+        "  model.dropout: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]\n"
+    )
+    load_sweep(write_sweep(tmp_path, sweep))
+    assert sum(point.get("loss") == "mse" for point in checked) <= 5
+
+
+def test_the_checks_before_a_sweep_stop_after_check_limit_points_in_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bpnn.sweep.spec as spec_module
+
+    monkeypatch.setattr(spec_module, "CHECK_LIMIT", 4)
+    checked: list[dict[str, Any]] = []
+    point_error = spec_module.SweepSpec.point_error
+
+    def counted(self: Any, point: dict[str, Any]) -> str | None:
+        checked.append(point)
+        return point_error(self, point)
+
+    monkeypatch.setattr(spec_module.SweepSpec, "point_error", counted)
+    values = ", ".join(str(n / 100) for n in range(1, 60))  # 59 values, each checked once
+    load_sweep(write_sweep(tmp_path, f"{GRID}  model.dropout: [{values}]\n"))
+    assert len(checked) <= 4
