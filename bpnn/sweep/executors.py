@@ -18,6 +18,9 @@ from bpnn.errors import ConfigError
 if TYPE_CHECKING:  # a worker unpickles _start_worker from here before it may load NumPy
     from bpnn.sweep.trial import TrialResult, TrialTask
 
+#: the schemes of a Dask scheduler's address that ``--dask`` takes (tcp:// when none is written)
+DASK_SCHEMES = ("tcp", "tls", "ws", "wss")
+
 #: BLAS libraries read these when they load: one thread each, the workers are the parallelism
 ONE_THREAD_ENV = {
     "OMP_NUM_THREADS": "1",
@@ -43,6 +46,35 @@ def default_workers() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def check_dask_address(address: str) -> None:
+    """Refuse, in one ``ConfigError`` naming it, an address that is not ``[SCHEME://]HOST:PORT``
+    (a scheme of ``DASK_SCHEMES``, a port from 1 to 65535), before anything connects to it."""
+    from urllib.parse import urlsplit
+
+    from bpnn.config.reading import short  # here: a worker imports this module before NumPy
+
+    text = address if "://" in address else f"tcp://{address}"
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # ValueError: not a number, or out of range
+    except ValueError:
+        parts, port = None, None
+    if (
+        parts is None
+        or port is None
+        or port == 0
+        or not parts.hostname
+        or parts.scheme not in DASK_SCHEMES
+        or parts.username is not None
+        or any((parts.path, parts.query, parts.fragment))
+        or any(character.isspace() for character in address)
+    ):
+        raise ConfigError(
+            f"--dask {short(address)}: not the address of a Dask scheduler; expected "
+            f"tcp://HOST:PORT (a port from 1 to 65535), e.g. tcp://10.0.0.1:8786"
+        )
 
 
 def _start_worker() -> None:
@@ -184,6 +216,7 @@ class DaskExecutor:
     a filesystem every worker and this process share."""
 
     def __init__(self, address: str, connect_timeout: float = 5.0) -> None:
+        check_dask_address(address)
         try:
             from distributed import Client
         except ImportError:
@@ -192,6 +225,13 @@ class DaskExecutor:
             self.client = Client(address, timeout=connect_timeout)
         except (OSError, TimeoutError) as error:
             raise ConfigError(f"--dask {address}: cannot connect: {error}") from None
+        except Exception as error:  # a server that is not a Dask scheduler answered: distributed
+            # fails on its reply (a MemoryError for a frame length read from an HTTP response)
+            reason = " ".join(f"{type(error).__name__}: {error}".split())[:160]
+            raise ConfigError(
+                f"--dask {address}: cannot connect: what answered is not a Dask scheduler "
+                f"({reason})"
+            ) from None
         threads = self.client.nthreads()
         self.workers = max(sum(threads.values()), 1)
 

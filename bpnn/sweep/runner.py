@@ -21,8 +21,6 @@ reproducible from its seed whatever the number of workers and however often it i
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,20 +30,26 @@ from typing import Any
 
 import yaml
 
-from bpnn.config.reading import read_yaml_file
-from bpnn.errors import ConfigError, OutputError
-from bpnn.outputs import appended, atomic_file, own_folder, refuse_link, truncate
+from bpnn.errors import ConfigError, DataError, OutputError
+from bpnn.outputs import atomic_file, own_folder, refuse_link
 from bpnn.run.lock import FolderLock
+from bpnn.sweep.folder import (
+    JOURNAL_FILE,
+    RESULTS_FILE,
+    SPEC_FILE,
+    append_record,
+    check_journal,
+    cut_torn_tail,
+    read_records,
+    read_saved_spec,
+)
 from bpnn.sweep.spec import Choices, SweepSpec, decode_value, describe_point, load_sweep
-from bpnn.sweep.trial import PruningSnapshot, TrialResult, TrialTask
+from bpnn.sweep.trial import STATUSES, PruningSnapshot, TrialResult, TrialTask
 
 STUDY_NAME = "bpnn-sweep"
-SPEC_FILE = "sweep.yaml"
-RESULTS_FILE = "sweep.jsonl"
-JOURNAL_FILE = "optuna.journal"
 BEST_FILE = "best.yaml"
 TRIALS_FOLDER = "trials"
-STATUS_ORDER = {"completed": 0, "pruned": 1, "failed": 2}
+STATUS_ORDER = {status: order for order, status in enumerate(STATUSES)}
 
 
 @dataclass
@@ -77,12 +81,16 @@ def run_sweep(
 ) -> SweepOutcome:
     """Run every trial of ``spec`` not yet finished in ``sweep_dir`` (created, or resumed),
     then write ``best.yaml``. ``workers`` local processes (default: the cores), or the workers
-    of the Dask cluster at ``dask_address``."""
+    of the Dask cluster at ``dask_address`` (its form checked before anything is done)."""
+    from bpnn.sweep.executors import check_dask_address
+
+    if dask_address is not None:
+        check_dask_address(dask_address)
     sweep_dir = sweep_dir.resolve()
     lock = FolderLock(sweep_dir)  # one sweep at a time in a folder, as one run in a run dir
     try:
-        _prepare_sweep_dir(spec, sweep_dir, lock)
-        return _run_trials(spec, sweep_dir, workers, dask_address, log)
+        study, records = _prepare_sweep_dir(spec, sweep_dir, lock)
+        return _run_trials(spec, sweep_dir, study, records, workers, dask_address, log)
     finally:
         lock.release()
 
@@ -90,6 +98,8 @@ def run_sweep(
 def _run_trials(
     spec: SweepSpec,
     sweep_dir: Path,
+    study: Any,
+    records: dict[int, dict[str, Any]],
     workers: int | None,
     dask_address: str | None,
     log: Callable[[str], None],
@@ -97,8 +107,6 @@ def _run_trials(
     """``run_sweep``'s work, in the folder this process has locked."""
     from bpnn.sweep.executors import DaskExecutor, LocalExecutor, default_workers
 
-    study = _open_study(sweep_dir, spec.direction)
-    records = read_records(sweep_dir / RESULTS_FILE)
     adopted = _recover(study, spec, sweep_dir, records)
     total = spec.total_trials()
     asked = len(study.get_trials(deepcopy=False))
@@ -170,18 +178,19 @@ def run_sweep_file(
     return run_sweep(spec, sweep_dir, workers=workers, dask_address=dask_address, log=log)
 
 
-def _prepare_sweep_dir(spec: SweepSpec, sweep_dir: Path, lock: FolderLock) -> None:
+def _prepare_sweep_dir(
+    spec: SweepSpec, sweep_dir: Path, lock: FolderLock
+) -> tuple[Any, dict[int, dict[str, Any]]]:
     """Create the folder, or check that it holds a sweep of the same file (``trials`` may
-    differ: a random or tpe sweep can be extended); then take its ``lock`` (another sweep
-    running in it is an ``OutputError`` naming that process) before anything is written."""
+    differ: a random or tpe sweep can be extended); take its ``lock`` (another sweep running in
+    it is an ``OutputError`` naming that process); read what it holds (``_read_sweep_dir``)
+    before anything is written. Returns the study and the records."""
     spec_path = sweep_dir / SPEC_FILE
     record = spec.record()
     if spec_path.is_file():
-        saved = read_yaml_file(spec_path, "sweep record") or {}
-        if not isinstance(saved, dict):
-            raise ConfigError(f"{spec_path}: not a sweep record (a mapping); choose another --out")
-        for key in sorted(set(saved) | set(record)):
-            if key != "trials" and saved.get(key) != record.get(key):
+        saved = read_saved_spec(spec_path).record()
+        for key in record:
+            if key != "trials" and saved[key] != record[key]:
                 raise ConfigError(
                     f"{sweep_dir}: holds a sweep whose '{key}' differs from this sweep file's; "
                     f"choose another --out"
@@ -194,32 +203,41 @@ def _prepare_sweep_dir(spec: SweepSpec, sweep_dir: Path, lock: FolderLock) -> No
     sweep_dir.mkdir(parents=True, exist_ok=True)
     lock.acquire()
     lock.claim()
+    study, records = _read_sweep_dir(spec, sweep_dir)
     own_folder(sweep_dir / TRIALS_FOLDER)
     with atomic_file(spec_path) as handle:
         handle.write(yaml.safe_dump(record, sort_keys=False))
+    return study, records
 
 
-def read_records(path: Path) -> dict[int, dict[str, Any]]:
-    """The lines of sweep.jsonl by trial number. A last line torn by a crash is cut off."""
-    if not path.is_file():
-        return {}
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        data = data[: data.rfind(b"\n") + 1]
-        truncate(path, len(data))
-    records = {}
-    for line in data.decode("utf-8").splitlines():
-        if line.strip():
-            record = json.loads(line)
-            records[int(record["trial"])] = record
-    return records
-
-
-def _append_record(path: Path, record: dict[str, Any]) -> None:
-    with appended(path) as handle:
-        handle.write(json.dumps(record) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+def _read_sweep_dir(spec: SweepSpec, sweep_dir: Path) -> tuple[Any, dict[int, dict[str, Any]]]:
+    """The study and the records of the folder this process has locked, each file checked
+    (``bpnn.sweep.folder``) before anything in it changes; then the torn last line of each log
+    (a crash mid-write) is cut off. The two must agree, as the runner writes them (a trial's
+    record first, then the study told): a record of a trial the journal does not hold (the
+    journal replaced or cut: the trial would run again and replace its run directory), or a
+    finished trial without its record, is refused."""
+    results, journal = sweep_dir / RESULTS_FILE, sweep_dir / JOURNAL_FILE
+    records = read_records(results, spec.space)
+    if records and not journal.is_file():
+        raise DataError(f"{results}: holds trials, but {journal} is missing; choose another --out")
+    storage = _journal_storage(journal)
+    held, finished = _trial_numbers(storage)
+    lost = sorted(set(records) - held)
+    if lost:
+        raise DataError(
+            f"{results}: trial {lost[0]} is recorded, but {journal} holds no trial {lost[0]} "
+            f"(the journal was replaced or cut); choose another --out"
+        )
+    unrecorded = sorted(finished - set(records))
+    if unrecorded:
+        raise DataError(
+            f"{journal}: trial {unrecorded[0]} is finished, but {results} has no record of it "
+            f"(the records were cut or edited); choose another --out"
+        )
+    cut_torn_tail(results)
+    cut_torn_tail(journal)
+    return _study(storage, spec.direction), records
 
 
 def trial_dir_name(number: int, overrides: dict[str, Any]) -> str:
@@ -250,24 +268,47 @@ def _optuna() -> Any:
     return optuna
 
 
-def _open_study(sweep_dir: Path, direction: str) -> Any:
-    optuna = _optuna()
+def _journal_storage(journal: Path) -> Any:
+    """Optuna's ``JournalStorage`` on ``journal`` (created if missing), its log replayed; a
+    journal it cannot replay is a ``DataError`` naming the file."""
+    _optuna()
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    storage = JournalStorage(JournalFileBackend(str(sweep_dir / JOURNAL_FILE)))
-    return optuna.create_study(
+    check_journal(journal)  # each line a JSON object, or the line is named
+    try:
+        return JournalStorage(JournalFileBackend(str(journal)))
+    except (OSError, MemoryError):
+        raise
+    except Exception as error:  # the replay fails on whatever a bad log makes it run into
+        reason = " ".join(f"{type(error).__name__}: {error}".split())[:200]
+        raise DataError(
+            f"{journal}: not an Optuna journal that can be replayed ({reason}); "
+            f"choose another --out"
+        ) from None
+
+
+def _trial_numbers(storage: Any) -> tuple[set[int], set[int]]:
+    """The numbers of the trials the sweep's study holds, and of those finished (none before
+    the study is created)."""
+    try:
+        study_id = storage.get_study_id_from_name(STUDY_NAME)
+    except KeyError:
+        return set(), set()
+    trials = storage.get_all_trials(study_id, deepcopy=False)
+    return {t.number for t in trials}, {t.number for t in trials if t.state.is_finished()}
+
+
+def _study(storage: Any, direction: str) -> Any:
+    return _optuna().create_study(
         study_name=STUDY_NAME, storage=storage, direction=direction, load_if_exists=True
     )
 
 
 def open_study(sweep_dir: Path) -> Any:
     """The study of an existing sweep folder (for inspection: ``study.trials``)."""
-    spec = read_yaml_file(sweep_dir / SPEC_FILE, "sweep record")
-    from bpnn.metrics import mode_of
-
-    direction = "maximize" if mode_of(spec["metric"]) == "max" else "minimize"
-    return _open_study(sweep_dir, direction)
+    spec = read_saved_spec(sweep_dir / SPEC_FILE)
+    return _study(_journal_storage(sweep_dir / JOURNAL_FILE), spec.direction)
 
 
 def overrides_of(spec: SweepSpec, trial: Any) -> dict[str, Any]:
@@ -370,7 +411,7 @@ def _invalid_point(task: TrialTask, error: str) -> TrialResult:
 
 def _record(sweep_dir: Path, study: Any, trial: Any, result: TrialResult, report: bool) -> None:
     """A finished trial: its line in sweep.jsonl first, then the study (see the docstring)."""
-    _append_record(sweep_dir / RESULTS_FILE, result.record())
+    append_record(sweep_dir / RESULTS_FILE, result.record())
     _tell(study, trial, result, report=report)
 
 
@@ -413,7 +454,7 @@ def rank(records: list[dict[str, Any]], direction: str) -> list[dict[str, Any]]:
 
 
 def _finish(spec: SweepSpec, sweep_dir: Path, ran: int, log: Callable[[str], None]) -> SweepOutcome:
-    records = read_records(sweep_dir / RESULTS_FILE)
+    records = read_records(sweep_dir / RESULTS_FILE, spec.space)
     outcome = SweepOutcome(sweep_dir, spec, rank(list(records.values()), spec.direction), ran)
     if outcome.best is not None:
         config = spec.base_config(outcome.best["overrides"])

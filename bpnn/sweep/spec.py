@@ -7,8 +7,10 @@ applying all its values to the base config exactly as ``--set KEY=VALUE ...`` wo
 make); the config's schema is never repeated here.
 
 Before any trial runs, the points made of the candidate values (every choice, both ends of
-every range) are searched, each point checked once: a grid's points all, for random and tpe at
-most ``SEARCH_LIMIT`` per value. The sweep file is refused, in one ``ConfigError`` naming it
+every range) are searched, each point checked once, at most ``SEARCH_LIMIT`` per value and
+``CHECK_LIMIT`` in all, so that the time before the first trial is bounded however large the
+space (a grid of more than ``MAX_GRID_POINTS`` points is refused outright, from the counts of
+its lists: it is never listed). The sweep file is refused, in one ``ConfigError`` naming it
 and the key, when a value is refused with it alone *and* in every point with it (an unknown
 key, a value of the wrong type or out of range, a typo in a name), or when no point at all is
 valid. A value that only some points make invalid (``loss: [mse, cross_entropy]`` crossed with
@@ -33,8 +35,12 @@ from bpnn.errors import ConfigError, MemoryLimitError
 
 RANGE_KINDS = ("uniform", "log_uniform", "int")
 METHODS = ("grid", "random", "tpe")
-#: random and tpe: how many points with a value are checked before giving up proving it wrong
+#: how many points with a value are checked before giving up proving it wrong
 SEARCH_LIMIT = 1000
+#: how many points are checked in all before the first trial (a check loads a config: 2-4 ms)
+CHECK_LIMIT = 2 * SEARCH_LIMIT
+#: the most points a grid may have: one trial each (Optuna's grid sampler lists them all)
+MAX_GRID_POINTS = 100_000
 
 
 class Choices(BaseModel):
@@ -146,17 +152,12 @@ class SweepSpec(BaseModel):
         return "maximize" if mode_of(self.metric) == "max" else "minimize"
 
     def grid_size(self) -> int:
+        """The number of combinations of the choices, from their counts (never listed)."""
         return math.prod(len(d.values) for d in self.space.values() if isinstance(d, Choices))
 
     def total_trials(self) -> int:
         """Every combination for grid; ``trials`` for random and tpe."""
         return self.grid_size() if self.method == "grid" else int(self.trials or 0)
-
-    def grid(self) -> list[dict[str, Any]]:
-        """Every combination of the choices, as overrides (grid only)."""
-        keys = list(self.space)
-        values = [self.space[k].values for k in keys]
-        return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
 
     def base_config(self, overrides: dict[str, Any] | None = None) -> Config:
         """The base config with ``overrides`` applied as ``--set KEY=VALUE``."""
@@ -220,9 +221,23 @@ def parse_spec(raw: dict[str, Any], source: str) -> SweepSpec:
                 f"{source}: space.{ranges[0]}: a range needs method random or tpe; grid takes "
                 f"a list of values"
             )
+        size = spec.grid_size()
+        if size > MAX_GRID_POINTS:
+            counts = " x ".join(str(len(d.values)) for d in spec.space.values())
+            counts = counts if len(counts) <= 60 else "the counts of its lists multiplied"
+            raise ConfigError(
+                f"{source}: space: a grid of {_count(size)} points ({counts}), more than the "
+                f"{MAX_GRID_POINTS:,} a grid may have (one trial each); search it with method "
+                f"random or tpe and a number of trials"
+            )
     elif spec.trials is None:
         raise ConfigError(f"{source}: trials: required for method '{spec.method}'")
     return spec
+
+
+def _count(number: int) -> str:
+    """``20,000,000,000``; a number too long to read as ``about 10^1234``."""
+    return f"{number:,}" if number < 10**15 else f"about 10^{len(str(number)) - 1}"
 
 
 def _describe(error: ValidationError) -> str:
@@ -246,7 +261,8 @@ def describe_point(point: dict[str, Any]) -> str:
 
 
 class PointChecks:
-    """The points of a sweep's space checked so far, each checked once (``point_error``)."""
+    """The points of a sweep's space checked so far, each checked once (``point_error``), at
+    most ``CHECK_LIMIT`` of them."""
 
     def __init__(self, spec: SweepSpec) -> None:
         self.spec = spec
@@ -258,26 +274,30 @@ class PointChecks:
             self.errors[key] = self.spec.point_error(point)
         return self.errors[key]
 
+    def checked(self, point: dict[str, Any]) -> bool:
+        return json.dumps(point, sort_keys=True) in self.errors
+
     def points_with(self, key: str, value: Any) -> Iterator[dict[str, Any]]:
         """The points of the candidate values (``candidates``) that give ``key`` ``value``, in
-        the order of the space; for random and tpe, at most ``SEARCH_LIMIT + 1`` of them (the
-        one more says that there are more than the search checks)."""
+        the order of the space, at most ``SEARCH_LIMIT + 1`` of them (the one more says that
+        there are more than the search checks); made one by one, never listed."""
         space = self.spec.space
         others = [k for k in space if k != key]
         combinations = itertools.product(*(candidates(space[k]) for k in others))
-        limit = None if self.spec.method == "grid" else SEARCH_LIMIT + 1
-        for combination in itertools.islice(combinations, limit):
+        for combination in itertools.islice(combinations, SEARCH_LIMIT + 1):
             chosen = dict(zip(others, combination, strict=True))
             yield {k: value if k == key else chosen[k] for k in space}
 
     def refused_everywhere(self, key: str, value: Any) -> tuple[dict[str, Any], str] | None:
         """The first point with ``key=value`` and its error, if every point with it that
-        ``points_with`` gives is invalid; None if one is valid, or if the search gave up (a
-        random sweep with more than ``SEARCH_LIMIT`` points with the value)."""
+        ``points_with`` gives is invalid; None if one is valid, or if the search gave up (more
+        than ``SEARCH_LIMIT`` points with the value, or ``CHECK_LIMIT`` points checked in all)."""
         first: tuple[dict[str, Any], str] | None = None
         for searched, point in enumerate(self.points_with(key, value), start=1):
             if searched > SEARCH_LIMIT:
                 return None  # more points than the search checks: gave up
+            if len(self.errors) >= CHECK_LIMIT and not self.checked(point):
+                return None  # the search has checked all it may
             error = self.error(point)
             if error is None:
                 return None
@@ -306,12 +326,12 @@ def check_against_base(spec: SweepSpec, source: str) -> None:
     for key, dimension in spec.space.items():
         for value in candidates(dimension):
             found = checks.refused_everywhere(key, value)
-            if found is not None:
-                refused.append((key, value, *found))
-    for key, value, _, _ in refused:
-        alone = checks.error({key: value})
-        if alone is not None:  # wrong by itself, and no other value makes it right
-            raise ConfigError(f"{source}: space.{key}={json.dumps(value)}: {alone}")
+            if found is None:
+                continue
+            alone = checks.error({key: value})
+            if alone is not None:  # wrong by itself, and no other value makes it right
+                raise ConfigError(f"{source}: space.{key}={json.dumps(value)}: {alone}")
+            refused.append((key, value, *found))
     first_key = next(iter(spec.space))
     if sum(key == first_key for key, *_ in refused) == len(candidates(spec.space[first_key])):
         _, _, point, error = refused[0]

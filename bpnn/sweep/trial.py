@@ -18,7 +18,6 @@ trials at the same epoch). Trials that finish while this one runs are not seen b
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import time
@@ -28,10 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from bpnn.callbacks import Callback
-from bpnn.errors import BpnnError
+from bpnn.config import short
+from bpnn.errors import BpnnError, CheckpointError, DataError, ResumeError
 
 # the one place the sweep reaches the run directory's owner (re-point it when run.py lands)
-from bpnn.run import resume_training, run_training
+from bpnn.run import RunDirectory, read_metrics_file, resume_training, run_training
+
+#: a finished trial's status, best first (the order the ranking sorts them in)
+STATUSES = ("completed", "pruned", "failed")
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class TrialResult:
 
     trial: int
     overrides: dict[str, Any]
-    status: str  # completed | failed | pruned
+    status: str  # one of STATUSES
     metric: float | None
     seconds: float
     run_dir: str
@@ -127,14 +130,14 @@ def run_trial(task: TrialTask) -> TrialResult:
                 earlier = epoch_values(run_dir, task.metric) if task.resume else {}
                 pruning = MedianPruning(task.pruning, task.metric, earlier)
             summary = _train(task, run_dir, pruning)
-    except BpnnError as error:
+        values = epoch_values(run_dir, task.metric)
+        metric = trial_metric(task.metric, task.direction, values, summary)
+    except BpnnError as error:  # a tampered run file included: it names the file
         return _failed(task, started, str(error))
     except Exception as error:  # a trial's crash is its result; the sweep goes on
         where = traceback.extract_tb(error.__traceback__)[-1]
         message = f"{type(error).__name__}: {error} ({Path(where.filename).name}:{where.lineno})"
         return _failed(task, started, message)
-    values = epoch_values(run_dir, task.metric)
-    metric = trial_metric(task.metric, task.direction, values, summary)
     pruned = pruning is not None and pruning.pruned_at is not None
     if metric is None and not pruned:
         return _failed(task, started, f"the run reported no {task.metric}", values)
@@ -155,13 +158,12 @@ def _train(task: TrialTask, run_dir: Path, progress: Callback | None) -> dict[st
     from bpnn.config import load_config
     from bpnn.sweep.spec import as_assignments
 
-    summary_path = run_dir / "summary.json"
-    if task.resume and summary_path.is_file():  # it finished; only the parent was killed
-        return json.loads(summary_path.read_text(encoding="utf-8"))
+    if task.resume and (run_dir / "summary.json").is_file():  # only the parent was killed
+        return finished_summary(run_dir, task.metric)
     if task.resume and (run_dir / "checkpoints" / "last.npz").is_file():
         try:
             return resume_training(run_dir, progress=progress)
-        except BpnnError:
+        except (ResumeError, CheckpointError):
             pass  # e.g. it had stopped early or was torn mid-write: train it again
     if run_dir.exists():
         shutil.rmtree(run_dir)
@@ -170,19 +172,32 @@ def _train(task: TrialTask, run_dir: Path, progress: Callback | None) -> dict[st
     return summary
 
 
+def finished_summary(run_dir: Path, metric: str) -> dict[str, Any]:
+    """The summary.json of a finished run, read by its directory's owner; one that is not a
+    JSON object, or whose ``metric`` is not a number, is a ``DataError`` naming it (the trial
+    fails with it, its run directory kept)."""
+    run = RunDirectory(run_dir)
+    summary = run.read_summary()
+    if summary is None:
+        raise DataError(f"{run.summary_path}: not the summary of a run (a JSON object)")
+    value = summary.get(metric)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise DataError(f"{run.summary_path}: {metric} is {short(value)}, not a number")
+    return summary
+
+
 def epoch_values(run_dir: Path, metric: str) -> dict[int, float]:
-    """The metric per epoch from the run's metrics.jsonl (empty if it has none)."""
+    """The metric per epoch from the run's metrics.jsonl (empty if it has none), read by
+    ``read_metrics_file`` (a line that is not a row of metrics, before a torn last one, is a
+    ``DataError`` naming it)."""
     path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        return {}
     values = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if metric in row and row[metric] is not None:
-            values[int(row["epoch"])] = float(row[metric])
+    for row in read_metrics_file(path):
+        value = row.get(metric)
+        if isinstance(value, dict):  # a section of numbers (health), never a metric's value
+            raise DataError(f"{path}: epoch {row['epoch']}: {metric} is not a number")
+        if value is not None:
+            values[row["epoch"]] = float(value)
     return values
 
 
