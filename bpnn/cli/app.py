@@ -115,10 +115,12 @@ class Group(TyperGroup):
             return super().main(*args, standalone_mode=False, **kwargs)
         import sys
 
-        try:  # Typer 0.29 and later carry their own copy of Click
+        try:  # Typer 0.29 and later carry their own copy of Click, and their own Abort
             from typer._click import exceptions as click
+            from typer.exceptions import Abort
         except ImportError:
             from click import exceptions as click  # type: ignore[no-redef]
+            from click.exceptions import Abort  # type: ignore[assignment]
 
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
@@ -130,7 +132,7 @@ class Group(TyperGroup):
         except click.ClickException as error:
             print(f"error: {' '.join(error.format_message().split())}", file=sys.stderr)
             sys.exit(error.exit_code)
-        except click.Abort:
+        except Abort:
             print("interrupted", file=sys.stderr)
             sys.exit(130)
         sys.exit(code if isinstance(code, int) else 0)
