@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from bpnn.data.parquet import parquet_names, read_parquet
 from bpnn.data.sources import Log, is_number, listing, one_line
 from bpnn.data.splits import flat_rows
 from bpnn.errors import DataError
@@ -54,23 +55,64 @@ def table_kind(path: Path) -> str | None:
     return TABLE_SUFFIXES.get(path.suffix.lower())
 
 
-def read_table(path: Path, kind: str = "csv", *, text_columns: Sequence[str] = ()) -> Any:
-    """A CSV file (a header row) or a Parquet file as a pandas DataFrame, with a compiled reader.
-
-    CSV goes through pandas' C parser: numbers come out as float64/int64 columns, strings as
-    text columns, and the cells in ``NA_CELLS`` as missing values; ``text_columns`` (an
-    identifier) are kept as written. Column names are stripped; duplicates, a file without
-    data rows and a row with too many fields are ``DataError``s naming the file.
-    """
+def table_header(path: Path, kind: str = "csv") -> list[str]:
+    """The column names of a table file, stripped, without reading its rows: a CSV file's first
+    non-blank row, a Parquet file's schema (less the index columns pandas may have stored).
+    A name written twice is a ``DataError`` naming the file."""
     check_file(path)
-    if kind == "parquet":
-        return _read_parquet(path)
-    import pandas as pd  # start-up: loaded on use
-
-    header = _csv_header(path)
+    header = list(parquet_names(path)) if kind == "parquet" else _csv_header(path)
     duplicates = sorted({c for c in header if header.count(c) > 1})
     if duplicates:
         raise DataError(f"{path}: duplicate column name(s) in the header: {listing(duplicates)}")
+    return header
+
+
+def read_table(
+    path: Path,
+    kind: str = "csv",
+    *,
+    columns: Sequence[str] | None = None,
+    text_columns: Sequence[str] = (),
+) -> Any:
+    """A CSV file (a header row) or a Parquet file as a pandas DataFrame of ``columns`` (names
+    from ``table_header``; default every column), with a compiled reader; its index is the
+    row's position among the file's data rows.
+
+    CSV goes through pandas' C parser: numbers come out as float64/int64 columns, strings as
+    text columns, and the cells in ``NA_CELLS`` as missing values; ``text_columns`` (an
+    identifier) are kept as written. A file without data rows and a row with too many fields
+    are ``DataError``s naming the file (and the line).
+    Parquet columns are read as ``_arrow_columns`` says (numbers, booleans and strings; the
+    other types refused naming the column).
+    """
+    header = table_header(path, kind)
+    if kind == "parquet":
+        table = read_parquet(path, header if columns is None else columns, text_columns)
+        _no_value_cells(table)
+    else:
+        table = _read_csv(path, header, text_columns)
+        if columns is not None:
+            table = table[list(columns)]
+    if table.empty:
+        raise DataError(f"{path}: no data rows" + (", only a header" if kind == "csv" else ""))
+    return table
+
+
+def _no_value_cells(table: Any) -> None:
+    """Text cells of a Parquet table that mean "no value" (``MISSING_TOKENS``) made missing
+    values, as the CSV reader reads them."""
+    for name in table.columns:
+        column = table[name]
+        if column.dtype.kind not in "biufcmM":
+            text = column.astype(str).str.strip().str.lower()
+            gone = text.isin({t.lower() for t in MISSING_TOKENS}) & column.notna()
+            if gone.any():
+                table[name] = column.where(~gone, None)
+
+
+def _read_csv(path: Path, header: list[str], text_columns: Sequence[str]) -> Any:
+    import pandas as pd  # start-up: loaded on use
+
     try:
         table = pd.read_csv(
             path,
@@ -96,8 +138,6 @@ def read_table(path: Path, kind: str = "csv", *, text_columns: Sequence[str] = (
     except OSError as error:
         raise DataError(f"{path}: cannot read: {error.strerror or error}") from None
     table.columns = header
-    if table.empty:
-        raise DataError(f"{path}: no data rows, only a header")
     return table
 
 
@@ -115,30 +155,6 @@ def _csv_header(path: Path) -> list[str]:
     except csv.Error as error:
         raise DataError(f"{path}: line 1: {one_line(error)}") from None
     raise DataError(f"{path}: empty file")
-
-
-def _read_parquet(path: Path) -> Any:
-    try:
-        import pyarrow.parquet as pq  # start-up: loaded on use
-    except ImportError:
-        raise DataError(
-            f"{path}: reading Parquet needs pyarrow: pip install 'bpnn[parquet]'"
-        ) from None
-    try:
-        table = pq.read_table(path).to_pandas()
-    except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
-        raise DataError(f"{path}: not a readable Parquet file ({one_line(error)})") from None
-    table.columns = [str(c).strip() for c in table.columns]
-    for name in table.columns:  # text cells that mean "no value", as the CSV reader reads them
-        column = table[name]
-        if column.dtype.kind not in "biufcmM":
-            text = column.astype(str).str.strip().str.lower()
-            gone = text.isin({t.lower() for t in MISSING_TOKENS}) & column.notna()
-            if gone.any():
-                table[name] = column.where(~gone, None)
-    if table.empty:
-        raise DataError(f"{path}: no data rows")
-    return table
 
 
 def row_locator(path: Path, kind: str) -> Callable[[int], str]:

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
-from bpnn.data.formats import pick_columns, read_table, row_locator, table_labels
+from bpnn.data.formats import (
+    pick_columns,
+    read_table,
+    row_locator,
+    table_header,
+    table_labels,
+)
 from bpnn.data.sources import (
     ALL_TASKS,
     Log,
@@ -78,8 +84,7 @@ class CsvSource(Source):
 
     def load(self, config: DataConfig, *, seed: int, log: Log) -> Raw:
         path = Path(config.path)  # type: ignore[arg-type]
-        table = read_table(path, self.name)
-        header = list(table.columns)
+        header = table_header(path, self.name)
         targets = target_list(config.target, header)
         absent = [c for c in targets if c not in header]
         if absent:
@@ -99,6 +104,7 @@ class CsvSource(Source):
             raise DataError(
                 f"{path}: missing column(s) {listing(missing)} (columns: {listing(header)})"
             )
+        table = read_table(path, self.name, columns=[*features, *targets])
         where = row_locator(path, self.name)
         table, y, counts = _labelled_rows(
             path, table, features, targets, config.missing, log, where
@@ -113,13 +119,14 @@ class CsvSource(Source):
         raw.where = where
         if config.test_path is not None:
             test_path = Path(config.test_path)
-            test_table = read_table(test_path, self.name)
-            absent = [c for c in [*features, *targets] if c not in test_table.columns]
+            test_header = table_header(test_path, self.name)
+            absent = [c for c in [*features, *targets] if c not in test_header]
             if absent:
                 raise DataError(
                     f"{test_path}: missing column(s) {listing(absent)} "
-                    f"(columns: {listing(test_table.columns)})"
+                    f"(columns: {listing(test_header)})"
                 )
+            test_table = read_table(test_path, self.name, columns=[*features, *targets])
             raw.test_where = row_locator(test_path, self.name)
             raw.table_test, raw.y_test, test_counts = _labelled_rows(
                 test_path, test_table, features, targets, config.missing, log, raw.test_where
@@ -138,11 +145,12 @@ class CsvSource(Source):
         every column numeric), the target column(s) and the ``id_column`` set aside, any other
         column left out (listed once through ``log``)."""
         encoding = model.table_encoding
-        table = read_table(path, self.name, text_columns=[id_column] if id_column else [])
-        needed = [*encoding.column_names, *([id_column] if id_column else [])]
+        ids = [id_column] if id_column else []
+        needed = [*encoding.column_names, *ids]
         target = model.target
         ignored = [] if target is None else [target] if isinstance(target, str) else list(target)
-        pick_columns(path, list(table.columns), needed, ignored, log)
+        pick_columns(path, table_header(path, self.name), needed, ignored, log)
+        table = read_table(path, self.name, columns=needed, text_columns=ids)
         X, kept = encoding.transform(table, str(path), where=row_locator(path, self.name))
         ids = None if id_column is None else table[id_column].fillna("").to_numpy(dtype=str)
         return Samples(X, len(table), kept, ids)
@@ -156,10 +164,11 @@ class CsvSource(Source):
         rows without a target, and with ``data.missing: drop`` rows with a missing feature,
         are left out and counted through ``log``."""
         encoding = model.table_encoding
-        table = read_table(path, self.name)
-        header = list(table.columns)
+        header = table_header(path, self.name)
         targets = target_list(model.target or None, header)
-        pick_columns(path, header, [*encoding.column_names, *targets], [], log)
+        needed = [*encoding.column_names, *targets]
+        pick_columns(path, header, needed, [], log)
+        table = read_table(path, self.name, columns=needed)
         table = _rows_with_target(path, table, targets, log)
         where = row_locator(path, self.name)
         X, kept = encoding.transform(table, str(path), where=where)

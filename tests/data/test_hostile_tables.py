@@ -1,0 +1,186 @@
+"""Tables that are hostile but fair (issue 27): Parquet columns of every Arrow type, CSV cells
+beyond the csv module's field limit, rows cut short, rows dropped before the column kinds are
+decided. Each refusal is one line naming the file, the line or the column, and the type or the
+value; what bpnn can read honestly it reads (dictionary-encoded strings, decimals)."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from bpnn.data import load_dataset, read_labelled, read_samples
+from bpnn.data.options import DataConfig
+from bpnn.errors import DataError
+from tests.support import REPO
+from tests.support import run_cli as run_bpnn
+
+IRIS = REPO / "examples" / "iris.csv"
+ROWS = 40
+
+
+def refusal(result: subprocess.CompletedProcess[str]) -> str:
+    """The error line of a refused command: exit 2, the last line on stderr (after any notes of
+    the run's progress), the only one that starts with ``error:``; no traceback."""
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert [line for line in lines if line.startswith("error")] == lines[-1:], result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[-1]
+
+
+def config_file(folder: Path, data: dict[str, object], name: str = "config.yaml") -> Path:
+    """A one-epoch run of a 4-unit network on ``data``."""
+    path = folder / name
+    path.write_text(
+        "name: hostile\nseed: 0\n"
+        f"data: {data}\n"
+        "model: {hidden: [4]}\n"
+        "train: {epochs: 1, batch_size: 16}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+# --- Parquet: which Arrow types are read --------------------------------------------------------
+
+
+def _days(n: int) -> list[datetime.date]:
+    return [datetime.date(2024, 1, 1 + i % 28) for i in range(n)]
+
+
+#: a column of each Arrow type bpnn refuses, and its type as the message names it
+REFUSED: dict[str, Callable[[int], pa.Array]] = {
+    "list": lambda n: pa.array([[1.0, 2.0]] * n, pa.list_(pa.float64())),
+    "large_list": lambda n: pa.array([[1]] * n, pa.large_list(pa.int64())),
+    "struct": lambda n: pa.array([{"a": 1, "b": 2.0}] * n),
+    "map": lambda n: pa.array([[("k", 1)]] * n, pa.map_(pa.string(), pa.int64())),
+    "timestamp": lambda n: pa.array(
+        [datetime.datetime(2024, 1, 1, i % 24) for i in range(n)], pa.timestamp("ms")
+    ),
+    "date": lambda n: pa.array(_days(n), pa.date32()),
+    "time": lambda n: pa.array([datetime.time(i % 24) for i in range(n)], pa.time64("us")),
+    "duration": lambda n: pa.array([datetime.timedelta(seconds=i) for i in range(n)]),
+    "binary": lambda n: pa.array([b"\x00\x01"] * n, pa.binary()),
+    "fixed_size_binary": lambda n: pa.array([b"ab"] * n, pa.binary(2)),
+    "dictionary of dates": lambda n: pa.array(_days(n)).dictionary_encode(),
+}
+
+
+def parquet_with(path: Path, column: pa.Array | list[object], rows: int = ROWS) -> Path:
+    """``x`` (numbers), ``f`` (``column``) and ``y`` (0/1 labels that follow ``x``)."""
+    x = np.linspace(-1.0, 1.0, rows)
+    pq.write_table(pa.table({"x": x, "f": column, "y": (x > 0).astype(np.int64)}), path)
+    return path
+
+
+def parquet_config(path: Path, **data: object) -> DataConfig:
+    return DataConfig(source="parquet", path=str(path), target="y", **data)
+
+
+@pytest.mark.parametrize("kind", REFUSED)
+def test_a_parquet_column_of_a_type_bpnn_does_not_read_is_named_with_its_type(
+    tmp_path: Path, kind: str
+) -> None:
+    """Training, predict and eval --data share the one check of a Parquet file's types."""
+    path = parquet_with(tmp_path / "data.parquet", REFUSED[kind](ROWS))
+    written = pq.read_schema(path).field("f").type  # as the file holds it (list<element: ...>)
+    expected = f"{path}: column 'f' has the Parquet type {written}, which bpnn does not read"
+    with pytest.raises(DataError) as training:
+        load_dataset(parquet_config(path), task="binary", seed=0)
+    with pytest.raises(DataError) as predicting:
+        read_samples(path, feature_names=["x", "f"], n_features=2, target="y")
+    with pytest.raises(DataError) as evaluating:
+        read_labelled(path, feature_names=["x", "f"], target="y")
+    for error in (training, predicting, evaluating):
+        assert str(error.value).startswith(expected), str(error.value)
+        assert str(error.value).endswith(", or leave it out")
+
+
+def test_a_column_of_any_type_the_run_does_not_use_is_not_read(tmp_path: Path) -> None:
+    """data.features leaves a timestamp out of training; predict leaves out what the model does
+    not use, and an --id column of timestamps is copied through as text."""
+    path = parquet_with(tmp_path / "data.parquet", REFUSED["timestamp"](ROWS))
+    data = load_dataset(parquet_config(path, features=["x"]), task="binary", seed=0)
+    assert data.feature_names == ["x"]
+    samples = read_samples(path, feature_names=["x"], n_features=1, target="y", id_column="f")
+    assert samples.X.shape == (ROWS, 1)
+    assert samples.ids is not None and samples.ids[1] == "2024-01-01 01:00:00.000"
+
+
+def test_dictionary_encoded_strings_are_read_as_the_strings(tmp_path: Path) -> None:
+    colours = ["red", "green", "blue", "green"] * (ROWS // 4)
+    plain = parquet_with(tmp_path / "plain.parquet", pa.array(colours))
+    encoded = parquet_with(tmp_path / "encoded.parquet", pa.array(colours).dictionary_encode())
+    expected = load_dataset(parquet_config(plain), task="binary", seed=0)
+    data = load_dataset(parquet_config(encoded), task="binary", seed=0)
+    assert data.feature_names == ["x", "f=blue", "f=green", "f=red"] == expected.feature_names
+    assert np.array_equal(data.X_train, expected.X_train)
+
+
+def test_decimals_are_read_as_numbers(tmp_path: Path) -> None:
+    values = [decimal.Decimal(f"{v:.2f}") for v in np.linspace(-5.0, 5.0, ROWS)]
+    floats = parquet_with(tmp_path / "floats.parquet", [float(v) for v in values])
+    decimals = parquet_with(tmp_path / "decimals.parquet", pa.array(values, pa.decimal128(6, 2)))
+    expected = load_dataset(parquet_config(floats), task="binary", seed=0)
+    data = load_dataset(parquet_config(decimals), task="binary", seed=0)
+    assert data.feature_names == ["x", "f"]
+    assert np.array_equal(data.X_train, expected.X_train)
+
+
+def test_a_parquet_string_column_of_digits_stays_categorical(tmp_path: Path) -> None:
+    """A Parquet file declares its types: strings of digits (codes) are categories, whereas a
+    CSV column is numeric when every value used is a number (see the short rows below)."""
+    path = parquet_with(tmp_path / "codes.parquet", ["01", "02"] * (ROWS // 2))
+    data = load_dataset(parquet_config(path), task="binary", seed=0)
+    assert data.feature_names == ["x", "f=01", "f=02"]
+
+
+def test_a_parquet_row_is_named_by_its_place_not_by_an_index_pandas_stored(
+    tmp_path: Path,
+) -> None:
+    frame = pd.DataFrame({"x": np.linspace(-1.0, 1.0, ROWS + 5)})
+    frame["f"] = [str(v) for v in range(ROWS + 5)]
+    frame["y"] = (frame["x"] > 0).astype(np.int64)
+    frame.loc[5, "f"] = "n/a"  # the first row of the slice: a typo among numbers
+    path = tmp_path / "slice.parquet"
+    frame.iloc[5:].to_parquet(path)  # pandas stores the index, which starts at 5
+    with pytest.raises(DataError, match=r"row 1, column 'f': 'n/a' is not a number"):
+        load_dataset(parquet_config(path), task="binary", seed=0)
+
+
+@pytest.fixture(scope="module")
+def parquet_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model trained on ``x`` and ``f``, two numeric Parquet columns."""
+    folder = tmp_path_factory.mktemp("parquet")
+    path = parquet_with(folder / "data.parquet", list(np.linspace(0.0, 1.0, ROWS)))
+    config = config_file(folder, {"source": "parquet", "path": str(path), "target": "y"})
+    result = run_bpnn("train", config, "--out", folder / "run", "-q", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return folder / "run" / "checkpoints" / "last.npz"
+
+
+@pytest.mark.parametrize(
+    ("command", "kind"),
+    [("train", "list"), ("predict", "timestamp"), ("eval --data", "struct")],
+)
+def test_train_predict_and_eval_refuse_a_parquet_type_in_one_line(
+    tmp_path: Path, parquet_checkpoint: Path, command: str, kind: str
+) -> None:
+    path = parquet_with(tmp_path / "data.parquet", REFUSED[kind](ROWS))
+    written = pq.read_schema(path).field("f").type
+    if command == "train":
+        config = config_file(tmp_path, {"source": "parquet", "path": str(path), "target": "y"})
+        args: list[object] = ["train", config, "--out", tmp_path / "run"]
+    else:
+        args = [*command.split()[:1], parquet_checkpoint, *command.split()[1:], path]
+    line = refusal(run_bpnn(*args, cwd=tmp_path))
+    assert f"{path}: column 'f' has the Parquet type {written}, which bpnn" in line
