@@ -15,7 +15,8 @@ import math
 import re
 import zipfile
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -141,10 +142,51 @@ def _read_csv(path: Path, header: list[str], text_columns: Sequence[str]) -> Any
     return table
 
 
+#: Python's csv module refuses a field longer than 131,072 characters unless told otherwise; no
+#: field is longer than its file, and C's long (the limit's type) may be 32 bits
+FIELD_LIMIT_MAX = 2**31 - 1
+
+
+@contextmanager
+def _fields_as_long_as(path: Path) -> Iterator[None]:
+    """Let the csv module read fields as long as the file ``path`` (restored afterwards)."""
+    before = csv.field_size_limit()
+    csv.field_size_limit(min(max(before, path.stat().st_size + 1), FIELD_LIMIT_MAX))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)
+
+
+def _csv_rows(path: Path, rows: set[int]) -> dict[int, tuple[int, int]]:
+    """``{row: (line, fields)}`` for the data ``rows`` of a CSV file (positions as pandas
+    numbers them: blank lines skipped), read with the csv module up to the last of them;
+    ``line`` is where the row ends. A row beyond the file is left out."""
+    found: dict[int, tuple[int, int]] = {}
+    last = max(rows, default=-1)
+    try:
+        with _fields_as_long_as(path), path.open(newline="", encoding="utf-8-sig") as file:
+            reader = csv.reader(file, skipinitialspace=True)
+            seen = -2  # the header is row -1
+            try:
+                for cells in reader:
+                    if len(cells) > 1 or (cells and cells[0].strip()):  # not a blank line
+                        seen += 1
+                        if seen in rows:
+                            found[seen] = (reader.line_num, len(cells))
+                        if seen >= last:
+                            break
+            except (csv.Error, UnicodeDecodeError) as error:
+                raise DataError(f"{path}: line {reader.line_num}: {one_line(error)}") from None
+    except OSError as error:
+        raise DataError(f"{path}: cannot read: {error.strerror or error}") from None
+    return found
+
+
 def _csv_header(path: Path) -> list[str]:
     """The first non-blank row of a CSV file, each name stripped."""
     try:
-        with path.open(newline="", encoding="utf-8-sig") as file:
+        with _fields_as_long_as(path), path.open(newline="", encoding="utf-8-sig") as file:
             for row in csv.reader(file, skipinitialspace=True):
                 if any(cell.strip() for cell in row):
                     return [cell.strip() for cell in row]
@@ -164,15 +206,8 @@ def row_locator(path: Path, kind: str) -> Callable[[int], str]:
         return lambda row: f"row {row + 1}"
 
     def where(row: int) -> str:
-        with path.open(newline="", encoding="utf-8-sig") as file:
-            reader = csv.reader(file, skipinitialspace=True)
-            seen = -1  # the header is row -1
-            for cells in reader:
-                if any(cell.strip() for cell in cells):
-                    if seen == row:
-                        return f"line {reader.line_num}"
-                    seen += 1
-        return f"row {row + 1}"
+        found = _csv_rows(path, {row}).get(row)
+        return f"line {found[0]}" if found else f"row {row + 1}"
 
     return where
 

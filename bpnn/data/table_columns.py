@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bpnn.data.sources import listing
+from bpnn.data.sources import listing, quoted
 from bpnn.errors import DataError
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ def column_numbers(
     if len(bad):
         raise DataError(
             f"{source}: {place(int(bad[0]))}, column '{name}': "
-            f"{str(values.iloc[bad[0]])!r} is not a number"
+            f"{quoted(str(values.iloc[bad[0]]))} is not a number"
         )
     return numbers.to_numpy(dtype=np.float64, na_value=np.nan)
 
@@ -224,8 +224,8 @@ def column_kinds(
                 row = int(np.flatnonzero((codes >= 0) & ~is_number[codes])[0])
                 raise DataError(
                     f"{source}: {placer(table, where)(row)}, column '{name}': "
-                    f"{as_text.iloc[codes[row]]!r} is not a number (the column's other values "
-                    "are; list it in data.categorical to treat it as categories)"
+                    f"{quoted(as_text.iloc[codes[row]])} is not a number (the column's other "
+                    "values are; list it in data.categorical to treat it as categories)"
                 )
             kinds[name] = "categorical"
     return kinds

@@ -25,8 +25,8 @@ from bpnn.data.sources import (
     Samples,
     Source,
     listing,
+    quoted,
     register,
-    scalar,
 )
 from bpnn.data.table_columns import (
     IMPUTE_STRATEGIES,
@@ -247,7 +247,7 @@ def table_label_columns(
             if where is not None:  # the row's place in the file (rows may have been dropped)
                 place = f" ({where(int(table.index[row]))})"
             raise DataError(
-                f"{path}: target column '{name}' holds {scalar(column.iloc[row])!r}{place}; "
+                f"{path}: target column '{name}' holds {quoted(column.iloc[row])}{place}; "
                 "each label column takes 0/1 or true/false"
             )
         columns.append(values.astype(np.int64))

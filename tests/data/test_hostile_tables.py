@@ -184,3 +184,63 @@ def test_train_predict_and_eval_refuse_a_parquet_type_in_one_line(
         args = [*command.split()[:1], parquet_checkpoint, *command.split()[1:], path]
     line = refusal(run_bpnn(*args, cwd=tmp_path))
     assert f"{path}: column 'f' has the Parquet type {written}, which bpnn" in line
+
+
+# --- CSV cells longer than the csv module's limit -------------------------------------------------
+
+#: longer than Python's csv.field_size_limit() (131,072 characters)
+HUGE = "x" * 140_000
+
+
+def iris_with(path: Path, lines: dict[int, str], notes: bool = False) -> Path:
+    """iris.csv with ``lines`` put in at those line numbers (1: the header) of the new file;
+    ``notes``: with a last column ``notes``, empty in iris's own rows."""
+    rows = IRIS.read_text(encoding="utf-8").splitlines()
+    if notes:
+        rows = [f"{rows[0]},notes", *(f"{row}," for row in rows[1:])]
+    for number in sorted(lines):
+        rows.insert(number - 1, lines[number])
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def iris_config(path: Path, **data: object) -> DataConfig:
+    return DataConfig(source="csv", path=str(path), target="species", **data)
+
+
+def test_a_huge_cell_is_named_by_its_line_and_shown_cut_short(tmp_path: Path) -> None:
+    path = iris_with(tmp_path / "huge.csv", {61: f"5.0,{HUGE},1.4,0.2,setosa"})
+    with pytest.raises(DataError) as error:
+        load_dataset(iris_config(path), task="multiclass", seed=0)
+    message = str(error.value)
+    assert message.startswith(f"{path}: line 61, column 'sepal_width': 'xxx")
+    assert "... (140000 characters) is not a number" in message and len(message) < 400
+
+
+def test_predict_finds_the_line_of_a_bad_row_after_a_huge_cell(tmp_path: Path) -> None:
+    """The line of a bad row is found by reading the file again with the csv module, which
+    must read a huge cell of a column the model does not use on the way."""
+    folder = tmp_path / "train"
+    folder.mkdir()
+    config = config_file(folder, {"source": "csv", "path": str(IRIS), "target": "species"})
+    assert run_bpnn("train", config, "--out", folder / "run", "-q", cwd=folder).returncode == 0
+    rows = {3: f'4.9,3.0,1.4,0.2,setosa,"{HUGE}"', 10: "5.0,abc,1.4,0.2,setosa,"}
+    path = iris_with(tmp_path / "new.csv", rows, notes=True)
+    checkpoint = folder / "run" / "checkpoints" / "last.npz"
+    line = refusal(run_bpnn("predict", checkpoint, path, cwd=tmp_path))
+    assert line == f"error: {path}: line 10, column 'sepal_width': 'abc' is not a number"
+
+
+def test_the_line_of_a_bad_row_counts_a_row_of_empty_cells(tmp_path: Path) -> None:
+    """pandas reads a row of empty cells as a row (of missing values), and so does the search
+    for a row's line."""
+    path = iris_with(tmp_path / "gap.csv", {10: ",,,,", 20: "5.0,abc,1.4,0.2,setosa"})
+    with pytest.raises(DataError, match=r"line 20, column 'sepal_width': 'abc' is not a number"):
+        load_dataset(iris_config(path, missing="drop"), task="multiclass", seed=0)
+
+
+def test_a_huge_cell_in_a_column_left_out_trains(tmp_path: Path) -> None:
+    path = iris_with(tmp_path / "notes.csv", {5: f'4.9,3.0,1.4,0.2,setosa,"{HUGE}"'}, notes=True)
+    features = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    data = load_dataset(iris_config(path, features=features), task="multiclass", seed=0)
+    assert data.n_features == 4
