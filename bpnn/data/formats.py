@@ -74,6 +74,7 @@ def read_table(
     *,
     columns: Sequence[str] | None = None,
     text_columns: Sequence[str] = (),
+    missing: str = "error",
 ) -> Any:
     """A CSV file (a header row) or a Parquet file as a pandas DataFrame of ``columns`` (names
     from ``table_header``; default every column), with a compiled reader; its index is the
@@ -81,8 +82,9 @@ def read_table(
 
     CSV goes through pandas' C parser: numbers come out as float64/int64 columns, strings as
     text columns, and the cells in ``NA_CELLS`` as missing values; ``text_columns`` (an
-    identifier) are kept as written. A file without data rows and a row with too many fields
-    are ``DataError``s naming the file (and the line).
+    identifier) are kept as written. A file without data rows, a row with too many fields and,
+    unless ``missing`` (``data.missing``) is ``drop``, a row with too few are ``DataError``s
+    naming the file and the line; with ``drop`` a short row's absent cells are missing values.
     Parquet columns are read as ``_arrow_columns`` says (numbers, booleans and strings; the
     other types refused naming the column).
     """
@@ -92,6 +94,8 @@ def read_table(
         _no_value_cells(table)
     else:
         table = _read_csv(path, header, text_columns)
+        if missing != "drop":
+            _refuse_short_rows(path, table, len(header))
         if columns is not None:
             table = table[list(columns)]
     if table.empty:
@@ -140,6 +144,25 @@ def _read_csv(path: Path, header: list[str], text_columns: Sequence[str]) -> Any
         raise DataError(f"{path}: cannot read: {error.strerror or error}") from None
     table.columns = header
     return table
+
+
+def _refuse_short_rows(path: Path, table: Any, width: int) -> None:
+    """A data row with fewer fields than the header is a ``DataError`` naming its line (pandas
+    fills the absent cells in as missing values, which would hide a line cut short or a field
+    left out). Only the rows whose last cell is missing can be short, so a file without such
+    rows is not read again; else its lines are counted, once."""
+    maybe = np.flatnonzero(table.iloc[:, -1].isna().to_numpy())
+    if not len(maybe):
+        return
+    found = _csv_rows(path, set(maybe.tolist()))
+    short = [(line, fields) for line, fields in found.values() if fields < width]
+    if short:
+        line, fields = short[0]
+        others = f" ({len(short)} rows are short)" if len(short) > 1 else ""
+        raise DataError(
+            f"{path}: line {line} has {fields} field{'s' if fields > 1 else ''}, but the "
+            f"header has {width}{others}; with data.missing: drop such rows are left out"
+        )
 
 
 #: Python's csv module refuses a field longer than 131,072 characters unless told otherwise; no

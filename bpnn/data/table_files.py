@@ -37,6 +37,7 @@ from bpnn.data.table_columns import (
     column_kinds,
     first_missing,
     missing_error,
+    numbers_as_numbers,
     rows_with_any,
 )
 from bpnn.errors import DataError
@@ -69,6 +70,9 @@ class CsvSource(Source):
     file_kind = ".csv"
 
     tasks = (*ALL_TASKS, "multilabel")  # several target columns of 0/1 labels
+    #: the reader infers each column's type from its cells (a CSV's text), rather than read
+    #: it from the file (a Parquet schema): see ``column_kinds``
+    inferred_types: ClassVar[bool] = True
 
     def check(self, config: DataConfig) -> None:
         if isinstance(config.target, list):
@@ -104,12 +108,17 @@ class CsvSource(Source):
             raise DataError(
                 f"{path}: missing column(s) {listing(missing)} (columns: {listing(header)})"
             )
-        table = read_table(path, self.name, columns=[*features, *targets])
+        table = read_table(path, self.name, columns=[*features, *targets], missing=config.missing)
         where = row_locator(path, self.name)
         table, y, counts = _labelled_rows(
             path, table, features, targets, config.missing, log, where
         )
-        kinds = column_kinds(table, features, config.categorical, str(path), where)
+        # decided from the rows kept: a row dropped (no target, data.missing: drop) that made
+        # pandas read a column of numbers as text does not make it categorical
+        kinds = column_kinds(
+            table, features, config.categorical, str(path), where, self.inferred_types
+        )
+        table = numbers_as_numbers(table, kinds)
         plan = TablePlan(kinds, config.missing, config.impute, config.unknown_category, counts)
         target_name = targets[0] if len(targets) == 1 else targets
         raw = Raw(
@@ -126,7 +135,9 @@ class CsvSource(Source):
                     f"{test_path}: missing column(s) {listing(absent)} "
                     f"(columns: {listing(test_header)})"
                 )
-            test_table = read_table(test_path, self.name, columns=[*features, *targets])
+            test_table = read_table(
+                test_path, self.name, columns=[*features, *targets], missing=config.missing
+            )
             raw.test_where = row_locator(test_path, self.name)
             raw.table_test, raw.y_test, test_counts = _labelled_rows(
                 test_path, test_table, features, targets, config.missing, log, raw.test_where
@@ -150,7 +161,9 @@ class CsvSource(Source):
         target = model.target
         ignored = [] if target is None else [target] if isinstance(target, str) else list(target)
         pick_columns(path, table_header(path, self.name), needed, ignored, log)
-        table = read_table(path, self.name, columns=needed, text_columns=ids)
+        table = read_table(
+            path, self.name, columns=needed, text_columns=ids, missing=encoding.missing
+        )
         X, kept = encoding.transform(table, str(path), where=row_locator(path, self.name))
         ids = None if id_column is None else table[id_column].fillna("").to_numpy(dtype=str)
         return Samples(X, len(table), kept, ids)
@@ -168,7 +181,7 @@ class CsvSource(Source):
         targets = target_list(model.target or None, header)
         needed = [*encoding.column_names, *targets]
         pick_columns(path, header, needed, [], log)
-        table = read_table(path, self.name, columns=needed)
+        table = read_table(path, self.name, columns=needed, missing=encoding.missing)
         table = _rows_with_target(path, table, targets, log)
         where = row_locator(path, self.name)
         X, kept = encoding.transform(table, str(path), where=where)
@@ -185,6 +198,7 @@ class ParquetSource(CsvSource):
     name = "parquet"
     suffixes = (".parquet", ".pq")
     file_kind = ".parquet"
+    inferred_types = False
 
 
 def target_list(target: str | Sequence[str] | None, header: Sequence[str]) -> list[str]:

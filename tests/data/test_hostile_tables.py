@@ -19,6 +19,7 @@ import pytest
 
 from bpnn.data import load_dataset, read_labelled, read_samples
 from bpnn.data.options import DataConfig
+from bpnn.data.table import ColumnEncoding, TableEncoding
 from bpnn.errors import DataError
 from tests.support import REPO
 from tests.support import run_cli as run_bpnn
@@ -244,3 +245,68 @@ def test_a_huge_cell_in_a_column_left_out_trains(tmp_path: Path) -> None:
     features = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
     data = load_dataset(iris_config(path, features=features), task="multiclass", seed=0)
     assert data.n_features == 4
+
+
+# --- short rows, and rows dropped before the column kinds are decided -----------------------------
+
+#: one field short: its last feature is where the label should be, and it has no label
+SHORT = "5.0,3.3,1.4,setosa"
+#: no label, and text where petal_width's number should be
+NO_TARGET = "5.0,3.3,1.4,oops,"
+
+
+def test_a_short_row_is_an_error_naming_its_line(tmp_path: Path) -> None:
+    path = iris_with(tmp_path / "short.csv", {40: SHORT, 90: "6.1,2.8"})
+    with pytest.raises(DataError) as error:
+        load_dataset(iris_config(path), task="multiclass", seed=0)
+    assert str(error.value) == (
+        f"{path}: line 40 has 4 fields, but the header has 5 (2 rows are short); with "
+        "data.missing: drop such rows are left out"
+    )
+
+
+def test_a_row_of_empty_cells_is_not_short(tmp_path: Path) -> None:
+    path = iris_with(tmp_path / "empty.csv", {20: ",,,,"})
+    data = load_dataset(iris_config(path, missing="drop"), task="multiclass", seed=0)
+    assert sum(data.n_samples) == 150
+
+
+def test_rows_dropped_decide_no_column_kind(tmp_path: Path) -> None:
+    """A row without a label (text in petal_width) and, with data.missing: drop, a short row:
+    both dropped, the data set is iris's own, petal_width numeric."""
+    expected = load_dataset(iris_config(IRIS, missing="drop"), task="multiclass", seed=0)
+    path = iris_with(tmp_path / "dropped.csv", {30: SHORT, 100: NO_TARGET})
+    data = load_dataset(iris_config(path, missing="drop"), task="multiclass", seed=0)
+    assert data.feature_names == expected.feature_names
+    assert data.encoding is not None and data.encoding.columns[3].kind == "numeric"
+    assert np.array_equal(data.X_train, expected.X_train)
+    alone = iris_with(tmp_path / "no-target.csv", {100: NO_TARGET})  # data.missing: error
+    assert load_dataset(iris_config(alone), task="multiclass", seed=0).n_features == 4
+
+
+def test_train_keeps_petal_width_numeric_and_refuses_a_short_row_by_default(
+    tmp_path: Path,
+) -> None:
+    path = iris_with(tmp_path / "iris.csv", {30: SHORT, 100: NO_TARGET})
+    data = {"source": "csv", "path": str(path), "target": "species", "missing": "drop"}
+    kept = run_bpnn("train", config_file(tmp_path, data), "--out", "run", cwd=tmp_path)
+    assert kept.returncode == 0, kept.stderr
+    assert "features: 4 columns -> 4 inputs" in kept.stderr
+    assert "  petal_width   numeric" in kept.stderr
+    data["missing"] = "error"
+    config = config_file(tmp_path, data, "error.yaml")
+    short = run_bpnn("train", config, "--out", "run2", cwd=tmp_path)
+    assert refusal(short).startswith(f"error: {path}: line 30 has 4 fields, but the header has 5")
+
+
+def test_a_short_row_to_predict_is_named_or_left_empty_with_missing_drop(tmp_path: Path) -> None:
+    names = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    path = iris_with(tmp_path / "new.csv", {3: "5.0,3.3,1.4"})
+    with pytest.raises(DataError, match=rf"^{path}: line 3 has 3 fields, but the header has 5"):
+        read_samples(path, feature_names=names, n_features=4, target="species")
+    dropping = TableEncoding(tuple(ColumnEncoding(n, "numeric") for n in names), missing="drop")
+    samples = read_samples(
+        path, feature_names=names, n_features=4, target="species", encoding=dropping
+    )
+    assert samples.n_rows == 151 and samples.kept is not None
+    assert not samples.kept[1] and samples.kept.sum() == 150
