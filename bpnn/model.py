@@ -10,6 +10,7 @@ answers in the data's own terms.
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,12 @@ import numpy as np
 from bpnn import checkpoint
 from bpnn.checkpoint import CheckpointContents
 from bpnn.config import Config, parse_yaml, validate
-from bpnn.data.sources import ModelInputs
+from bpnn.data.sources import ModelInputs, listing
 from bpnn.data.table import TableEncoding
 from bpnn.errors import BpnnError, CheckpointError, ConfigError, DataError, MemoryLimitError
 from bpnn.nn.activations import make_activation, make_output_activation
 from bpnn.nn.initializers import BIAS_INITIALIZERS, INITIALIZERS
-from bpnn.nn.losses import make_loss, with_output
+from bpnn.nn.losses import Loss, make_loss, with_output
 from bpnn.nn.network import Network
 from bpnn.readers import npz_headers, read_npz
 from bpnn.scaling import Scaling
@@ -35,28 +36,46 @@ def make_seeds(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
     return np.random.default_rng(init_seq), np.random.default_rng(shuffle_seq)
 
 
-def build_network(
-    config: Config,
-    n_inputs: int,
-    n_classes: int | None,
-    n_targets: int,
-    rng: np.random.Generator,
-    dtype: np.dtype | type | None = None,
-    task: str | None = None,
-) -> Network:
-    """The network a config describes for ``n_inputs`` features, initialized from ``rng``
-    (weights from ``model.init``, biases from ``model.bias_init``). Its loss has the output
-    activation ``model.output`` (``auto``: the loss's own), reads one-hot rows of the class
-    indices with ``data.one_hot`` and several 0/1 target columns for a ``multilabel`` task
-    (``task``, default ``config.task``)."""
+def network_loss(config: Config, classes: Sequence[Any] | None, task: str | None = None) -> Loss:
+    """The config's loss as a network for data of these ``classes`` (None: regression) uses
+    it: with the output activation ``model.output`` (``auto``: the loss's own), reading one-hot
+    rows of the class indices with ``data.one_hot`` and several 0/1 target columns for a
+    ``multilabel`` task (``task``, default ``config.task``).
+
+    The one place where the loss meets a data set (every command that builds a network passes
+    here: train, config check, explain, gradcheck, lr-find, resume, a checkpoint's loading), so
+    that a loss option that does not fit the data is refused by all in the same words:
+    ``loss.class_weights`` not one weight per class is a ``ConfigError`` naming both counts."""
+    weights = config.loss.options.get("class_weights")
+    if weights is not None and classes is not None and len(weights) != len(classes):
+        raise ConfigError(
+            f"loss.class_weights: has {len(weights)} entries, but the data has "
+            f"{len(classes)} classes ({listing(classes)}); give one weight per class, in "
+            "that order"
+        )
     output = config.model.output
-    loss = with_output(
+    return with_output(
         make_loss(config.loss.name, **config.loss.options),
         None if output.name == "auto" else make_output_activation(output.name, **output.options),
         one_hot=config.data.one_hot,
         multi_label=(task or config.task) == "multilabel",
     )
-    n_outputs = loss.output_size(n_classes, n_targets)
+
+
+def build_network(
+    config: Config,
+    n_inputs: int,
+    classes: Sequence[Any] | None,
+    n_targets: int,
+    rng: np.random.Generator,
+    dtype: np.dtype | type | None = None,
+    task: str | None = None,
+) -> Network:
+    """The network a config describes for ``n_inputs`` features and the data's ``classes``
+    (None: regression), initialized from ``rng`` (weights from ``model.init``, biases from
+    ``model.bias_init``), with the loss of ``network_loss``."""
+    loss = network_loss(config, classes, task)
+    n_outputs = loss.output_size(None if classes is None else len(classes), n_targets)
 
     def initializer(registry: dict[str, Any], component: Any) -> Any:
         init, options = registry[component.name], component.options
@@ -354,12 +373,11 @@ def load_model(path: Any) -> Model:
     n_outputs = params[f"{n_layers - 1}.weight"].shape[1]
     if contents.classes is None and config.task != "regression":
         raise CheckpointError(f"{path}: classes missing (a {config.task} model needs them)")
-    n_classes = None if contents.classes is None else len(contents.classes)
     # an npz's 0/1 columns make a multi-label run that its config alone does not show when the
     # file is gone: the checkpoint's saved task says so
     task = "multilabel" if contents.task == "multilabel" else config.task
     network = build_network(
-        config, n_inputs, n_classes, n_outputs, np.random.default_rng(0), task=task
+        config, n_inputs, contents.classes, n_outputs, np.random.default_rng(0), task=task
     )
     own = network.parameters()
     if set(own) != set(params):

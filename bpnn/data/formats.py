@@ -14,13 +14,15 @@ import itertools
 import math
 import re
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bpnn import readers
+from bpnn.data.parquet import parquet_names, read_parquet
 from bpnn.data.sources import Log, is_number, listing, one_line
 from bpnn.data.splits import flat_rows
 from bpnn.errors import DataError
@@ -54,23 +56,68 @@ def table_kind(path: Path) -> str | None:
     return TABLE_SUFFIXES.get(path.suffix.lower())
 
 
-def read_table(path: Path, kind: str = "csv", *, text_columns: Sequence[str] = ()) -> Any:
-    """A CSV file (a header row) or a Parquet file as a pandas DataFrame, with a compiled reader.
-
-    CSV goes through pandas' C parser: numbers come out as float64/int64 columns, strings as
-    text columns, and the cells in ``NA_CELLS`` as missing values; ``text_columns`` (an
-    identifier) are kept as written. Column names are stripped; duplicates, a file without
-    data rows and a row with too many fields are ``DataError``s naming the file.
-    """
+def table_header(path: Path, kind: str = "csv") -> list[str]:
+    """The column names of a table file, stripped, without reading its rows: a CSV file's first
+    non-blank row, a Parquet file's schema (less the index columns pandas may have stored).
+    A name written twice is a ``DataError`` naming the file."""
     check_file(path)
-    if kind == "parquet":
-        return _read_parquet(path)
-    import pandas as pd  # start-up: loaded on use
-
-    header = _csv_header(path)
+    header = list(parquet_names(path)) if kind == "parquet" else _csv_header(path)
     duplicates = sorted({c for c in header if header.count(c) > 1})
     if duplicates:
         raise DataError(f"{path}: duplicate column name(s) in the header: {listing(duplicates)}")
+    return header
+
+
+def read_table(
+    path: Path,
+    kind: str = "csv",
+    *,
+    columns: Sequence[str] | None = None,
+    text_columns: Sequence[str] = (),
+    missing: str = "error",
+) -> Any:
+    """A CSV file (a header row) or a Parquet file as a pandas DataFrame of ``columns`` (names
+    from ``table_header``; default every column), with a compiled reader; its index is the
+    row's position among the file's data rows.
+
+    CSV goes through pandas' C parser: numbers come out as float64/int64 columns, strings as
+    text columns, and the cells in ``NA_CELLS`` as missing values; ``text_columns`` (an
+    identifier) are kept as written. A file without data rows, a row with too many fields and,
+    unless ``missing`` (``data.missing``) is ``drop``, a row with too few are ``DataError``s
+    naming the file and the line; with ``drop`` a short row's absent cells are missing values.
+    Parquet columns are read as ``_arrow_columns`` says (numbers, booleans and strings; the
+    other types refused naming the column).
+    """
+    header = table_header(path, kind)
+    if kind == "parquet":
+        table = read_parquet(path, header if columns is None else columns, text_columns)
+        _no_value_cells(table)
+    else:
+        table = _read_csv(path, header, text_columns)
+        if missing != "drop":
+            _refuse_short_rows(path, table, len(header))
+        if columns is not None:
+            table = table[list(columns)]
+    if table.empty:
+        raise DataError(f"{path}: no data rows" + (", only a header" if kind == "csv" else ""))
+    return table
+
+
+def _no_value_cells(table: Any) -> None:
+    """Text cells of a Parquet table that mean "no value" (``MISSING_TOKENS``) made missing
+    values, as the CSV reader reads them."""
+    for name in table.columns:
+        column = table[name]
+        if column.dtype.kind not in "biufcmM":
+            text = column.astype(str).str.strip().str.lower()
+            gone = text.isin({t.lower() for t in MISSING_TOKENS}) & column.notna()
+            if gone.any():
+                table[name] = column.where(~gone, None)
+
+
+def _read_csv(path: Path, header: list[str], text_columns: Sequence[str]) -> Any:
+    import pandas as pd  # start-up: loaded on use
+
     try:
         table = pd.read_csv(
             path,
@@ -96,15 +143,73 @@ def read_table(path: Path, kind: str = "csv", *, text_columns: Sequence[str] = (
     except OSError as error:
         raise DataError(f"{path}: cannot read: {error.strerror or error}") from None
     table.columns = header
-    if table.empty:
-        raise DataError(f"{path}: no data rows, only a header")
     return table
+
+
+def _refuse_short_rows(path: Path, table: Any, width: int) -> None:
+    """A data row with fewer fields than the header is a ``DataError`` naming its line (pandas
+    fills the absent cells in as missing values, which would hide a line cut short or a field
+    left out). Only the rows whose last cell is missing can be short, so a file without such
+    rows is not read again; else its lines are counted, once."""
+    maybe = np.flatnonzero(table.iloc[:, -1].isna().to_numpy())
+    if not len(maybe):
+        return
+    found = _csv_rows(path, set(maybe.tolist()))
+    short = [(line, fields) for line, fields in found.values() if fields < width]
+    if short:
+        line, fields = short[0]
+        others = f" ({len(short)} rows are short)" if len(short) > 1 else ""
+        raise DataError(
+            f"{path}: line {line} has {fields} field{'s' if fields > 1 else ''}, but the "
+            f"header has {width}{others}; with data.missing: drop such rows are left out"
+        )
+
+
+#: Python's csv module refuses a field longer than 131,072 characters unless told otherwise; no
+#: field is longer than its file, and C's long (the limit's type) may be 32 bits
+FIELD_LIMIT_MAX = 2**31 - 1
+
+
+@contextmanager
+def _fields_as_long_as(path: Path) -> Iterator[None]:
+    """Let the csv module read fields as long as the file ``path`` (restored afterwards)."""
+    before = csv.field_size_limit()
+    csv.field_size_limit(min(max(before, path.stat().st_size + 1), FIELD_LIMIT_MAX))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)
+
+
+def _csv_rows(path: Path, rows: set[int]) -> dict[int, tuple[int, int]]:
+    """``{row: (line, fields)}`` for the data ``rows`` of a CSV file (positions as pandas
+    numbers them: blank lines skipped), read with the csv module up to the last of them;
+    ``line`` is where the row ends. A row beyond the file is left out."""
+    found: dict[int, tuple[int, int]] = {}
+    last = max(rows, default=-1)
+    try:
+        with _fields_as_long_as(path), path.open(newline="", encoding="utf-8-sig") as file:
+            reader = csv.reader(file, skipinitialspace=True)
+            seen = -2  # the header is row -1
+            try:
+                for cells in reader:
+                    if len(cells) > 1 or (cells and cells[0].strip()):  # not a blank line
+                        seen += 1
+                        if seen in rows:
+                            found[seen] = (reader.line_num, len(cells))
+                        if seen >= last:
+                            break
+            except (csv.Error, UnicodeDecodeError) as error:
+                raise DataError(f"{path}: line {reader.line_num}: {one_line(error)}") from None
+    except OSError as error:
+        raise DataError(f"{path}: cannot read: {error.strerror or error}") from None
+    return found
 
 
 def _csv_header(path: Path) -> list[str]:
     """The first non-blank row of a CSV file, each name stripped."""
     try:
-        with path.open(newline="", encoding="utf-8-sig") as file:
+        with _fields_as_long_as(path), path.open(newline="", encoding="utf-8-sig") as file:
             for row in csv.reader(file, skipinitialspace=True):
                 if any(cell.strip() for cell in row):
                     return [cell.strip() for cell in row]
@@ -117,30 +222,6 @@ def _csv_header(path: Path) -> list[str]:
     raise DataError(f"{path}: empty file")
 
 
-def _read_parquet(path: Path) -> Any:
-    try:
-        import pyarrow.parquet as pq  # start-up: loaded on use
-    except ImportError:
-        raise DataError(
-            f"{path}: reading Parquet needs pyarrow: pip install 'bpnn[parquet]'"
-        ) from None
-    try:
-        table = pq.read_table(path).to_pandas()
-    except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
-        raise DataError(f"{path}: not a readable Parquet file ({one_line(error)})") from None
-    table.columns = [str(c).strip() for c in table.columns]
-    for name in table.columns:  # text cells that mean "no value", as the CSV reader reads them
-        column = table[name]
-        if column.dtype.kind not in "biufcmM":
-            text = column.astype(str).str.strip().str.lower()
-            gone = text.isin({t.lower() for t in MISSING_TOKENS}) & column.notna()
-            if gone.any():
-                table[name] = column.where(~gone, None)
-    if table.empty:
-        raise DataError(f"{path}: no data rows")
-    return table
-
-
 def row_locator(path: Path, kind: str) -> Callable[[int], str]:
     """``where(row)``: "line N" of a CSV data row (found by reading the file again, only when a
     message needs it), "row N" of a Parquet file."""
@@ -148,15 +229,8 @@ def row_locator(path: Path, kind: str) -> Callable[[int], str]:
         return lambda row: f"row {row + 1}"
 
     def where(row: int) -> str:
-        with path.open(newline="", encoding="utf-8-sig") as file:
-            reader = csv.reader(file, skipinitialspace=True)
-            seen = -1  # the header is row -1
-            for cells in reader:
-                if any(cell.strip() for cell in cells):
-                    if seen == row:
-                        return f"line {reader.line_num}"
-                    seen += 1
-        return f"row {row + 1}"
+        found = _csv_rows(path, {row}).get(row)
+        return f"line {found[0]}" if found else f"row {row + 1}"
 
     return where
 

@@ -213,9 +213,26 @@ def scalar(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+#: the most characters of one value a message shows (a table's cell may hold megabytes)
+SHOWN = 60
+
+
+def _cut(text: str, length: int) -> str:
+    return text if len(text) <= SHOWN else f"{text[:SHOWN]}... ({length} characters)"
+
+
+def quoted(value: Any) -> str:
+    """A value for a message, as ``repr`` writes it (a NumPy scalar as the plain value): a long
+    one cut after ``SHOWN`` characters, with its length."""
+    value = scalar(value)
+    text = repr(value)
+    return _cut(text, len(value) if isinstance(value, str) else len(text))
+
+
 def listing(values: Any, limit: int = 10) -> str:
-    """``a, b, c`` (at most ``limit`` items, then ``... (N in all)``)."""
-    items = [str(scalar(v)) for v in values]
+    """``a, b, c`` (at most ``limit`` items, each cut as ``quoted`` cuts a value, then
+    ``... (N in all)``)."""
+    items = [_cut(text, len(text)) for text in (str(scalar(v)) for v in values)]
     shown = ", ".join(items[:limit])
     return shown if len(items) <= limit else f"{shown}, ... ({len(items)} in all)"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpnn.data.sources import is_number, listing, one_line, scalar
+from bpnn.data.sources import is_number, listing, one_line, quoted, scalar
 from bpnn.errors import DataError
 
 
@@ -31,7 +31,7 @@ def split(
         if counts.min() < 2:
             label = scalar(classes[counts.argmin()])
             raise DataError(
-                f"data '{name}': class {label!r} has only {counts.min()} sample(s) for the "
+                f"data '{name}': class {quoted(label)} has only {counts.min()} sample(s) for the "
                 f"stratified {part} split; each class needs at least 2"
             )
     try:
@@ -148,7 +148,7 @@ def label_columns(y: np.ndarray, name: str) -> np.ndarray:
         example = y.ravel()[0] if y.size else ""
         raise DataError(
             f"binary_cross_entropy on several target columns needs 0/1 values, but data "
-            f"'{name}' has labels like {str(example)!r}"
+            f"'{name}' has labels like {quoted(str(example))}"
         )
     y = y.reshape(len(y), -1)
     bad = ~((y == 0) | (y == 1))
@@ -156,7 +156,7 @@ def label_columns(y: np.ndarray, name: str) -> np.ndarray:
         row, column = (int(i) for i in np.argwhere(bad)[0])
         raise DataError(
             f"binary_cross_entropy on several target columns needs 0/1 values, but data "
-            f"'{name}' has {scalar(y[row, column])!r} in row {row}, column {column}"
+            f"'{name}' has {quoted(y[row, column])} in row {row}, column {column}"
         )
     return y.astype(np.int64)
 
@@ -168,7 +168,7 @@ def regression_targets(y: np.ndarray, name: str) -> np.ndarray:
         example = y.ravel()[0] if y.size else ""
         raise DataError(
             f"regression loss needs numeric targets, but data '{name}' has labels like "
-            f"{str(example)!r}"
+            f"{quoted(str(example))}"
         )
     y = y.astype(np.float64).reshape(len(y), -1)
     if not np.all(np.isfinite(y)):
@@ -194,7 +194,7 @@ def encode_labels(labels: np.ndarray, classes: np.ndarray, source: str) -> np.nd
         except ValueError:
             first = next(v for v in labels if not is_number(v))
             raise DataError(
-                f"{source}: label {first!r} is not one of the classes ({listing(classes)})"
+                f"{source}: label {quoted(first)} is not one of the classes ({listing(classes)})"
             ) from None
     elif classes.dtype.kind == "U" and labels.dtype.kind != "U":
         labels = labels.astype(str)
@@ -207,7 +207,7 @@ def encode_labels(labels: np.ndarray, classes: np.ndarray, source: str) -> np.nd
     if not np.all(known):
         unknown = labels[~known]
         raise DataError(
-            f"{source}: label {scalar(unknown[0])!r} is not one of the classes "
+            f"{source}: label {quoted(unknown[0])} is not one of the classes "
             f"({listing(classes)})"
             + (f"; {len(unknown)} labels are unknown" if len(unknown) > 1 else "")
         )

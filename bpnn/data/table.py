@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bpnn.data import table_columns
-from bpnn.data.sources import listing
+from bpnn.data.sources import listing, quoted
 from bpnn.data.table_columns import (
     check_category_count,
     column_numbers,
@@ -324,7 +324,7 @@ class TableEncoding:
                 first = int(unknown[0])
                 raise DataError(
                     f"{source}: {place(first)}, column '{column.name}': unknown category "
-                    f"{texts[codes[first]]!r} (known: {listing(column.categories)})"
+                    f"{quoted(texts[codes[first]])} (known: {listing(column.categories)})"
                     + (f"; {len(unknown)} values are unknown" if len(unknown) > 1 else "")
                     + "; train with data.unknown_category: ignore to encode them as all zeros"
                 )

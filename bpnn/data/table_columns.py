@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bpnn.data.sources import listing
+from bpnn.data.sources import listing, quoted
 from bpnn.errors import DataError
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ def column_numbers(
     if len(bad):
         raise DataError(
             f"{source}: {place(int(bad[0]))}, column '{name}': "
-            f"{str(values.iloc[bad[0]])!r} is not a number"
+            f"{quoted(str(values.iloc[bad[0]]))} is not a number"
         )
     return numbers.to_numpy(dtype=np.float64, na_value=np.nan)
 
@@ -192,9 +192,16 @@ def column_kinds(
     categorical: str | Sequence[str],
     source: str,
     where: Callable[[int], str],
+    inferred: bool = False,
 ) -> dict[str, str]:
-    """Each feature column's kind: columns of strings are categorical, numbers numeric, and
-    the columns listed in ``categorical`` (when it is a list) categorical whatever they hold.
+    """Each feature column's kind, from the rows of ``table`` (the rows kept for training):
+    columns of strings are categorical, numbers numeric, and the columns listed in
+    ``categorical`` (when it is a list) categorical whatever they hold.
+
+    ``inferred``: the reader guessed each column's type from all of the file's cells (CSV), so
+    a column read as text whose values here are all numbers is numeric: its other cells were
+    in rows since dropped (no target, ``data.missing: drop``). A file that declares its types
+    (Parquet) keeps a column of strings categorical, digits or not.
 
     A column of strings where most values are numbers is a typing slip, not a category: it is a
     ``DataError`` naming the first value that is not a number."""
@@ -224,8 +231,22 @@ def column_kinds(
                 row = int(np.flatnonzero((codes >= 0) & ~is_number[codes])[0])
                 raise DataError(
                     f"{source}: {placer(table, where)(row)}, column '{name}': "
-                    f"{as_text.iloc[codes[row]]!r} is not a number (the column's other values "
-                    "are; list it in data.categorical to treat it as categories)"
+                    f"{quoted(as_text.iloc[codes[row]])} is not a number (the column's other "
+                    "values are; list it in data.categorical to treat it as categories)"
                 )
-            kinds[name] = "categorical"
+            numbers = inferred and not_numbers == 0 and counts.sum() > 0
+            kinds[name] = "numeric" if numbers else "categorical"
     return kinds
+
+
+def numbers_as_numbers(table: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
+    """``table`` with each numeric column that pandas holds as text (``column_kinds`` with
+    ``inferred``: every value of it a number) held as numbers, as the encoding expects of the
+    columns it is fitted on."""
+    import pandas as pd
+
+    numeric = [name for name, kind in kinds.items() if kind == "numeric"]
+    text = [name for name in numeric if not is_numeric(table[name])]
+    if not text:
+        return table
+    return table.assign(**{name: pd.to_numeric(table[name]) for name in text})

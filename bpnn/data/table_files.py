@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
-from bpnn.data.formats import pick_columns, read_table, row_locator, table_labels
+from bpnn.data.formats import (
+    pick_columns,
+    read_table,
+    row_locator,
+    table_header,
+    table_labels,
+)
 from bpnn.data.sources import (
     ALL_TASKS,
     Log,
@@ -19,8 +25,8 @@ from bpnn.data.sources import (
     Samples,
     Source,
     listing,
+    quoted,
     register,
-    scalar,
 )
 from bpnn.data.table_columns import (
     IMPUTE_STRATEGIES,
@@ -31,6 +37,7 @@ from bpnn.data.table_columns import (
     column_kinds,
     first_missing,
     missing_error,
+    numbers_as_numbers,
     rows_with_any,
 )
 from bpnn.errors import DataError
@@ -63,6 +70,9 @@ class CsvSource(Source):
     file_kind = ".csv"
 
     tasks = (*ALL_TASKS, "multilabel")  # several target columns of 0/1 labels
+    #: the reader infers each column's type from its cells (a CSV's text), rather than read
+    #: it from the file (a Parquet schema): see ``column_kinds``
+    inferred_types: ClassVar[bool] = True
 
     def check(self, config: DataConfig) -> None:
         if isinstance(config.target, list):
@@ -78,8 +88,7 @@ class CsvSource(Source):
 
     def load(self, config: DataConfig, *, seed: int, log: Log) -> Raw:
         path = Path(config.path)  # type: ignore[arg-type]
-        table = read_table(path, self.name)
-        header = list(table.columns)
+        header = table_header(path, self.name)
         targets = target_list(config.target, header)
         absent = [c for c in targets if c not in header]
         if absent:
@@ -99,11 +108,17 @@ class CsvSource(Source):
             raise DataError(
                 f"{path}: missing column(s) {listing(missing)} (columns: {listing(header)})"
             )
+        table = read_table(path, self.name, columns=[*features, *targets], missing=config.missing)
         where = row_locator(path, self.name)
         table, y, counts = _labelled_rows(
             path, table, features, targets, config.missing, log, where
         )
-        kinds = column_kinds(table, features, config.categorical, str(path), where)
+        # decided from the rows kept: a row dropped (no target, data.missing: drop) that made
+        # pandas read a column of numbers as text does not make it categorical
+        kinds = column_kinds(
+            table, features, config.categorical, str(path), where, self.inferred_types
+        )
+        table = numbers_as_numbers(table, kinds)
         plan = TablePlan(kinds, config.missing, config.impute, config.unknown_category, counts)
         target_name = targets[0] if len(targets) == 1 else targets
         raw = Raw(
@@ -113,13 +128,16 @@ class CsvSource(Source):
         raw.where = where
         if config.test_path is not None:
             test_path = Path(config.test_path)
-            test_table = read_table(test_path, self.name)
-            absent = [c for c in [*features, *targets] if c not in test_table.columns]
+            test_header = table_header(test_path, self.name)
+            absent = [c for c in [*features, *targets] if c not in test_header]
             if absent:
                 raise DataError(
                     f"{test_path}: missing column(s) {listing(absent)} "
-                    f"(columns: {listing(test_table.columns)})"
+                    f"(columns: {listing(test_header)})"
                 )
+            test_table = read_table(
+                test_path, self.name, columns=[*features, *targets], missing=config.missing
+            )
             raw.test_where = row_locator(test_path, self.name)
             raw.table_test, raw.y_test, test_counts = _labelled_rows(
                 test_path, test_table, features, targets, config.missing, log, raw.test_where
@@ -138,11 +156,14 @@ class CsvSource(Source):
         every column numeric), the target column(s) and the ``id_column`` set aside, any other
         column left out (listed once through ``log``)."""
         encoding = model.table_encoding
-        table = read_table(path, self.name, text_columns=[id_column] if id_column else [])
-        needed = [*encoding.column_names, *([id_column] if id_column else [])]
+        ids = [id_column] if id_column else []
+        needed = [*encoding.column_names, *ids]
         target = model.target
         ignored = [] if target is None else [target] if isinstance(target, str) else list(target)
-        pick_columns(path, list(table.columns), needed, ignored, log)
+        pick_columns(path, table_header(path, self.name), needed, ignored, log)
+        table = read_table(
+            path, self.name, columns=needed, text_columns=ids, missing=encoding.missing
+        )
         X, kept = encoding.transform(table, str(path), where=row_locator(path, self.name))
         ids = None if id_column is None else table[id_column].fillna("").to_numpy(dtype=str)
         return Samples(X, len(table), kept, ids)
@@ -156,10 +177,11 @@ class CsvSource(Source):
         rows without a target, and with ``data.missing: drop`` rows with a missing feature,
         are left out and counted through ``log``."""
         encoding = model.table_encoding
-        table = read_table(path, self.name)
-        header = list(table.columns)
+        header = table_header(path, self.name)
         targets = target_list(model.target or None, header)
-        pick_columns(path, header, [*encoding.column_names, *targets], [], log)
+        needed = [*encoding.column_names, *targets]
+        pick_columns(path, header, needed, [], log)
+        table = read_table(path, self.name, columns=needed, missing=encoding.missing)
         table = _rows_with_target(path, table, targets, log)
         where = row_locator(path, self.name)
         X, kept = encoding.transform(table, str(path), where=where)
@@ -176,6 +198,7 @@ class ParquetSource(CsvSource):
     name = "parquet"
     suffixes = (".parquet", ".pq")
     file_kind = ".parquet"
+    inferred_types = False
 
 
 def target_list(target: str | Sequence[str] | None, header: Sequence[str]) -> list[str]:
@@ -238,7 +261,7 @@ def table_label_columns(
             if where is not None:  # the row's place in the file (rows may have been dropped)
                 place = f" ({where(int(table.index[row]))})"
             raise DataError(
-                f"{path}: target column '{name}' holds {scalar(column.iloc[row])!r}{place}; "
+                f"{path}: target column '{name}' holds {quoted(column.iloc[row])}{place}; "
                 "each label column takes 0/1 or true/false"
             )
         columns.append(values.astype(np.int64))

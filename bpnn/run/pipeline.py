@@ -29,8 +29,14 @@ from bpnn.data import SOURCES, Dataset, load_dataset
 from bpnn.errors import BpnnError, ConfigError, DataError
 from bpnn.evaluation import report
 from bpnn.memory import check_fits, optimizer_buffers, training_bytes
-from bpnn.model import Model, build_network, load_model, make_seeds, set_initial_weights
-from bpnn.nn.losses import make_loss
+from bpnn.model import (
+    Model,
+    build_network,
+    load_model,
+    make_seeds,
+    network_loss,
+    set_initial_weights,
+)
 from bpnn.nn.network import Network
 from bpnn.nn.optimizers import Optimizer, make_optimizer
 from bpnn.nn.schedules import Schedule, make_schedule
@@ -50,14 +56,7 @@ def load_data(config: Config, log: Log = no_log) -> Dataset:
 def check_network(config: Config, data: Dataset) -> None:
     """Refuse, before building it, a network that does not fit the data (class weights) or
     whose training would not fit in memory."""
-    loss = make_loss(config.loss.name, **config.loss.options)
-    weights = config.loss.options.get("class_weights")
-    if weights is not None and data.n_classes is not None and len(weights) != data.n_classes:
-        classes = ", ".join(str(c) for c in data.classes[:10])  # type: ignore[index]
-        raise ConfigError(
-            f"loss.class_weights: has {len(weights)} entries, but data '{data.source}' has "
-            f"{data.n_classes} classes ({classes})"
-        )
+    loss = network_loss(config, data.classes)  # refuses class weights that do not fit
     sizes = [
         data.n_features,
         *config.model.hidden,
@@ -121,7 +120,7 @@ def build_model(config: Config, data: Dataset, rng: np.random.Generator) -> Mode
     from ``model.initial_weights`` when it names a file). Initial weights beyond the training
     dtype's range (``normal`` with std 1e300) are a ``ConfigError``."""
     with np.errstate(over="ignore", invalid="ignore"):  # reported below, in one line
-        network = build_network(config, data.n_features, data.n_classes, data.n_targets, rng)
+        network = build_network(config, data.n_features, data.classes, data.n_targets, rng)
     if not np.all(np.isfinite(network.params)):
         raise ConfigError(
             f"model.init: '{config.model.init.name}' with {short(config.model.init.options)} gives "

@@ -288,10 +288,9 @@ def check_config(
     non-decoupled optimizer is included as the L2 term it adds to loss and gradient."""
     data = load_dataset(config.data, task=config.task, seed=config.seed, dtype=np.float64, log=log)
     init_rng, _ = make_seeds(config.seed)
-    n_classes = None if data.classes is None else len(data.classes)
     n_targets = data.y_train.shape[1] if data.y_train.ndim == 2 else 1
     network = build_network(
-        config, data.n_features, n_classes, n_targets, init_rng, dtype=np.float64
+        config, data.n_features, data.classes, n_targets, init_rng, dtype=np.float64
     )
     if config.model.initial_weights is not None:
         set_initial_weights(network, config.model.initial_weights)

@@ -4,12 +4,15 @@ help, and Typer's shell completion switched on."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from bpnn.cli import app
+from tests import support
 
 runner = CliRunner()
 COMMANDS = [
@@ -158,3 +161,26 @@ def test_a_refused_command_line_is_one_line_naming_the_argument(
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert named in lines[0] and "--help" in lines[0], lines[0]
     assert result.stdout == ""
+
+
+def test_a_bug_is_reported_with_its_own_traceback(tmp_path) -> None:
+    """An exception bpnn does not expect (a bug) reaches the user as its own traceback, not as
+    an error of the group's handler (Typer 0.29 has no ``Abort`` in its copy of Click)."""
+    bug = (
+        "import bpnn\n"
+        "from bpnn.cli import app\n"
+        "def bug():\n"
+        "    raise RuntimeError('a bug')\n"
+        "bpnn.config_schema = bug\n"
+        "app(['config', 'schema'])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", bug],
+        cwd=tmp_path,
+        env=support.cli_environment(COLUMNS="200"),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "RuntimeError: a bug" in result.stderr
+    assert "AttributeError" not in result.stderr, result.stderr

@@ -1,0 +1,29 @@
+"""``loss.class_weights`` that does not give one weight per class is refused in the same line by
+every command that builds the network for a data set (``bpnn.model.network_loss``)."""
+
+from __future__ import annotations
+
+import pytest
+
+#: every command that builds a network from a config and its data; CONFIG: the config's path
+COMMANDS = [
+    ["train", "CONFIG", "--out", "run"],
+    ["config", "check", "CONFIG"],
+    ["explain", "CONFIG"],
+    ["gradcheck", "CONFIG"],
+    ["lr-find", "CONFIG"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[: c.index("CONFIG")]))
+def test_class_weights_of_the_wrong_length_are_one_line_naming_the_key(
+    tiny_config_file, run_cli, command: list[str]
+) -> None:
+    config = tiny_config_file(loss={"name": "cross_entropy", "class_weights": [1.0, 2.0]})
+    result = run_cli(*(config if arg == "CONFIG" else arg for arg in command))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: loss.class_weights: has 2 entries, but the data has 3 classes (0, 1, 2); give "
+        "one weight per class, in that order"
+    ), result.stderr
+    assert "Traceback" not in result.stderr
