@@ -5,6 +5,7 @@ for the derived ``summary.json`` treats a damaged one as none, and never shows a
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,27 @@ import pytest
 
 from bpnn.run import RunDirectory
 from bpnn.tools.runs import read_run
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One finished run of the tiny config (4 epochs), trained once for the module."""
+    from bpnn.config import validate
+    from bpnn.run import run_training
+    from tests.support import tiny_raw
+
+    run = tmp_path_factory.mktemp("finished") / "run"
+    run_training(validate(tiny_raw(train={"epochs": 4})), run)
+    return run
+
+
+@pytest.fixture
+def trained_run(finished_run: Path, tmp_path: Path) -> Path:
+    """A copy of ``finished_run`` to damage."""
+    run = tmp_path / "runs" / "run"
+    shutil.copytree(finished_run, run)
+    return run
+
 
 #: a row's health as bpnn writes it, to damage
 HEALTH = {"0": {"grad_norm": 0.5, "update_ratio": 0.01, "dead_fraction": None}}
@@ -95,9 +117,10 @@ def test_a_damaged_summary_is_read_as_none(trained_run: Path, run_cli: Any, summ
     assert RunDirectory(trained_run).read_summary() is None
     record = read_run(RunDirectory(trained_run))
     assert record["status"] == "interrupted" and record["test_metrics"] == {}
-    result = run_cli("runs", trained_run.parent, "--json")
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)[0]["status"] == "interrupted"
+    if summary.startswith("[["):  # one through the command line
+        result = run_cli("runs", trained_run.parent, "--json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)[0]["status"] == "interrupted"
 
 
 @pytest.mark.parametrize(
@@ -121,5 +144,6 @@ def test_runs_lists_a_run_whose_config_is_not_valid(
     (record,) = json.loads(result.stdout)
     assert record["name"] == "run" and record["status"] == "completed"
     assert record["architecture"] is None and record["optimizer"] is None
-    table = run_cli("runs", trained_run.parent)
-    assert table.returncode == 0 and "Traceback" not in table.stderr
+    if config.startswith("model: 5"):  # the table too, once
+        table = run_cli("runs", trained_run.parent)
+        assert table.returncode == 0 and "Traceback" not in table.stderr
