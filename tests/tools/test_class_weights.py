@@ -23,7 +23,7 @@ def test_class_weights_of_the_wrong_length_are_one_line_naming_the_key(
     result = run_cli(*(config if arg == "CONFIG" else arg for arg in command))
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
-        "error: loss.class_weights: has 2 entries, but the data has 3 classes (0, 1, 2); give "
-        "one weight per class, in that order"
+        f"error: {config}: loss.class_weights: has 2 entries, but the data has 3 classes "
+        "(0, 1, 2); give one weight per class, in that order"
     ), result.stderr
     assert "Traceback" not in result.stderr
