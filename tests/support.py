@@ -1,6 +1,7 @@
 """What many test modules share, importable when a module is collected (a parametrize list, a
 module-level skip, a constant): where the repository and the shared MNIST copy are, the tiny iris
-config most tests train, and the real command line run in a subprocess.
+config most tests train, and the real command line run in a subprocess (``run_cli``) or in
+this process (``invoke``, ``assert_answered``, ``run_in_process``).
 
 The fixtures in ``tests/conftest.py`` hand the same to a test function (``shared_mnist``,
 ``tiny_config_file``, ``run_cli``); import from here what is needed before a test runs.
@@ -8,6 +9,7 @@ The fixtures in ``tests/conftest.py`` hand the same to a test function (``shared
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -105,6 +107,58 @@ def run_cli(
         timeout=timeout,
         **options,
     )
+
+
+def invoke(*args: object, input: str | None = None) -> Any:
+    """``bpnn ARGS`` in this process, through Typer's ``CliRunner``: a ``Result`` with
+    ``exit_code``, ``stdout``, ``stderr`` and the ``exception`` that escaped bpnn's error funnel,
+    if any. For the many cases a subprocess each would make slow (fuzz, sweep folders); the
+    signals, pipes and exit codes of a real process are ``run_cli``'s."""
+    from typer.testing import CliRunner
+
+    from bpnn.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args], input=input, catch_exceptions=True)
+
+
+def assert_answered(result: Any) -> None:
+    """An ``invoke`` result was answered: exit 0 or a code of ``EXIT_CODES``, exactly one
+    ``error:`` line on stderr when it failed, never a traceback nor an escaped exception."""
+    from bpnn.errors import EXIT_CODES
+
+    described = f"exit {result.exit_code}: {result.exception!r}\n{result.output}"
+    assert result.exception is None or isinstance(result.exception, SystemExit), described
+    assert result.exit_code in EXIT_CODES, described
+    assert "Traceback" not in result.output, described
+    if result.exit_code != 0:
+        lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(lines) == 1, described
+
+
+def run_in_process(
+    *args: object, cwd: Path, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``invoke(*args)`` in the folder ``cwd``, answered as ``run_cli`` answers: a drop-in for
+    the cases a subprocess each would make slow. An exception that escaped bpnn's error funnel
+    is appended to stderr as a ``Traceback`` line, which every check of stderr refuses."""
+    with contextlib.chdir(cwd):
+        result = invoke(*args, input=input)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += f"Traceback (in this process): {result.exception!r}\n"
+    return subprocess.CompletedProcess(
+        list(map(str, args)), result.exit_code, result.stdout, stderr
+    )
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (its path relative to it) with its bytes: equal before and
+    after a refusal when it changed nothing."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and not path.is_symlink()
+    }
 
 
 # --- a folder of images (source: images) ------------------------------------------------------

@@ -22,10 +22,8 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner, Result
 
-from bpnn.cli import app
-from bpnn.errors import EXIT_CODES
+from tests.support import assert_answered, invoke
 
 FUZZ = settings(
     max_examples=50,
@@ -183,21 +181,6 @@ def configs(draw: st.DrawFn) -> str:
         return yaml.safe_dump(config, sort_keys=False)
     except yaml.YAMLError:  # pragma: no cover - safe_dump takes every value drawn here
         return "name: fuzz\n"
-
-
-def invoke(*args: Any) -> Result:
-    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=True)
-
-
-def assert_answered(result: Result) -> None:
-    """Exit 0 or a documented code, one error line when it failed, never a traceback."""
-    described = f"exit {result.exit_code}: {result.exception!r}\n{result.output}"
-    assert result.exception is None or isinstance(result.exception, SystemExit), described
-    assert result.exit_code in EXIT_CODES, described
-    assert "Traceback" not in result.output, described
-    if result.exit_code != 0:
-        lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-        assert len(lines) == 1, described
 
 
 def _small_enough(config: Any) -> bool:

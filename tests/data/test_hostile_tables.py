@@ -21,8 +21,7 @@ from bpnn.data import load_dataset, read_labelled, read_samples
 from bpnn.data.options import DataConfig
 from bpnn.data.table import ColumnEncoding, TableEncoding
 from bpnn.errors import DataError
-from tests.support import REPO
-from tests.support import run_cli as run_bpnn
+from tests.support import REPO, run_cli, run_in_process
 
 IRIS = REPO / "examples" / "iris.csv"
 ROWS = 40
@@ -164,7 +163,7 @@ def parquet_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("parquet")
     path = parquet_with(folder / "data.parquet", list(np.linspace(0.0, 1.0, ROWS)))
     config = config_file(folder, {"source": "parquet", "path": str(path), "target": "y"})
-    result = run_bpnn("train", config, "--out", folder / "run", "-q", cwd=folder)
+    result = run_in_process("train", config, "--out", folder / "run", "-q", cwd=folder)
     assert result.returncode == 0, result.stderr
     return folder / "run" / "checkpoints" / "last.npz"
 
@@ -183,6 +182,7 @@ def test_train_predict_and_eval_refuse_a_parquet_type_in_one_line(
         args: list[object] = ["train", config, "--out", tmp_path / "run"]
     else:
         args = [*command.split()[:1], parquet_checkpoint, *command.split()[1:], path]
+    run_bpnn = run_cli if command == "train" else run_in_process  # one through the real CLI
     line = refusal(run_bpnn(*args, cwd=tmp_path))
     assert f"{path}: column 'f' has the Parquet type {written}, which bpnn" in line
 
@@ -224,11 +224,13 @@ def test_predict_finds_the_line_of_a_bad_row_after_a_huge_cell(tmp_path: Path) -
     folder = tmp_path / "train"
     folder.mkdir()
     config = config_file(folder, {"source": "csv", "path": str(IRIS), "target": "species"})
-    assert run_bpnn("train", config, "--out", folder / "run", "-q", cwd=folder).returncode == 0
+    assert (
+        run_in_process("train", config, "--out", folder / "run", "-q", cwd=folder).returncode == 0
+    )
     rows = {3: f'4.9,3.0,1.4,0.2,setosa,"{HUGE}"', 10: "5.0,abc,1.4,0.2,setosa,"}
     path = iris_with(tmp_path / "new.csv", rows, notes=True)
     checkpoint = folder / "run" / "checkpoints" / "last.npz"
-    line = refusal(run_bpnn("predict", checkpoint, path, cwd=tmp_path))
+    line = refusal(run_cli("predict", checkpoint, path, cwd=tmp_path))
     assert line == f"error: {path}: line 10, column 'sepal_width': 'abc' is not a number"
 
 
@@ -289,13 +291,13 @@ def test_train_keeps_petal_width_numeric_and_refuses_a_short_row_by_default(
 ) -> None:
     path = iris_with(tmp_path / "iris.csv", {30: SHORT, 100: NO_TARGET})
     data = {"source": "csv", "path": str(path), "target": "species", "missing": "drop"}
-    kept = run_bpnn("train", config_file(tmp_path, data), "--out", "run", cwd=tmp_path)
+    kept = run_in_process("train", config_file(tmp_path, data), "--out", "run", cwd=tmp_path)
     assert kept.returncode == 0, kept.stderr
     assert "features: 4 columns -> 4 inputs" in kept.stderr
     assert "  petal_width   numeric" in kept.stderr
     data["missing"] = "error"
     config = config_file(tmp_path, data, "error.yaml")
-    short = run_bpnn("train", config, "--out", "run2", cwd=tmp_path)
+    short = run_cli("train", config, "--out", "run2", cwd=tmp_path)
     assert refusal(short).startswith(f"error: {path}: line 30 has 4 fields, but the header has 5")
 
 

@@ -2,7 +2,8 @@
 one line on stderr and an exit code of ``bpnn.errors.EXIT_CODES``, never a traceback, and loses
 nothing the user had.
 
-Each case drives the real command line in a subprocess (``python -m bpnn``), so exit codes,
+Each case drives the real command line in a subprocess (``python -m bpnn``; the many config
+cases also in this process, ``run_in_process``), so exit codes,
 stderr, resource limits and signals are the real ones. The subprocesses run in a temporary
 working directory with the worktree on ``PYTHONPATH``, so that no run ever lands in the repo.
 """
@@ -42,7 +43,7 @@ from bpnn.errors import (
     TrainingError,
 )
 from bpnn.streams import STDOUT_CLOSED
-from tests.support import REPO, cli_environment
+from tests.support import REPO, cli_environment, run_in_process
 
 #: a small digits run: a 64 -> 16 -> 10 network, a few seconds
 SMALL = """\
@@ -610,11 +611,15 @@ def test_an_edited_metrics_file_is_one_line_for_plot_and_resume(
 def test_config_check_refuses_what_train_refuses_with_the_same_line(
     tmp_path: Path, setting: str, fragment: str
 ) -> None:
+    """In this process (``run_in_process``: 14 cases of two commands); the first case also
+    through the real command line, where the line and the exit code must be the same."""
     config = write(tmp_path, f"name: bad\n{setting}\n")
-    check = bpnn("config", "check", config, cwd=tmp_path)
-    train = bpnn("train", config, "-q", cwd=tmp_path)
+    check = run_in_process("config", "check", config, cwd=tmp_path)
+    train = run_in_process("train", config, "-q", cwd=tmp_path)
     line = assert_one_line_error(check, 2, fragment)
     assert assert_one_line_error(train, 2, fragment) == line
+    if setting == "optimizer: {lr: .inf}":
+        assert assert_one_line_error(bpnn("train", config, "-q", cwd=tmp_path), 2) == line
     assert not (tmp_path / "runs").exists()
 
 

@@ -21,15 +21,14 @@ from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from bpnn.cli import app
 from bpnn.config import load_config
 from bpnn.errors import ConfigError
 from bpnn.sweep.runner import JOURNAL_FILE, open_study, read_records, run_sweep
 from bpnn.sweep.spec import load_sweep, reported_metrics
 from tests import support
-from tests.support import REPO
+from tests.support import REPO, invoke
 
 TINY = support.TINY.replace("batch_size: 16", "batch_size: 64")
 
@@ -41,10 +40,6 @@ space:
   optimizer.lr: [0.01, 0.1]
   model.hidden: [[8], [8, 4]]
 """
-
-
-def bpnn_cli(*args: str | Path) -> Result:
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def sweep_folder(folder: Path, sweep: str, base: str = TINY) -> Path:
@@ -142,7 +137,7 @@ def test_sweep_file_errors_name_the_key_before_any_trial_runs(
     assert message in str(error.value), str(error.value)
     assert str(error.value).startswith(str(path))
     assert "\n" not in str(error.value)
-    result = bpnn_cli("sweep", path, "--out", tmp_path / "out")
+    result = invoke("sweep", path, "--out", tmp_path / "out")
     assert result.exit_code == 2, result.stderr
     assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
     assert not (tmp_path / "out").exists()
@@ -184,7 +179,7 @@ def test_base_is_relative_to_the_sweep_files_folder(tmp_path: Path) -> None:
 def grid(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Result]:
     folder = tmp_path_factory.mktemp("grid")
     path = sweep_folder(folder, GRID)
-    result = bpnn_cli("sweep", path, "--out", folder / "out", "--workers", "2")
+    result = invoke("sweep", path, "--out", folder / "out", "--workers", "2")
     assert result.exit_code == 0, (result.stderr, result.exception)
     return folder / "out", result
 
@@ -253,7 +248,7 @@ def test_json_lists_the_trials_best_first_and_a_rerun_repeats_nothing(
         for line in lines_of(sweep_dir)
     }
     spec_file = sweep_dir.parent / "sweep.yaml"
-    result = bpnn_cli("sweep", spec_file, "--out", sweep_dir, "--json")
+    result = invoke("sweep", spec_file, "--out", sweep_dir, "--json")
     assert result.exit_code == 0, result.stderr
     ranked = json.loads(result.stdout)
     metrics = [r["metric"] for r in ranked]
@@ -266,7 +261,7 @@ def test_json_lists_the_trials_best_first_and_a_rerun_repeats_nothing(
 
 def test_best_yaml_trains(grid: tuple[Path, Result], tmp_path: Path) -> None:
     sweep_dir, _ = grid
-    result = bpnn_cli("train", sweep_dir / "best.yaml", "--out", tmp_path / "run", "--quiet")
+    result = invoke("train", sweep_dir / "best.yaml", "--out", tmp_path / "run", "--quiet")
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "run" / "summary.json").is_file()
 
@@ -275,7 +270,7 @@ def test_plot_of_a_sweep_folder_draws_the_metric_against_each_key(
     grid: tuple[Path, Result],
 ) -> None:
     sweep_dir, _ = grid
-    result = bpnn_cli("plot", sweep_dir)
+    result = invoke("plot", sweep_dir)
     assert result.exit_code == 0, result.stderr
     written = {Path(line).name for line in result.stdout.splitlines()}
     assert written == {"optimizer.lr.png", "model.hidden.png"}
@@ -286,7 +281,7 @@ def test_a_folder_of_another_sweep_is_refused(grid: tuple[Path, Result]) -> None
     sweep_dir, _ = grid
     other = sweep_dir.parent / "other.yaml"  # the same base config, another space
     other.write_text(GRID.replace("[0.01, 0.1]", "[0.01, 0.2]"), encoding="utf-8")
-    result = bpnn_cli("sweep", other, "--out", sweep_dir)
+    result = invoke("sweep", other, "--out", sweep_dir)
     assert result.exit_code == 2
     assert "holds a sweep whose 'space' differs" in result.stderr
 
@@ -573,7 +568,7 @@ def test_sigkill_of_the_sweep_ends_its_workers_and_leaves_resumable_trials(
         assert not (run_dir / ".lock").exists()
         assert not (run_dir / "summary.json").exists()
         done = len((run_dir / "metrics.jsonl").read_text().splitlines())
-        resumed = bpnn_cli("resume", run_dir, "--epochs", done + 2, "--quiet")
+        resumed = invoke("resume", run_dir, "--epochs", done + 2, "--quiet")
         assert resumed.exit_code == 0, resumed.stderr
         rows = (run_dir / "metrics.jsonl").read_text().splitlines()
         assert [json.loads(row)["epoch"] for row in rows] == list(range(1, done + 3))
@@ -605,7 +600,7 @@ def test_dask_executor_runs_the_trials_on_a_local_cluster(tmp_path: Path) -> Non
 def test_dask_address_that_does_not_answer_is_one_line_error(tmp_path: Path) -> None:
     pytest.importorskip("distributed")
     path = sweep_folder(tmp_path, GRID)
-    result = bpnn_cli("sweep", path, "--out", tmp_path / "out", "--dask", "tcp://127.0.0.1:9")
+    result = invoke("sweep", path, "--out", tmp_path / "out", "--dask", "tcp://127.0.0.1:9")
     assert result.exit_code == 2, (result.stderr, result.exception)
     assert result.stderr.startswith("error: --dask tcp://127.0.0.1:9: cannot connect")
 

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from bpnn.cli import app
 from bpnn.errors import ConfigError
 from bpnn.sweep.runner import read_records
 from bpnn.sweep.spec import load_sweep
 from tests import support
+from tests.support import invoke
 
 TINY = support.TINY.replace("epochs: 3", "epochs: 1").replace("batch_size: 16", "batch_size: 64")
 
@@ -41,10 +41,6 @@ method: grid
 space:
   optimizer.lr: [0.01, 0.1]
 """
-
-
-def bpnn_cli(*args: str | Path) -> Result:
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def write_sweep(folder: Path, sweep: str = GRID) -> Path:
@@ -79,7 +75,7 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """``(sweep file, sweep folder)`` of a finished grid of two trials."""
     folder = tmp_path_factory.mktemp("pristine")
     path = write_sweep(folder)
-    result = bpnn_cli("sweep", path, "--out", folder / "out", "--workers", "1")
+    result = invoke("sweep", path, "--out", folder / "out", "--workers", "1")
     assert result.exit_code == 0, (result.stderr, result.exception)
     return path, folder / "out"
 
@@ -164,7 +160,7 @@ def test_a_tampered_record_before_the_last_is_one_line_naming_it(
     results = sweep_dir / "sweep.jsonl"
     replace_line(results, 1, tamper(results.read_bytes().split(b"\n")[0]))
     before = contents(sweep_dir)
-    result = bpnn_cli("sweep", path, "--out", sweep_dir)
+    result = invoke("sweep", path, "--out", sweep_dir)
     one_line_error(result, f"{results}: line 1{message}")
     assert contents(sweep_dir) == before  # nothing written, nothing cut
 
@@ -177,7 +173,7 @@ def test_a_tampered_record_is_refused_by_the_real_cli_and_by_plot(
     replace_line(results, 1, b'{"trial": 0')  # torn, but not the last line
     before = contents(sweep_dir)
     one_line_error(run_cli("sweep", path, "--out", sweep_dir), f"{results}: line 1 is not JSON")
-    one_line_error(bpnn_cli("plot", sweep_dir), f"{results}: line 1 is not JSON")
+    one_line_error(invoke("plot", sweep_dir), f"{results}: line 1 is not JSON")
     assert contents(sweep_dir) == before
 
 
@@ -193,7 +189,7 @@ def test_a_records_file_that_is_a_fifo_or_a_link_is_one_line_never_waited_on(
     else:
         results.symlink_to(sweep_dir / "elsewhere.jsonl")
     message = "not a regular file" if kind == "fifo" else "is a symbolic link"
-    one_line_error(bpnn_cli("sweep", path, "--out", sweep_dir), f"{results}: {message}")
+    one_line_error(invoke("sweep", path, "--out", sweep_dir), f"{results}: {message}")
 
 
 def test_a_torn_last_record_is_cut_off_in_silence(copy: tuple[Path, Path]) -> None:
@@ -202,7 +198,7 @@ def test_a_torn_last_record_is_cut_off_in_silence(copy: tuple[Path, Path]) -> No
     results = sweep_dir / "sweep.jsonl"
     whole = results.read_bytes()
     results.write_bytes(whole + b'{"trial": 2, "overr')
-    result = bpnn_cli("sweep", path, "--out", sweep_dir, "--json")
+    result = invoke("sweep", path, "--out", sweep_dir, "--json")
     assert result.exit_code == 0, result.stderr
     assert results.read_bytes() == whole
     assert sorted(read_records(results)) == [0, 1]
@@ -216,7 +212,7 @@ def test_a_torn_last_record_is_kept_when_an_earlier_line_is_refused(
     replace_line(results, 1, b"garbage")
     results.write_bytes(results.read_bytes() + b'{"trial": 2, "overr')
     before = contents(sweep_dir)
-    one_line_error(bpnn_cli("sweep", path, "--out", sweep_dir), f"{results}: line 1 is not JSON")
+    one_line_error(invoke("sweep", path, "--out", sweep_dir), f"{results}: line 1 is not JSON")
     assert contents(sweep_dir) == before
 
 
@@ -240,9 +236,9 @@ def test_a_garbage_saved_spec_is_one_line_naming_it(
     path, sweep_dir = copy
     (sweep_dir / "sweep.yaml").write_text(saved, encoding="utf-8")
     before = contents(sweep_dir)
-    result = bpnn_cli("sweep", path, "--out", sweep_dir)
+    result = invoke("sweep", path, "--out", sweep_dir)
     one_line_error(result, f"{sweep_dir / 'sweep.yaml'}: {message}")
-    one_line_error(bpnn_cli("plot", sweep_dir), f"{sweep_dir / 'sweep.yaml'}: {message}")
+    one_line_error(invoke("plot", sweep_dir), f"{sweep_dir / 'sweep.yaml'}: {message}")
     assert contents(sweep_dir) == before
 
 
@@ -284,7 +280,7 @@ def test_a_garbage_or_replaced_journal_is_one_line_naming_it(
     path, sweep_dir = copy
     tamper(sweep_dir)
     before = contents(sweep_dir)
-    result = bpnn_cli("sweep", path, "--out", sweep_dir)
+    result = invoke("sweep", path, "--out", sweep_dir)
     one_line_error(result, f"{sweep_dir}/{message}")
     assert contents(sweep_dir) == before
 
@@ -330,7 +326,7 @@ def test_an_adopted_trial_with_a_garbage_run_file_fails_naming_it_and_keeps_its_
     target = run_dir / file
     target.write_bytes(text + target.read_bytes() if file == "metrics.jsonl" else text)
     kept = contents(run_dir)
-    result = bpnn_cli("sweep", path, "--out", sweep_dir, "--workers", "1")
+    result = invoke("sweep", path, "--out", sweep_dir, "--workers", "1")
     assert result.exit_code == 0, (result.stderr, result.exception)
     record = read_records(sweep_dir / "sweep.jsonl")[1]
     assert record["status"] == "failed"
@@ -349,7 +345,7 @@ def test_a_malformed_dask_address_is_one_line_before_anything_is_done(
     tmp_path: Path, address: str
 ) -> None:
     path = write_sweep(tmp_path)
-    result = bpnn_cli("sweep", path, "--out", tmp_path / "out", "--dask", address)
+    result = invoke("sweep", path, "--out", tmp_path / "out", "--dask", address)
     one_line_error(result, f"--dask {address!r}: not the address of a Dask scheduler")
     assert not (tmp_path / "out").exists()
 
@@ -470,6 +466,21 @@ def test_a_random_search_of_a_huge_space_is_checked_in_bounded_memory_and_time(
     assert peak < 50 and seconds < 30, (peak, seconds)
 
 
+def points_checked(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The points the checks before a sweep judge (``SweepSpec.point_error``), as they go."""
+    import bpnn.sweep.spec as spec_module
+
+    checked: list[dict[str, Any]] = []
+    point_error = spec_module.SweepSpec.point_error
+
+    def counted(self: Any, point: dict[str, Any]) -> str | None:
+        checked.append(point)
+        return point_error(self, point)
+
+    monkeypatch.setattr(spec_module.SweepSpec, "point_error", counted)
+    return checked
+
+
 @pytest.mark.parametrize("method", ["grid", "tpe"])
 def test_the_checks_before_a_sweep_stop_after_search_limit_points_per_value(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str
@@ -479,14 +490,7 @@ def test_the_checks_before_a_sweep_stop_after_search_limit_points_per_value(
     import bpnn.sweep.spec as spec_module
 
     monkeypatch.setattr(spec_module, "SEARCH_LIMIT", 5)
-    checked: list[dict[str, Any]] = []
-    point_error = spec_module.SweepSpec.point_error
-
-    def counted(self: Any, point: dict[str, Any]) -> str | None:
-        checked.append(point)
-        return point_error(self, point)
-
-    monkeypatch.setattr(spec_module.SweepSpec, "point_error", counted)
+    checked = points_checked(monkeypatch)
     sweep = GRID.replace("method: grid", f"method: {method}\ntrials: 2") + (
         "  loss: [cross_entropy, mse]\n"
         "  data.one_hot: [false]\n"
@@ -502,14 +506,7 @@ def test_the_checks_before_a_sweep_stop_after_check_limit_points_in_all(
     import bpnn.sweep.spec as spec_module
 
     monkeypatch.setattr(spec_module, "CHECK_LIMIT", 4)
-    checked: list[dict[str, Any]] = []
-    point_error = spec_module.SweepSpec.point_error
-
-    def counted(self: Any, point: dict[str, Any]) -> str | None:
-        checked.append(point)
-        return point_error(self, point)
-
-    monkeypatch.setattr(spec_module.SweepSpec, "point_error", counted)
+    checked = points_checked(monkeypatch)
     values = ", ".join(str(n / 100) for n in range(1, 60))  # 59 values, each checked once
     load_sweep(write_sweep(tmp_path, f"{GRID}  model.dropout: [{values}]\n"))
     assert len(checked) <= 4
