@@ -22,6 +22,7 @@ import json
 import math
 import os
 import stat
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -106,6 +107,21 @@ def read_json_file(path: Path, error: type[BpnnError] = DataError, *, limit: int
     return parse_json(read_bounded(path, limit, error), str(path), error)
 
 
+#: what parsing an ``.npy`` header (a Python literal, read by numpy with ``tokenize`` and
+#: ``ast.literal_eval``) raises on text that is not one
+HEADER_ERRORS = (
+    ValueError,
+    TypeError,
+    SyntaxError,
+    EOFError,
+    zlib.error,
+    tokenize.TokenError,
+    RecursionError,
+    MemoryError,
+    OverflowError,
+)
+
+
 def _entry_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], Any]:
     """The shape and dtype an entry's ``.npy`` header declares, read without its data."""
     with archive.open(info) as member:
@@ -159,7 +175,7 @@ def npz_headers(
                     )
                 try:
                     shape, dtype, header_size = _entry_header(archive, info)
-                except (ValueError, TypeError, SyntaxError, EOFError, zlib.error) as problem:
+                except HEADER_ERRORS as problem:
                     raise error(f"{where}: not a readable .npy header ({problem})") from None
                 if dtype.hasobject:
                     raise error(

@@ -48,6 +48,16 @@ train: {epochs: 3, batch_size: 16}
 """
 
 
+#: a sweep file of two trials of ``tiny.yaml`` beside it (a grid of two learning rates)
+TWO_TRIAL_GRID = """\
+base: tiny.yaml
+metric: val_accuracy
+method: grid
+space:
+  optimizer.lr: [0.01, 0.1]
+"""
+
+
 def tiny_raw(**sections: Any) -> dict[str, Any]:
     """``TINY`` as a mapping with ``sections`` merged in one level deep: a mapping updates the
     section of its name (``train={"epochs": 5}`` keeps ``batch_size``), anything else replaces

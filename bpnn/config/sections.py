@@ -9,13 +9,13 @@ import inspect
 import re
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     Field,
     field_validator,
     model_validator,
 )
 
+from bpnn.config.reading import dump_yaml
 from bpnn.data import SOURCES
 from bpnn.data.options import DataConfig
 from bpnn.nn.losses import LOSSES
@@ -240,7 +240,7 @@ class Config(Section):
         return 0.0 if self.decoupled_weight_decay() else float(self.optimizer.weight_decay or 0.0)
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.resolved(), sort_keys=False)
+        return dump_yaml(self.resolved())
 
 
 def decouples_weight_decay(optimizer: type) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bpnn.data.sources import one_line
+from bpnn.data.sources import one_line, quoted
 from bpnn.errors import DataError
 
 
@@ -118,7 +118,7 @@ def _arrow_columns(arrow: Any, path: Path, names: list[str], text_columns: Seque
             except (ValueError, pa.ArrowException):
                 advice = _ADVICE.get(kind, "convert it to numbers or strings")
                 raise DataError(
-                    f"{path}: column '{name}' has the Parquet type {field.type}, which bpnn "
+                    f"{path}: column {quoted(name)} has the Parquet type {field.type}, which bpnn "
                     f"does not read; {advice}, or leave it out"
                 ) from None
         changed = changed or column.type != field.type

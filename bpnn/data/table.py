@@ -126,7 +126,9 @@ class TableEncoding:
             values = table[name] if rows is None else table[name].iloc[rows]
             absent = missing_mask(values)
             if absent.all():
-                raise DataError(f"{source}: column '{name}' has no values in the training split")
+                raise DataError(
+                    f"{source}: column {quoted(name)} has no values in the training split"
+                )
             fill: float | str | None = None
             if kind == "numeric":
                 numbers = values.to_numpy(dtype=np.float64, na_value=np.nan).reshape(-1, 1)
@@ -323,7 +325,7 @@ class TableEncoding:
             if len(unknown):
                 first = int(unknown[0])
                 raise DataError(
-                    f"{source}: {place(first)}, column '{column.name}': unknown category "
+                    f"{source}: {place(first)}, column {quoted(column.name)}: unknown category "
                     f"{quoted(texts[codes[first]])} (known: {listing(column.categories)})"
                     + (f"; {len(unknown)} values are unknown" if len(unknown) > 1 else "")
                     + "; train with data.unknown_category: ignore to encode them as all zeros"

@@ -116,9 +116,9 @@ def check_category_count(name: str, n_categories: int, n_rows: int, source: str)
     category: refuse it before it becomes thousands of inputs."""
     if n_categories > MAX_CATEGORIES or (n_categories > 20 and n_categories > n_rows / 2):
         raise DataError(
-            f"{source}: column '{name}' has {n_categories} distinct values in {n_rows} training "
-            "rows, too many to one-hot encode (an identifier or free text?); leave it out with "
-            "data.features"
+            f"{source}: column {quoted(name)} has {n_categories} distinct values in {n_rows} "
+            "training rows, too many to one-hot encode (an identifier or free text?); leave it "
+            "out with data.features"
         )
 
 
@@ -147,7 +147,7 @@ def column_numbers(
     bad = np.flatnonzero(numbers.isna().to_numpy() & ~gone)
     if len(bad):
         raise DataError(
-            f"{source}: {place(int(bad[0]))}, column '{name}': "
+            f"{source}: {place(int(bad[0]))}, column {quoted(name)}: "
             f"{quoted(str(values.iloc[bad[0]]))} is not a number"
         )
     return numbers.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -159,7 +159,8 @@ def missing_error(source: str, counts: dict[str, int], first: str | None = None)
     found = {name: n for name, n in counts.items() if n}
     if not found:
         return
-    columns = ", ".join(f"'{name}' ({n} row{'s' if n > 1 else ''})" for name, n in found.items())
+    items = [f"{quoted(name)} ({n} row{'s' if n > 1 else ''})" for name, n in found.items()]
+    columns = ", ".join(items[:10]) + (f", ... ({len(items)} in all)" if len(items) > 10 else "")
     raise DataError(
         f"{source}: missing values in column(s) {columns}"
         + (f", the first at {first}" if first else "")
@@ -230,7 +231,7 @@ def column_kinds(
             if not_numbers > 0 and not_numbers * 2 < counts.sum():
                 row = int(np.flatnonzero((codes >= 0) & ~is_number[codes])[0])
                 raise DataError(
-                    f"{source}: {placer(table, where)(row)}, column '{name}': "
+                    f"{source}: {placer(table, where)(row)}, column {quoted(name)}: "
                     f"{quoted(as_text.iloc[codes[row]])} is not a number (the column's other "
                     "values are; list it in data.categorical to treat it as categories)"
                 )

@@ -211,8 +211,8 @@ def target_list(target: str | Sequence[str] | None, header: Sequence[str]) -> li
 
 def _named(targets: Sequence[str]) -> str:
     """``column 'y'`` for one target column, ``columns 'a', 'b'`` for several (messages)."""
-    quoted = ", ".join(f"'{c}'" for c in targets)
-    return f"column {quoted}" if len(targets) == 1 else f"columns {quoted}"
+    names = listing([repr(str(c)) for c in targets])
+    return f"column {names}" if len(targets) == 1 else f"columns {names}"
 
 
 def _targets(targets: Sequence[str]) -> str:
@@ -261,7 +261,7 @@ def table_label_columns(
             if where is not None:  # the row's place in the file (rows may have been dropped)
                 place = f" ({where(int(table.index[row]))})"
             raise DataError(
-                f"{path}: target column '{name}' holds {quoted(column.iloc[row])}{place}; "
+                f"{path}: target column {quoted(name)} holds {quoted(column.iloc[row])}{place}; "
                 "each label column takes 0/1 or true/false"
             )
         columns.append(values.astype(np.int64))

@@ -285,15 +285,25 @@ class RunDirectory:
         return read_metrics_file(self.metrics_path)
 
     def read_summary(self) -> dict[str, Any] | None:
-        """``summary.json``, or None when there is none or it is not one (``_summary_problem``):
-        it is written again when the run finishes, so a damaged one is as good as none."""
+        """``summary.json``, or None when there is none or it is not one (``summary_problem``
+        says why): it is written again when the run finishes, so a damaged one is as good as
+        none."""
+        summary, problem = self._summary()
+        return None if problem else summary
+
+    def summary_problem(self) -> str | None:
+        """Why ``read_summary`` finds no summary (``'missing'``, not JSON, or the first key
+        whose value is not one a run writes), or None when it is one."""
+        return self._summary()[1]
+
+    def _summary(self) -> tuple[Any, str | None]:
         if not self.summary_path.is_file():
-            return None
+            return None, "missing"
         try:
             summary = read_json_file(self.summary_path, limit=1 << 20)
-        except DataError:
-            return None
-        return None if _summary_problem(summary) else summary
+        except DataError as error:
+            return None, str(error).removeprefix(f"{self.summary_path}: ")
+        return summary, _summary_problem(summary)
 
     def repair_metrics(self, epoch: int, row: dict[str, Any]) -> None:
         """Make ``metrics.jsonl`` hold exactly epochs 1..``epoch``: rows after ``epoch`` and a

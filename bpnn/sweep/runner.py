@@ -28,8 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from bpnn.config.reading import dump_yaml
 from bpnn.errors import ConfigError, DataError, OutputError
 from bpnn.outputs import atomic_file, own_folder, refuse_link
 from bpnn.run.lock import FolderLock
@@ -206,7 +205,7 @@ def _prepare_sweep_dir(
     study, records = _read_sweep_dir(spec, sweep_dir)
     own_folder(sweep_dir / TRIALS_FOLDER)
     with atomic_file(spec_path) as handle:
-        handle.write(yaml.safe_dump(record, sort_keys=False))
+        handle.write(dump_yaml(record))
     return study, records
 
 

@@ -215,6 +215,11 @@ def parse_spec(raw: dict[str, Any], source: str) -> SweepSpec:
     except ValidationError as error:
         raise ConfigError(f"{source}: {_describe(error)}") from None
     if spec.method == "grid":
+        if spec.trials is not None:
+            raise ConfigError(
+                f"{source}: trials: a grid runs each combination of its lists once; leave "
+                f"trials out, or search with method random or tpe"
+            )
         ranges = [k for k, d in spec.space.items() if isinstance(d, Range)]
         if ranges:
             raise ConfigError(

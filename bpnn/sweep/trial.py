@@ -179,7 +179,8 @@ def finished_summary(run_dir: Path, metric: str) -> dict[str, Any]:
     run = RunDirectory(run_dir)
     summary = run.read_summary()
     if summary is None:
-        raise DataError(f"{run.summary_path}: not the summary of a run (a JSON object)")
+        problem = run.summary_problem()
+        raise DataError(f"{run.summary_path}: not the summary of a run: {problem}")
     value = summary.get(metric)
     if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
         raise DataError(f"{run.summary_path}: {metric} is {short(value)}, not a number")

@@ -347,3 +347,62 @@ def test_a_run_of_every_source_evaluates_predicts_and_resumes(kind: str, tmp_pat
         app, ["train", str(run / "config.yaml"), "--out", str(tmp_path / "b"), "-q"]
     )
     assert again.exit_code == 0, again.output
+
+
+# --- what bpnn writes as YAML, it reads back ---------------------------------------------------
+
+#: strings that a YAML reader may take for something else: numbers in every spelling,
+#: booleans and nulls of YAML 1.1, infinities
+LOOKALIKES = st.sampled_from(
+    [
+        "1e-3",
+        "1E3",
+        "-2e+5",
+        ".5",
+        "1_000",
+        "0x1F",
+        "0o17",
+        "inf",
+        ".inf",
+        "-.Inf",
+        ".nan",
+        "yes",
+        "No",
+        "on",
+        "null",
+        "~",
+        "",
+        "12:30",
+        "2024-01-01",
+        "3.",
+        "+1",
+        "=",
+        "<<",
+    ]
+)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63)
+    | st.floats(allow_nan=False)
+    | LOOKALIKES
+    | st.text(max_size=10)
+)
+DATA = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=6) | LOOKALIKES, inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(data=DATA)
+def test_dump_yaml_is_read_back_by_the_config_reader_as_it_was(data: Any) -> None:
+    """config.yaml, best.yaml and a sweep's sweep.yaml are written by ``dump_yaml``: a string
+    such as "1e-3", which bpnn's reader takes for a number when plain, comes back a string."""
+    from bpnn.config.reading import dump_yaml, parse_yaml
+
+    assert parse_yaml(dump_yaml(data), "dumped") == data

@@ -312,3 +312,35 @@ def test_a_short_row_to_predict_is_named_or_left_empty_with_missing_drop(tmp_pat
     )
     assert samples.n_rows == 151 and samples.kept is not None
     assert not samples.kept[1] and samples.kept.sum() == 150
+
+
+# --- column names in messages ------------------------------------------------------------------
+
+LONG_NAME = "c" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("column", "expected"),
+    [
+        (["1.0", "abc"] * (ROWS // 2), "is not a number"),  # a typo among numbers
+        (pa.array([[1.0]] * ROWS), "has the Parquet type"),  # a type bpnn does not read
+        ([None] * ROWS, "missing values in column(s)"),
+    ],
+    ids=["not a number", "parquet type", "no values"],
+)
+def test_a_long_column_name_is_cut_in_the_message(
+    tmp_path: Path, column: object, expected: str
+) -> None:
+    """A column's name is input like its values: a name of 100,000 characters is shown cut,
+    with its length, and the reason after it is whole."""
+    x = np.linspace(-1.0, 1.0, ROWS)
+    if isinstance(column, list) and column[0] == "1.0":
+        column = [str(v) for v in x[: ROWS - 1]] + ["abc"]
+    path = tmp_path / "long.parquet"
+    table = pa.table({"x": x, LONG_NAME: column, "y": (x > 0).astype(np.int64)})
+    pq.write_table(table, path)
+    with pytest.raises(DataError) as error:
+        load_dataset(parquet_config(path), task="binary", seed=0)
+    message = str(error.value)
+    assert expected in message and "(100000 characters)" in message, message[:300]
+    assert len(message) < 400 + len(str(path)), message[:300]

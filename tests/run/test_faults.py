@@ -561,6 +561,45 @@ def test_a_tampered_scaling_in_a_checkpoint_is_one_line(
         assert_one_line_error(bpnn(*command, cwd=tmp_path), 2, str(tampered))
 
 
+def _write_entries(path: Path, entries: dict[str, bytes]) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+
+
+def _header_of_text(text: bytes) -> bytes:
+    """An ``.npy`` file (format 1.0) whose header is ``text``, which is no Python literal."""
+    header = text + b" " * (63 - (10 + len(text)) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header
+
+
+@pytest.mark.parametrize("damage", ["no-classes", "header-not-a-literal"])
+def test_a_checkpoint_whose_arrays_make_no_network_is_one_line(
+    trained: Path, tmp_path: Path, damage: str
+) -> None:
+    """Found by the fuzz tests of issue 27 (``tests/test_fuzz_files.py``): a list of no classes
+    (no outputs), and an entry header that numpy's tokenizer cannot read, were tracebacks."""
+    tampered = tmp_path / "tampered.npz"
+    source = trained / "checkpoints" / "best.npz"
+    if damage == "no-classes":
+        with np.load(source, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+        arrays["classes"] = np.zeros(0, np.int64)  # no classes: a network of no outputs
+        np.savez(tampered, **arrays)
+    else:
+        import zipfile
+
+        with zipfile.ZipFile(source) as archive:
+            entries = {name: archive.read(name) for name in archive.namelist()}
+        entries["classes.npy"] = _header_of_text(b")")
+        _write_entries(tampered, entries)
+    np.savez(tmp_path / "inputs.npz", X=np.ones((3, 64)))
+    for command in (["eval", tampered], ["predict", tampered, tmp_path / "inputs.npz"]):
+        assert_one_line_error(bpnn(*command, cwd=tmp_path), 2, str(tampered))
+
+
 @pytest.mark.parametrize(
     "row",
     [

@@ -126,6 +126,10 @@ TPE = GRID.replace("method: grid", "method: tpe\ntrials: 2")
             TPE + "  loss: [mse]\n  data.one_hot: [false]\n",
             "space.loss=\"mse\": loss: 'mse' is a regression loss",
         ),
+        (
+            GRID.replace("method: grid", "method: grid\ntrials: 3"),
+            "trials: a grid runs each combination of its lists once; leave trials out",
+        ),
     ],
 )
 def test_sweep_file_errors_name_the_key_before_any_trial_runs(
@@ -286,6 +290,23 @@ def test_a_folder_of_another_sweep_is_refused(grid: tuple[Path, Result]) -> None
     assert "holds a sweep whose 'space' differs" in result.stderr
 
 
+def test_a_string_that_looks_like_a_number_is_saved_so_that_the_sweep_resumes(
+    tmp_path: Path,
+) -> None:
+    """A choice "1e-3" (a string: here a run name) is saved quoted in the folder's sweep.yaml,
+    which bpnn's reader would otherwise take for the number 0.001 and refuse the resume as
+    another sweep."""
+    sweep = GRID.split("space:")[0] + 'space:\n  name: ["1e-3"]\n'
+    path = sweep_folder(tmp_path, sweep, TINY.replace("epochs: 3", "epochs: 1"))
+    first = invoke("sweep", path, "--out", tmp_path / "out", "--workers", "1")
+    assert first.exit_code == 0, first.stderr
+    assert "'1e-3'" in (tmp_path / "out" / "sweep.yaml").read_text(encoding="utf-8")
+    again = invoke("sweep", path, "--out", tmp_path / "out", "--workers", "1")
+    assert again.exit_code == 0, again.stderr
+    (record,) = lines_of(tmp_path / "out")
+    assert record["overrides"] == {"name": "1e-3"} and record["status"] == "completed", record
+
+
 # --- random and tpe ----------------------------------------------------------------------------
 
 RANDOM = """\
@@ -349,17 +370,21 @@ ONE_HOT_MSE = """\
 base: tiny.yaml
 metric: val_accuracy
 method: {method}
-trials: 4
 space:
   loss: {losses}
   data.one_hot: {one_hot}
 """
 
 
+def searched(method: str) -> str:
+    """``method`` as a sweep file says it: random with 4 trials; a grid has one per point."""
+    return method if method == "grid" else f"{method}\ntrials: 4"
+
+
 @pytest.mark.parametrize("method", ["grid", "random"])
 def test_values_valid_only_together_are_one_valid_point(tmp_path: Path, method: str) -> None:
     # mse alone needs one-hot targets on iris; one-hot targets alone need a regression loss
-    sweep = ONE_HOT_MSE.format(method=method, losses="[mse]", one_hot="[true]")
+    sweep = ONE_HOT_MSE.format(method=searched(method), losses="[mse]", one_hot="[true]")
     spec = load_sweep(sweep_folder(tmp_path, sweep))
     outcome = run_sweep(spec, tmp_path / "out", workers=1)
     assert {r["status"] for r in outcome.ranked} == {"completed"}
@@ -372,7 +397,7 @@ def test_a_point_invalid_as_a_whole_is_a_failed_trial_that_never_runs(
     tmp_path: Path, method: str
 ) -> None:
     sweep = ONE_HOT_MSE.format(
-        method=method, losses="[mse, cross_entropy]", one_hot="[true, false]"
+        method=searched(method), losses="[mse, cross_entropy]", one_hot="[true, false]"
     )
     spec = load_sweep(sweep_folder(tmp_path, sweep))
     outcome = run_sweep(spec, tmp_path / "out", workers=2)

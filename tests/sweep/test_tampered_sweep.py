@@ -34,13 +34,7 @@ from tests.support import invoke
 
 TINY = support.TINY.replace("epochs: 3", "epochs: 1").replace("batch_size: 16", "batch_size: 64")
 
-GRID = """\
-base: tiny.yaml
-metric: val_accuracy
-method: grid
-space:
-  optimizer.lr: [0.01, 0.1]
-"""
+GRID = support.TWO_TRIAL_GRID
 
 
 def write_sweep(folder: Path, sweep: str = GRID) -> Path:
@@ -310,10 +304,14 @@ def interrupted_after_training(sweep_dir: Path, number: int) -> None:
 @pytest.mark.parametrize(
     ("file", "text", "message"),
     [
-        ("summary.json", b"[1, 2]", "summary.json: not the summary of a run (a JSON object)"),
-        ("summary.json", b"{oops", "summary.json: not the summary of a run (a JSON object)"),
-        ("summary.json", b"[" * 100_000, "summary.json: not the summary of a run"),
-        ("summary.json", b'{"val_accuracy": "high"}', "summary.json: not the summary of a run"),
+        ("summary.json", b"[1, 2]", "summary.json: not the summary of a run: not a JSON object"),
+        ("summary.json", b"{oops", "summary.json: not the summary of a run: not valid JSON"),
+        ("summary.json", b"[" * 100_000, "summary.json: not the summary of a run: nested too"),
+        (
+            "summary.json",
+            b'{"val_accuracy": "high"}',
+            "summary.json: not the summary of a run: 'val_accuracy' is 'high'",
+        ),
         ("metrics.jsonl", b"garbage\n", "metrics.jsonl: line 1: not valid JSON"),
     ],
 )
@@ -491,7 +489,8 @@ def test_the_checks_before_a_sweep_stop_after_search_limit_points_per_value(
 
     monkeypatch.setattr(spec_module, "SEARCH_LIMIT", 5)
     checked = points_checked(monkeypatch)
-    sweep = GRID.replace("method: grid", f"method: {method}\ntrials: 2") + (
+    trials = "" if method == "grid" else "\ntrials: 2"
+    sweep = GRID.replace("method: grid", f"method: {method}{trials}") + (
         "  loss: [cross_entropy, mse]\n"
         "  data.one_hot: [false]\n"
         "  model.dropout: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]\n"
