@@ -459,7 +459,7 @@ def test_sweep_killed_with_sigkill_resumes_without_losing_or_repeating_a_trial(
     tmp_path: Path,
 ) -> None:
     sweep = GRID.replace("[0.01, 0.1]", "[0.003, 0.01, 0.03]")  # 6 grid points
-    path = sweep_folder(tmp_path, sweep, TINY.replace("epochs: 3", "epochs: 40"))
+    path = sweep_folder(tmp_path, sweep, TINY.replace("epochs: 3", "epochs: 15"))
     out = tmp_path / "out"
     command = [sys.executable, "-m", "bpnn", "sweep", str(path), "--out", str(out)]
     process = start_sweep(command, workers=1)
@@ -486,7 +486,7 @@ def test_sweep_killed_with_sigkill_resumes_without_losing_or_repeating_a_trial(
         assert digest(Path(line["run_dir"]) / "metrics.jsonl") == digests[number]
     for line in lines:  # every epoch once, in order, in every trial
         rows = (Path(line["run_dir"]) / "metrics.jsonl").read_text().splitlines()
-        assert [json.loads(row)["epoch"] for row in rows] == list(range(1, 41))
+        assert [json.loads(row)["epoch"] for row in rows] == list(range(1, 16))
     assert running_trials(out) == []
     assert (out / JOURNAL_FILE).is_file() and (out / "best.yaml").is_file()
     assert len(read_records(out / "sweep.jsonl")) == 6
