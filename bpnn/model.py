@@ -376,7 +376,7 @@ def load_model(path: Any) -> Model:
     # an npz's 0/1 columns make a multi-label run that its config alone does not show when the
     # file is gone: the checkpoint's saved task says so
     task = "multilabel" if contents.task == "multilabel" else config.task
-    try:  # the sizes come from the file's arrays: a matrix of 0 columns is no network
+    try:  # its sizes come from the file (the weights, the classes): none is no network
         network = build_network(
             config, n_inputs, contents.classes, n_outputs, np.random.default_rng(0), task=task
         )
