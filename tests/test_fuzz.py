@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.support import assert_answered, invoke
+from tests.support import assert_answered, files_of, invoke
 
 FUZZ = settings(
     max_examples=50,
@@ -284,8 +285,15 @@ def corruptions(draw: st.DrawFn, original: bytes, arrays: dict[str, np.ndarray])
         del arrays[key]
     else:
         meta = json.loads(str(arrays["meta"]))
-        section = draw(st.sampled_from(["", "config", "trainer", "metrics"]))
-        target = meta if not section or not isinstance(meta.get(section), dict) else meta[section]
+        section = draw(st.sampled_from(["", "config", "trainer", "metrics", "callbacks"]))
+        if section == "callbacks":  # one callback's state (resume restores them)
+            states = meta.get("trainer", {}).get("callbacks", {})
+            name = draw(st.sampled_from(sorted(states) or ["checkpointer"]))
+            target = states.get(name) if isinstance(states.get(name), dict) else meta
+        else:
+            target = (
+                meta if not section or not isinstance(meta.get(section), dict) else meta[section]
+            )
         field = draw(st.one_of(st.sampled_from(sorted(target) or ["x"]), st.text(max_size=5)))
         if draw(st.booleans()):
             target.pop(field, None)
@@ -318,3 +326,27 @@ def test_corrupted_checkpoints_are_answered_by_eval_and_predict(
     assert_answered(evaluated)
     assert_answered(invoke("predict", path, folder / "inputs.npz"))
     event(f"eval exit {evaluated.exit_code}")
+
+
+@settings(FUZZ, max_examples=80)
+@given(data=st.data())
+def test_a_corrupted_last_checkpoint_is_answered_by_resume_and_a_refusal_changes_nothing(
+    checkpoint_file: Path, folder: Path, data: st.DataObject
+) -> None:
+    """resume reads more of a checkpoint than eval does (the optimizer's state, the trainer's
+    random streams, the epoch): whatever is corrupted, the answer is one line, and a refused
+    resume leaves the run as it was."""
+    run = Path(tempfile.mkdtemp(dir=folder)) / "run"
+    shutil.copytree(checkpoint_file.parent.parent, run)
+    last = run / "checkpoints" / "last.npz"
+    corrupted = data.draw(corruptions(last.read_bytes(), _arrays(last)))
+    if isinstance(corrupted, bytes):
+        last.write_bytes(corrupted)
+    else:
+        np.savez(last, **corrupted)
+    before = files_of(run)
+    resumed = invoke("resume", run, "--epochs", 2, "-q")
+    assert_answered(resumed)
+    event(f"resume exit {resumed.exit_code}")
+    if resumed.exit_code != 0:
+        assert files_of(run) == before

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from bpnn.errors import short
 from bpnn.metrics import is_improvement, mode_of
 
 
@@ -88,6 +89,20 @@ class StatefulCallback(Callback):
     def load_state(self, state: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    @classmethod
+    def state_problem(cls, state: Any) -> str | None:
+        """What is wrong with a ``state`` read back from a checkpoint (None: ``load_state``
+        may take it): checked before a resume writes anything."""
+        return None if isinstance(state, dict) else f"{short(state)}, not a mapping"
+
+
+def is_epoch_count(value: Any) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+
+
+def is_number_or_null(value: Any) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
 
 class Monitor(StatefulCallback):
     """The best value so far of one metric, as Keras' monitors keep it: ``monitor`` (a metric
@@ -113,6 +128,24 @@ class Monitor(StatefulCallback):
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.best, self.best_epoch = state["best"], state["best_epoch"]
+
+    #: each field of the state, and what its value must be
+    STATE_FIELDS: ClassVar[dict[str, tuple[str, Any]]] = {
+        "best": ("a number or null", is_number_or_null),
+        "best_epoch": ("a whole number of epochs or null", is_epoch_count),
+    }
+
+    @classmethod
+    def state_problem(cls, state: Any) -> str | None:
+        problem = super().state_problem(state)
+        if problem is not None:
+            return problem
+        for name, (expected, valid) in cls.STATE_FIELDS.items():
+            if name not in state:
+                return f"'{name}' missing"
+            if not valid(state[name]):
+                return f"'{name}' is {short(state[name])}, not {expected}"
+        return None
 
 
 @dataclass(frozen=True)

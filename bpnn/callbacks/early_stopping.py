@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from bpnn.callbacks.base import Monitor
+from bpnn.callbacks.base import Monitor, is_epoch_count
 from bpnn.errors import TrainingError
 
 
@@ -71,3 +71,8 @@ class EarlyStopping(Monitor):
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
         self.wait = state["wait"]
+
+    STATE_FIELDS: ClassVar[dict[str, tuple[str, Any]]] = {
+        **Monitor.STATE_FIELDS,
+        "wait": ("a whole number of epochs", lambda v: is_epoch_count(v) and v is not None),
+    }

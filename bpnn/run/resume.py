@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bpnn import checkpoint
-from bpnn.callbacks import Callback
+from bpnn.callbacks import Callback, Checkpointer, EarlyStopping
 from bpnn.config import Config, load_config, validate
 from bpnn.errors import CheckpointError, ConfigError, ResumeError
 from bpnn.model import load_model, make_seeds
@@ -16,6 +16,8 @@ from bpnn.outputs import atomic_file
 from bpnn.run.directory import Log, RunDirectory, no_log
 from bpnn.run.pipeline import (
     best_monitor,
+    build_optimizer,
+    build_schedule,
     final_split,
     finish_run,
     load_data,
@@ -137,6 +139,12 @@ def resume_training(
         early_state = states.get("early_stopping", states.get("EarlyStopping"))
         if checkpointer_state is None:
             raise CheckpointError(f"{run.checkpoint_path('last')}: no checkpointer state")
+        for kind, state in ((Checkpointer, checkpointer_state), (EarlyStopping, early_state)):
+            problem = None if state is None else kind.state_problem(state)
+            if problem is not None:
+                raise CheckpointError(
+                    f"{run.checkpoint_path('last')}: the {kind.state_key} state: {problem}"
+                )
         best_path = run.checkpoint_path("best")
         best_epoch = checkpointer_state["best_epoch"]
         best_on_disk = checkpoint.load(best_path).epoch if best_path.is_file() else None
@@ -158,6 +166,7 @@ def resume_training(
         if not best_ahead:  # the best weights early stopping restores; best.npz's, or last's
             best_network = load_model(best_path if best_current else last_path).network
         data = load_data(config, log)
+        shuffle_rng = _restored_state(config, model, contents, last_path)
 
         # every check has passed: from here on the run directory is written
         run.claim()
@@ -185,10 +194,6 @@ def resume_training(
             )
 
         model.config = config
-        _, shuffle_rng = make_seeds(config.seed)
-        shuffle_rng.bit_generator.state = contents.trainer["shuffle_rng"]
-        if model.network.dropout_rng is not None:
-            model.network.dropout_rng.bit_generator.state = contents.trainer["dropout_rng"]
         checkpointer, early_stopping, callbacks = make_callbacks(
             config, run, data, progress, log=log, history=run.read_metrics()
         )
@@ -216,3 +221,22 @@ def resume_training(
         return finish_run(run, test, samples, model.epoch, best, end["stop_reason"], seconds)
     finally:
         run.unlock()
+
+
+def _restored_state(config: Config, model: Any, contents: Any, path: Path) -> Any:
+    """The training state ``last.npz`` holds (the random streams, the optimizer's and the
+    schedule's state), restored on trial before anything is written: a tampered one is a
+    ``CheckpointError`` naming the file, never a refusal after the run directory changed.
+    Returns the shuffling stream, at its saved state; the dropout stream is set in place."""
+    try:
+        _, shuffle_rng = make_seeds(config.seed)
+        shuffle_rng.bit_generator.state = contents.trainer["shuffle_rng"]
+        if model.network.dropout_rng is not None:
+            model.network.dropout_rng.bit_generator.state = contents.trainer["dropout_rng"]
+        build_optimizer(config, model.network).load_state_dict(contents.optimizer)
+        build_schedule(config).load_state_dict(contents.schedule)
+    except (ValueError, TypeError, KeyError, OverflowError) as error:
+        reason = " ".join(str(error).split())
+        reason = reason if len(reason) <= 200 else reason[:197] + "..."
+        raise CheckpointError(f"{path}: its training state cannot be restored ({reason})") from None
+    return shuffle_rng

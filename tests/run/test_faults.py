@@ -601,6 +601,41 @@ def test_a_checkpoint_whose_arrays_make_no_network_is_one_line(
 
 
 @pytest.mark.parametrize(
+    ("damage", "fragment"),
+    [
+        ("optimizer-state", "training state"),
+        ("random-stream", "training state"),
+        ("callback-state", "the checkpointer state: 'best_epoch' is 'two'"),
+    ],
+)
+def test_a_resume_of_a_tampered_training_state_is_one_line_and_changes_nothing(
+    trained: Path, tmp_path: Path, damage: str, fragment: str
+) -> None:
+    """Found by ``tests/test_fuzz.py``: the optimizer's state, the random streams and the
+    callbacks' states in ``last.npz`` were restored after the run directory had been written,
+    and a tampered one was a traceback there."""
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    last = run / "checkpoints" / "last.npz"
+    with np.load(last, allow_pickle=False) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    if damage == "optimizer-state":
+        arrays["optimizer/iterations"] = np.array(3.5)  # a count that is not a whole number
+    else:
+        meta = json.loads(str(arrays["meta"]))
+        if damage == "random-stream":
+            meta["trainer"]["shuffle_rng"] = {"bit_generator": "PCG64", "state": "tampered"}
+        else:
+            meta["trainer"]["callbacks"]["checkpointer"]["best_epoch"] = "two"
+        arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(last, **arrays)
+    before = tree_hash(run)
+    result = bpnn("resume", run, "--epochs", 4, "-q", cwd=tmp_path)
+    assert_one_line_error(result, 2, str(last), fragment)
+    assert tree_hash(run) == before
+
+
+@pytest.mark.parametrize(
     "row",
     [
         '{"epoch": 1, "train_loss": "x"}',
