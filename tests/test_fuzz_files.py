@@ -1,7 +1,7 @@
 """Fuzz tests of issue 27: the files bpnn reads back, damaged at random. A run directory's
 ``metrics.jsonl``, ``summary.json`` and ``config.yaml``; the ``.npy`` headers inside a checkpoint
-and a data archive; a sweep folder's ``sweep.jsonl``; Parquet columns of any Arrow type; config
-files of raw, hostile YAML. Whatever the damage, every command that reads the file answers with
+and a data archive; a sweep folder's ``sweep.jsonl`` and sweep files themselves; Parquet columns
+of any Arrow type; config files of raw, hostile YAML. Whatever the damage, every command that reads the file answers with
 exit 0 or a code of ``EXIT_CODES`` and one ``error:`` line (``support.assert_answered``); a
 refusal changes no byte of what the user had; a run whose summary or config is damaged is still
 listed by ``bpnn runs``.
@@ -410,3 +410,57 @@ def test_damaged_sweep_records_are_answered_and_a_refusal_changes_nothing(
     event(f"sweep exit {resumed.exit_code}")
     if resumed.exit_code != 0:
         assert files_of(copy) == before
+
+
+# --- sweep files --------------------------------------------------------------------------------
+
+SPACE_KEYS = ["optimizer.lr", "model.hidden", "loss", "train.epochs", "name", "model.dropout", ""]
+DISTRIBUTIONS = st.one_of(
+    JSON,
+    st.lists(JSON, max_size=3),
+    st.fixed_dictionaries({}, optional={"log_uniform": JSON, "uniform": JSON, "int": JSON}),
+)
+
+
+@st.composite
+def sweep_files(draw: st.DrawFn) -> dict[str, object]:
+    """A sweep file of ``tiny.yaml``: any metric, method, trials and space, extra keys."""
+    spec: dict[str, object] = {
+        "base": "tiny.yaml",
+        "metric": draw(st.sampled_from(["val_accuracy", "val_loss", "test_r2", "accuracy"])),
+        "method": draw(st.sampled_from(["grid", "random", "tpe", "bayes"])),
+    }
+    if draw(st.booleans()):
+        spec["trials"] = draw(st.integers(-1, 3) | JSON)
+    spec["space"] = draw(st.dictionaries(st.sampled_from(SPACE_KEYS), DISTRIBUTIONS, max_size=3))
+    for _ in range(draw(st.integers(0, 2))):
+        spec[draw(st.sampled_from(["seed", "prune", "prune_startup_trials", "budget"]))] = draw(
+            JSON
+        )
+    return spec
+
+
+@settings(FUZZ, max_examples=150)
+@given(spec=sweep_files())
+def test_a_sweep_file_refused_before_a_trial_is_one_line_and_creates_nothing(
+    folder: Path, spec: dict[str, object]
+) -> None:
+    """Every sweep file that ``load_sweep`` refuses is one line from ``bpnn sweep``, with no
+    sweep folder created; the ones it accepts are left to the sweep tests (they would train)."""
+    from bpnn.errors import BpnnError
+    from bpnn.sweep.spec import load_sweep
+
+    work = Path(tempfile.mkdtemp(dir=folder))
+    (work / "tiny.yaml").write_text(support.tiny_yaml(train={"epochs": 1}), encoding="utf-8")
+    path = work / "sweep.yaml"
+    path.write_text(json.dumps(spec, allow_nan=True), encoding="utf-8")  # JSON is YAML
+    try:
+        load_sweep(path)
+    except BpnnError as error:
+        assert "\n" not in str(error)
+        refused = invoke("sweep", path, "--out", work / "out", "--workers", "1")
+        assert_answered(refused)
+        assert refused.exit_code != 0 and not (work / "out").exists()
+        event("refused")
+    else:
+        event("accepted")
