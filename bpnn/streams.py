@@ -45,6 +45,22 @@ _READER_GONE = frozenset({errno.EPIPE, errno.EIO, errno.ECONNRESET})
 STDIN_NAME = "<stdin>"
 
 
+def _encodable(text: Any, stream: TextIO) -> Any:
+    """``text`` with every character ``stream``'s encoding cannot write (a lone surrogate that
+    a JSON escape put in a file bpnn read, a terminal's narrow charset) shown as its escape
+    (``\\ud800``): what bpnn prints never fails on what it prints."""
+    if not isinstance(text, str):
+        return text
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding, getattr(stream, "errors", None) or "strict")
+    except UnicodeEncodeError:
+        return text.encode(encoding, "backslashreplace").decode(encoding)
+    except LookupError:  # an encoding Python does not know: the stream says so itself
+        pass
+    return text
+
+
 class GuardedStream:
     """A text stream in front of ``stream`` (``sys.stdout``, ``sys.stderr``) whose writes never
     fail because the reader went away: the first such failure marks it ``lost`` and points its
@@ -69,9 +85,13 @@ class GuardedStream:
         without a word; written again here, the rest fails as it should."""
         buffer = getattr(self.stream, "buffer", None)
         if buffer is None or os.linesep != "\n" or not isinstance(text, str):
-            self.stream.write(text)  # no binary layer, newlines translated, or not text at all
-            return
-        data = memoryview(text.encode(self.stream.encoding, self.stream.errors))
+            self.stream.write(_encodable(text, self.stream))  # no binary layer, newlines
+            return  # translated, or not text at all
+        try:
+            encoded = text.encode(self.stream.encoding, self.stream.errors)
+        except UnicodeEncodeError:  # a lone surrogate read from a file, a terminal's charset
+            encoded = text.encode(self.stream.encoding, "backslashreplace")
+        data = memoryview(encoded)
         while data:
             written = buffer.write(data)
             data = data[written or len(data) :]

@@ -1,8 +1,9 @@
 """Fuzz tests of issue 27: the files bpnn reads back, damaged at random. A run directory's
 ``metrics.jsonl``, ``summary.json`` and ``config.yaml``; the ``.npy`` headers inside a checkpoint
 and a data archive; a sweep folder's ``sweep.jsonl`` and sweep files themselves; Parquet columns
-of any Arrow type; config files of raw, hostile YAML. Whatever the damage, every command that reads the file answers with
-exit 0 or a code of ``EXIT_CODES`` and one ``error:`` line (``support.assert_answered``); a
+of any Arrow type; config files of raw, hostile YAML. Whatever the damage, every command that
+reads the file answers with exit 0 or a code of ``EXIT_CODES`` and one ``error:`` line
+(``support.assert_answered``); a
 refusal changes no byte of what the user had; a run whose summary or config is damaged is still
 listed by ``bpnn runs``.
 

@@ -38,6 +38,24 @@ class _Loader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_str(self, node: yaml.ScalarNode) -> str:
+        """A string, refused when a double-quoted escape (``"\\ud800"``) left a lone surrogate
+        in it: that is no text, and would break whatever prints or writes it later."""
+        value = super().construct_yaml_str(node)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                "a string holds an escaped surrogate (\\ud800 to \\udfff), which is not text",
+                node.start_mark,
+            ) from None
+        return value
+
+
+_Loader.add_constructor("tag:yaml.org,2002:str", _Loader.construct_yaml_str)
+
 
 #: the plain scalars ``_Loader`` reads as floats, ``1e-3`` among them
 FLOAT_PATTERN = re.compile(

@@ -377,6 +377,24 @@ def test_a_lost_stream_sends_its_descriptor_to_devnull() -> None:
         os.write(write_end, b"anyone may write now")  # no EPIPE any more
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "ascii", "latin-1"])
+def test_a_character_the_stream_cannot_encode_is_written_as_its_escape(
+    tmp_path: Path, encoding: str
+) -> None:
+    """A lone surrogate (a ``\\ud800`` escape in a JSON file bpnn read) or a character a
+    narrow terminal charset lacks is shown as its escape, not a ``UnicodeEncodeError``."""
+    from bpnn.streams import GuardedStream
+
+    path = tmp_path / "out.txt"
+    with open(path, "w", encoding=encoding) as handle:
+        stream = GuardedStream(handle)
+        assert stream.write("stop: \ud800 \u00e9 \u2713\n") == 12
+        stream.flush()
+    expected = "stop: \ud800 \u00e9 \u2713\n".encode(encoding, "backslashreplace")
+    assert path.read_bytes() == expected  # only what cannot be written is escaped
+    assert expected.startswith(b"stop: \\ud800 ")
+
+
 def test_an_os_error_while_standard_input_is_read_names_stdin_not_its_copy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

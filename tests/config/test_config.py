@@ -392,6 +392,27 @@ def test_a_key_written_twice_is_refused_with_its_line(
     assert message.endswith(f": the key {key} is written twice")
 
 
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ('name: x\ndata: {source: "\\ud800"}\n', 2),
+        ('name: x\n"\\udc00key": 1\n', 2),
+        ('name: "\\ud800\\udc00"\n', 1),  # a pair of escapes is two lone halves in YAML
+    ],
+)
+def test_an_escaped_surrogate_is_refused_with_its_line(
+    tmp_path: Path, text: str, line: int
+) -> None:
+    """``"\\ud800"`` is valid YAML but no text: pydantic, rich and every file writer would fail
+    on it later with a traceback."""
+    path = write(tmp_path, text)
+    message = load_error(path)
+    assert message.startswith(f"{path}: invalid YAML (line {line}, column ")
+    assert message.endswith(
+        "a string holds an escaped surrogate (\\ud800 to \\udfff), which is not text"
+    )
+
+
 def test_a_merge_key_may_be_overridden() -> None:
     from bpnn.config.reading import parse_yaml
 

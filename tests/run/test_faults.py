@@ -43,7 +43,7 @@ from bpnn.errors import (
     TrainingError,
 )
 from bpnn.streams import STDOUT_CLOSED
-from tests.support import REPO, cli_environment, run_in_process
+from tests.support import REPO, cli_environment, run_cli, run_in_process
 
 #: a small digits run: a 64 -> 16 -> 10 network, a few seconds
 SMALL = """\
@@ -964,3 +964,25 @@ def test_the_readme_names_every_exit_code() -> None:
     text = (REPO / "README.md").read_text(encoding="utf-8")
     line = text.split("Exit codes:", 1)[1].split("\n\n", 1)[0]
     assert [int(code) for code in re.findall(r"\b(\d+) [a-z]", line)] == list(EXIT_CODES)
+
+
+def test_a_surrogate_in_a_run_file_is_shown_escaped_by_runs(trained_run: Path) -> None:
+    """``summary.json`` may hold ``"\\ud800"`` (valid JSON, no text): ``bpnn runs`` shows it as
+    its escape, exit 0, where printing it raised ``UnicodeEncodeError``."""
+    summary = trained_run / "summary.json"
+    record = json.loads(summary.read_text(encoding="utf-8"))
+    record["stop_reason"] = "\ud800"
+    summary.write_text(json.dumps(record), encoding="utf-8")  # json escapes it as \ud800
+    result = run_cli("runs", trained_run.parent, cwd=trained_run.parent)  # real stdout
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_sweep_file_with_an_escaped_surrogate_is_one_line(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text('name: "\\ud800"\nbase: tiny.yaml\n', encoding="utf-8")
+    result = run_in_process("sweep", sweep, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "escaped surrogate" in line and str(sweep) in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.yaml"]
