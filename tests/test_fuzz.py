@@ -311,7 +311,7 @@ def _json_safe(value: Any) -> bool:
     return True
 
 
-@settings(FUZZ, max_examples=100)
+@settings(FUZZ, max_examples=70)
 @given(data=st.data())
 def test_corrupted_checkpoints_are_answered_by_eval_and_predict(
     checkpoint_file: Path, folder: Path, data: st.DataObject
@@ -328,7 +328,7 @@ def test_corrupted_checkpoints_are_answered_by_eval_and_predict(
     event(f"eval exit {evaluated.exit_code}")
 
 
-@settings(FUZZ, max_examples=80)
+@settings(FUZZ, max_examples=60)
 @given(data=st.data())
 def test_a_corrupted_last_checkpoint_is_answered_by_resume_and_a_refusal_changes_nothing(
     checkpoint_file: Path, folder: Path, data: st.DataObject

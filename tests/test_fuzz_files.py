@@ -35,7 +35,7 @@ from tests import support
 from tests.support import assert_answered, files_of, invoke
 
 FUZZ = settings(
-    max_examples=100,
+    max_examples=70,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
@@ -441,7 +441,7 @@ def sweep_files(draw: st.DrawFn) -> dict[str, object]:
     return spec
 
 
-@settings(FUZZ, max_examples=150)
+@settings(FUZZ, max_examples=100)
 @given(spec=sweep_files())
 def test_a_sweep_file_refused_before_a_trial_is_one_line_and_creates_nothing(
     folder: Path, spec: dict[str, object]
