@@ -37,17 +37,20 @@ def correct_count(task: str, output: np.ndarray, y: np.ndarray) -> float:
     return int(np.count_nonzero(output.argmax(axis=1) == y))
 
 
-def evaluate(model: Model, X: np.ndarray, y: np.ndarray, prefix: str = "") -> dict[str, float]:
+def evaluate(
+    model: Model, X: np.ndarray, y: np.ndarray, prefix: str = "", scores: bool = True
+) -> dict[str, float]:
     """Loss and task metrics of ``model`` on scaled features ``X`` and network targets ``y``:
     ``loss`` and ``accuracy`` for classification (multi-label: ``label_accuracy``, the mean over
     samples and labels of ``(p > 0.5) == t``); ``loss`` (on the scaled targets), ``mae``,
-    ``r2`` and ``rmse = sqrt(mean((y - y_hat)^2))`` (in the data's own units) for regression."""
+    ``r2`` and ``rmse = sqrt(mean((y - y_hat)^2))`` (in the data's own units) for regression;
+    with ``scores``, also ``classification_scores`` or ``regression_scores``."""
     loss, output = model.network.evaluate(X, y)
-    return _metrics(model, loss, output, y, prefix)
+    return _metrics(model, loss, output, y, prefix, scores)
 
 
 def _metrics(
-    model: Model, loss: float, output: np.ndarray, y: np.ndarray, prefix: str
+    model: Model, loss: float, output: np.ndarray, y: np.ndarray, prefix: str, scores: bool = True
 ) -> dict[str, float]:
     """``evaluate``'s metrics from the network's ``output`` (and ``loss``) on targets ``y``."""
     metrics = {f"{prefix}loss": loss}
@@ -61,10 +64,154 @@ def _metrics(
         metrics[f"{prefix}mae"] = float(np.abs(residual).mean())
         metrics[f"{prefix}r2"] = float(r2.mean())
         metrics[f"{prefix}rmse"] = float(np.sqrt((residual**2).mean()))
+        if scores:
+            metrics.update(_prefixed(prefix, regression_scores(actual, predicted)))
     else:
         accuracy = f"{prefix}{accuracy_name(model.task)}"
         metrics[accuracy] = correct_count(model.task, output, y) / max(len(y), 1)
+        if scores:
+            metrics.update(_prefixed(prefix, classification_scores(model.task, output, y)))
     return metrics
+
+
+def _prefixed(prefix: str, values: dict[str, float]) -> dict[str, float]:
+    return {f"{prefix}{name}": value for name, value in values.items()}
+
+
+#: the bins of the expected calibration error: equal widths over the confidence [0, 1]
+CALIBRATION_BINS = 15
+
+
+def expected_calibration_error(
+    confidence: np.ndarray,
+    correct: np.ndarray,
+    weights: np.ndarray | None = None,
+    bins: int = CALIBRATION_BINS,
+) -> float:
+    """``ECE = sum_b (n_b / n) |accuracy_b - confidence_b|`` over ``bins`` equal bins of the
+    ``confidence`` of each prediction (the probability of the class predicted), ``correct``
+    whether it was right (Guo et al. 2017); ``weights`` count a sample ``w_i`` times. 0 for a
+    model whose 80 % predictions are right 80 % of the time, in every bin."""
+    w = np.ones(len(confidence)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if len(confidence) == 0 or not w.sum() > 0:
+        return float("nan")
+    # bin b holds (b / bins, (b + 1) / bins]; a confidence of 0 goes into the first
+    which = np.clip(
+        np.ceil(np.asarray(confidence, np.float64) * bins).astype(np.int64) - 1, 0, bins - 1
+    )
+    count = np.bincount(which, weights=w, minlength=bins)
+    right = np.bincount(which, weights=w * correct, minlength=bins)
+    sure = np.bincount(which, weights=w * confidence, minlength=bins)
+    filled = count > 0
+    gap = np.abs(right[filled] - sure[filled])  # n_b |accuracy_b - confidence_b|
+    return float(gap.sum() / w.sum())
+
+
+def class_probabilities(task: str, output: np.ndarray) -> np.ndarray:
+    """The probability of every class, ``(batch, classes)``: the network's output, or for one
+    sigmoid output (binary) the two columns ``1 - p`` and ``p``."""
+    if task == "binary":
+        p = output[:, 0].astype(np.float64)
+        return np.column_stack([1 - p, p])
+    return output.astype(np.float64)
+
+
+def classification_scores(
+    task: str, output: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None
+) -> dict[str, float]:
+    """The scores practitioners choose a classifier by, from the network's probabilities
+    ``output`` and the class indices ``y`` (scikit-learn's functions; ``weights``: a weight
+    per sample): macro and weighted F1, precision and recall (of class 1 for a binary task,
+    the mean over classes otherwise), balanced accuracy, ROC AUC (one-vs-rest for several
+    classes), PR AUC (average precision), log loss, Brier score (the mean over samples of
+    ``sum_k (p_k - t_k)^2``; binary: ``(p - t)^2``) and ``expected_calibration_error``. A score
+    that a split cannot define (an AUC with one class present) is NaN. Empty for a multi-label
+    task, whose labels are scored one by one in its report."""
+    if task not in ("binary", "multiclass") or len(y) == 0:
+        return {}
+    from sklearn import metrics as sk
+
+    probabilities = class_probabilities(task, output)
+    y = np.asarray(y, dtype=np.int64)
+    labels = list(range(probabilities.shape[1]))
+    predicted = probabilities.argmax(axis=1) if task != "binary" else (output[:, 0] > 0.5) * 1
+    average = "binary" if task == "binary" else "macro"
+    present = np.unique(y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a class with no prediction: 0 by zero_division
+        scores = {
+            "f1_macro": sk.f1_score(
+                y, predicted, labels=labels, average="macro", sample_weight=weights, zero_division=0
+            ),
+            "f1_weighted": sk.f1_score(
+                y,
+                predicted,
+                labels=labels,
+                average="weighted",
+                sample_weight=weights,
+                zero_division=0,
+            ),
+            "precision": sk.precision_score(
+                y, predicted, labels=labels, average=average, sample_weight=weights, zero_division=0
+            ),
+            "recall": sk.recall_score(
+                y, predicted, labels=labels, average=average, sample_weight=weights, zero_division=0
+            ),
+            "balanced_accuracy": sk.balanced_accuracy_score(y, predicted, sample_weight=weights),
+            "log_loss": sk.log_loss(y, probabilities, labels=labels, sample_weight=weights),
+        }
+        onehot = np.eye(len(labels))[y]
+        if task == "binary":
+            scores["brier"] = sk.brier_score_loss(y, probabilities[:, 1], sample_weight=weights)
+        else:
+            squared = ((probabilities - onehot) ** 2).sum(axis=1)
+            scores["brier"] = float(np.average(squared, weights=weights))
+        if len(present) < 2:  # one class: no ranking to score
+            scores["roc_auc"] = scores["pr_auc"] = float("nan")
+        elif task == "binary":
+            scores["roc_auc"] = sk.roc_auc_score(y, probabilities[:, 1], sample_weight=weights)
+            scores["pr_auc"] = sk.average_precision_score(
+                y, probabilities[:, 1], sample_weight=weights
+            )
+        else:  # one class against the rest, the mean over the classes the split has
+            scores["roc_auc"] = float(
+                np.mean(
+                    [
+                        sk.roc_auc_score(onehot[:, k], probabilities[:, k], sample_weight=weights)
+                        for k in present
+                    ]
+                )
+            )
+            scores["pr_auc"] = float(
+                np.mean(
+                    [
+                        sk.average_precision_score(
+                            onehot[:, k], probabilities[:, k], sample_weight=weights
+                        )
+                        for k in present
+                    ]
+                )
+            )
+    confidence = probabilities.max(axis=1)
+    scores["ece"] = expected_calibration_error(
+        confidence, probabilities.argmax(axis=1) == y, weights
+    )
+    return {name: float(value) for name, value in scores.items()}
+
+
+def regression_scores(
+    actual: np.ndarray, predicted: np.ndarray, weights: np.ndarray | None = None
+) -> dict[str, float]:
+    """MAPE ``mean |y - y_hat| / max(|y|, eps)`` and the median absolute error, in the data's
+    own units (scikit-learn's functions; several targets: the mean over them)."""
+    from sklearn import metrics as sk
+
+    if len(actual) == 0:
+        return {}
+    return {
+        "mape": float(sk.mean_absolute_percentage_error(actual, predicted, sample_weight=weights)),
+        "median_ae": float(sk.median_absolute_error(actual, predicted, sample_weight=weights)),
+    }
 
 
 def predicted_classes(task: str, output: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from bpnn.metrics import METRICS
+from bpnn.metrics import headline_metrics
 from bpnn.outputs import atomic_file, new_file, own_folder
 
 
@@ -86,7 +86,7 @@ def plot_history(
     own_folder(folder)
     epochs = [row["epoch"] for row in history]
     written = []
-    for metric in METRICS.values():
+    for metric in headline_metrics():
         keys = [
             f"{split}_{metric.name}"
             for split in ("train", "val")
@@ -271,7 +271,7 @@ def plot_overlay(
     curves (one run's colour for both)."""
     plt = _pyplot()
     written = []
-    for metric in METRICS.values():
+    for metric in headline_metrics():
         keys = [f"{split}_{metric.name}" for split in ("train", "val")]
         present = [
             key for key in keys if any(rows and key in rows[0] for rows in histories.values())
@@ -313,4 +313,4 @@ def _overlay_path(out: Path, metric: str) -> Path:
 
 def overlay_paths(out: Path) -> list[Path]:
     """Every file ``plot_overlay(..., out)`` may write (to refuse overwriting any of them)."""
-    return [_overlay_path(out, metric) for metric in METRICS]
+    return [_overlay_path(out, metric.name) for metric in headline_metrics()]

@@ -78,9 +78,10 @@ def runs_table(records: Sequence[dict[str, Any]]) -> Table:
         best = "-"
         if r["best_value"] is not None:
             best = f"{r['best_metric']} {format_value(r['best_metric'], r['best_value'])}"
-        tests = [
+        tests = [  # the headline metrics; --json and --sort have every one
             f"{METRICS[k[len('test_') :]].short} {format_value(k, v)}"
             for k, v in r["test_metrics"].items()
+            if METRICS[k[len("test_") :]].headline
         ]
         optimizer = r["optimizer"] or "-"
         if isinstance(r["lr"], float | int):

@@ -52,7 +52,9 @@ def print_summary(output: Output, summary: dict[str, Any], run_dir: Path, as_jso
         output.json({**summary, "run_dir": str(run_dir)})
         return
     split = "test" if summary.get("test_samples") else "train"  # no test split: training
-    keys = [key for key in metric_names(splits=(split,)) if summary.get(key) is not None]
+    keys = [
+        key for key in metric_names(splits=(split,), headline=True) if summary.get(key) is not None
+    ]
     when = (
         f"(best epoch {summary['best_epoch']} of {summary['epochs_run']}, "
         f"{summary['total_seconds']:.1f}s)"

@@ -112,6 +112,8 @@ def _check_monitors(config: Config, schedule: Component, task: str) -> None:
     monitors = {"schedule.monitor": schedule.options.get("monitor")}
     if config.train.early_stopping is not None:
         monitors["train.early_stopping.monitor"] = config.train.early_stopping.monitor
+    for i, name in enumerate(config.train.metrics):
+        monitors[f"train.metrics[{i}]"] = name
     for key, monitor in monitors.items():
         if monitor is not None and monitor not in metrics:
             why = " (data.val_fraction is 0: no validation split)" if not has_validation else ""

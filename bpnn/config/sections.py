@@ -18,6 +18,7 @@ from pydantic import (
 from bpnn.config.reading import dump_yaml
 from bpnn.data import SOURCES
 from bpnn.data.options import DataConfig
+from bpnn.metrics import is_headline
 from bpnn.nn.losses import LOSSES
 from bpnn.nn.optimizers import OPTIMIZERS
 from bpnn.schema import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Section
@@ -140,6 +141,9 @@ class TrainConfig(Section):
     checkpoint_every: PositiveInt = 1
     health: bool = True
     callbacks: list[Component] = []  # names (and options) from bpnn.callbacks.CALLBACKS
+    #: validation metrics measured after every epoch beyond the headline ones (``val_f1_macro``,
+    #: ``val_roc_auc``...; bpnn.metrics); a monitored metric is measured without being listed
+    metrics: list[str] = []
 
     @field_validator("early_stopping", mode="before")
     @classmethod
@@ -233,6 +237,17 @@ class Config(Section):
         if self.decoupled_weight_decay():
             options["weight_decay"] = self.optimizer.weight_decay
         return options
+
+    def epoch_scores(self) -> list[str]:
+        """The metrics of the headlines' side (``headline=False`` in bpnn.metrics) that every
+        epoch measures: those of ``train.metrics`` and those that early stopping or the
+        schedule monitor. Measuring them costs a few scikit-learn calls per epoch, so a run
+        that asks for none measures none until its test split."""
+        wanted = [*self.train.metrics, self.schedule.options.get("monitor")]
+        if self.train.early_stopping is not None:
+            wanted.append(self.train.early_stopping.monitor)
+        names = [name for name in wanted if isinstance(name, str) and not is_headline(name)]
+        return list(dict.fromkeys(names))
 
     def l2_penalty(self) -> float:
         """The L2 coefficient the network adds to loss and gradient (0 for adamw, which decays

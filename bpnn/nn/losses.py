@@ -58,6 +58,9 @@ class Loss:
     #: ``dL/da`` of one element before the reduction's division, for the losses whose output
     #: delta is the general chain rule ``dL/da * g'(z)`` (the regression losses)
     output_gradient_formula: ClassVar[Formula | None] = None
+    #: a weighting rule given as a rule (``balanced``, a mapping of labels) that needs the
+    #: training labels to become numbers; None when the loss can train as it is
+    unresolved_weights: object | None = None
 
     def __init__(self, reduction: Reduction = "mean") -> None:
         if reduction not in REDUCTIONS:
@@ -114,6 +117,36 @@ class Loss:
         return n_targets
 
 
+#: class weights as a config writes them: one per class in class order, ``balanced`` (scikit-learn's
+#: ``n_samples / (n_classes * count)``) or a mapping of class labels to weights (1 for a class
+#: it leaves out); the last two are turned into the list by the data layer
+ClassWeights = list[float] | dict[str, float] | Literal["balanced"]
+
+
+def check_weights(option: str, value: object) -> object | None:
+    """``value`` when it is a rule (``balanced``, a mapping) still to resolve, None when it is
+    no weights or resolved ones; a ``ValueError`` naming ``option`` for a weight that is not
+    positive."""
+    if value is None:
+        return None
+    numbers = value.values() if isinstance(value, dict) else value
+    if isinstance(numbers, str):
+        if numbers != "balanced":
+            raise ValueError(f"{option} must be 'balanced', a weight or a list of weights")
+        return value
+    numbers = [numbers] if isinstance(numbers, int | float) else list(numbers)
+    if any(not w > 0 for w in numbers):
+        raise ValueError(f"{option} must all be positive, got {value}")
+    return value if isinstance(value, dict) else None
+
+
+def refuse_unresolved(option: str, rule: object | None) -> None:
+    """A loss cannot train on ``balanced`` or a mapping of labels, only on the numbers they
+    give for a data set."""
+    if rule is not None:
+        raise ValueError(f"{option} {rule!r} must be resolved against the training labels first")
+
+
 class CrossEntropy(Loss):
     """Softmax cross-entropy over ``K`` classes, optionally label-smoothed and class-weighted.
 
@@ -137,19 +170,23 @@ class CrossEntropy(Loss):
     def __init__(
         self,
         label_smoothing: float = 0.0,
-        class_weights: list[float] | None = None,
+        class_weights: ClassWeights | None = None,
         reduction: Reduction = "mean",
     ) -> None:
         super().__init__(reduction)
         if not 0 <= label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
-        if class_weights is not None and any(not w > 0 for w in class_weights):
-            raise ValueError(f"class_weights must all be positive, got {class_weights}")
         self.label_smoothing = float(label_smoothing)
-        self.class_weights = None if class_weights is None else [float(w) for w in class_weights]
+        #: ``balanced`` or a mapping by class label: the weights the data gives them, which the
+        #: loss is built with (``bpnn.model.resolve_loss_weights``); training needs the list
+        self.unresolved_weights = check_weights("class_weights", class_weights)
+        self.class_weights = (
+            [float(w) for w in class_weights] if isinstance(class_weights, list) else None
+        )
 
     def output_size(self, n_classes: int | None, n_targets: int) -> int:
         assert n_classes is not None
+        refuse_unresolved("class_weights", self.unresolved_weights)
         if self.class_weights is not None and len(self.class_weights) != n_classes:
             raise ValueError(
                 f"class_weights has {len(self.class_weights)} entries "
@@ -225,6 +262,10 @@ class BinaryCrossEntropy(Loss):
                                                   (= -t log a - (1 - t) log(1 - a))
     dL/dz = (a - t) / (n k)
 
+    With ``pos_weight`` ``w`` (one number, or one per output; PyTorch's ``pos_weight``) the
+    positive term weighs ``w`` times: ``-(w t log a + (1 - t) log(1 - a))`` and
+    ``dL/dz = (a (w t + 1 - t) - w t) / (n k)``, which is ``(a - t) / (n k)`` again at ``w = 1``.
+
     The targets ``y``: class indices 0/1 (shape ``(batch,)``) for one output, the ``binary``
     task; several 0/1 columns (``(batch, k)``, ``multilabel``: each output a yes/no of its own);
     or, ``one_hot``, class indices ``0 .. K-1`` read as one-hot rows of ``K`` sigmoid outputs
@@ -236,9 +277,19 @@ class BinaryCrossEntropy(Loss):
     task = "binary"
     output_activation = "sigmoid"
 
-    def __init__(self, reduction: Reduction = "mean") -> None:
+    def __init__(
+        self,
+        pos_weight: float | list[float] | Literal["balanced"] | None = None,
+        reduction: Reduction = "mean",
+    ) -> None:
         super().__init__(reduction)
         self.one_hot = False
+        #: ``balanced``: ``count(t = 0) / count(t = 1)`` of each output's training targets,
+        #: turned into numbers by the data layer (``bpnn.model.resolve_loss_weights``)
+        self.unresolved_weights = check_weights("pos_weight", pos_weight)
+        self.pos_weight: float | list[float] | None = (
+            None if self.unresolved_weights is not None or pos_weight is None else pos_weight
+        )
 
     def reading(self, *, one_hot: bool = False, multi_label: bool = False) -> BinaryCrossEntropy:
         """This loss reading one-hot rows of class indices (``one_hot``, the ``multiclass``
@@ -253,10 +304,23 @@ class BinaryCrossEntropy(Loss):
     def output_size(self, n_classes: int | None, n_targets: int) -> int:
         """One output for the binary task, one per class (one-hot), one per target column
         (multi-label)."""
+        refuse_unresolved("pos_weight", self.unresolved_weights)
         if self.one_hot:
             assert n_classes is not None
-            return n_classes
-        return n_targets if self.task == "multilabel" else 1
+            size = n_classes
+        else:
+            size = n_targets if self.task == "multilabel" else 1
+        if isinstance(self.pos_weight, list) and len(self.pos_weight) != size:
+            raise ValueError(
+                f"pos_weight has {len(self.pos_weight)} entries but the network has {size} outputs"
+            )
+        return size
+
+    def _positive(self, dtype: np.dtype) -> np.ndarray | None:
+        """``pos_weight`` as a row that multiplies every output's positive term."""
+        if self.pos_weight is None:
+            return None
+        return np.asarray(self.pos_weight, dtype=dtype).reshape(1, -1)
 
     def targets(self, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         """``t`` as 0/1 columns in the dtype of ``z``, shape ``(batch, outputs)``."""
@@ -269,10 +333,23 @@ class BinaryCrossEntropy(Loss):
 
     def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
         t = self.targets(y, z)
-        return self._reduce(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z))))
+        softplus = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))  # -log(1 - a)
+        w = self._positive(z.dtype)
+        if w is None:
+            return self._reduce(softplus - z * t)
+        # -(w t log a + (1 - t) log(1 - a)), with -log a = softplus - z
+        return self._reduce(w * t * (softplus - z) + (1 - t) * softplus)
 
     def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return (a - self.targets(y, z)) / self._count(a.size)
+        t = self.targets(y, z)
+        w = self._positive(z.dtype)
+        if w is None:
+            return (a - t) / self._count(a.size)
+        # dL/dz = a (w t + 1 - t) - w t: a - t when w = 1
+        return (a * (w * t + 1 - t) - w * t) / self._count(a.size)
+
+    def options(self) -> dict[str, object]:
+        return {"pos_weight": self.pos_weight, **super().options()}
 
 
 class MeanSquaredError(Loss):

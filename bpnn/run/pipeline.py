@@ -35,6 +35,7 @@ from bpnn.model import (
     load_model,
     make_seeds,
     network_loss,
+    resolve_loss_weights,
     set_initial_weights,
 )
 from bpnn.nn.network import Network
@@ -99,6 +100,7 @@ def prepare_run(config: Config, log: Log = no_log) -> tuple[Dataset, Model]:
     weights, memory) and built (initial weights included). ``train`` trains what it returns;
     ``config check`` runs it and keeps nothing, so both refuse the same configs."""
     data = load_data(config, log)
+    config = resolve_loss_weights(config, data.y_train, data.classes)
     check_network(config, data)
     init_rng, _ = make_seeds(config.seed)
     return data, build_model(config, data, init_rng)
@@ -118,7 +120,9 @@ def check_config(config: Config, log: Log = no_log) -> None:
 def build_model(config: Config, data: Dataset, rng: np.random.Generator) -> Model:
     """A fresh model for ``data`` as the config describes, initialized from ``rng`` (and then
     from ``model.initial_weights`` when it names a file). Initial weights beyond the training
-    dtype's range (``normal`` with std 1e300) are a ``ConfigError``."""
+    dtype's range (``normal`` with std 1e300) are a ``ConfigError``. The model's config has
+    the loss's weights resolved for the training split (``resolve_loss_weights``)."""
+    config = resolve_loss_weights(config, data.y_train, data.classes)
     with np.errstate(over="ignore", invalid="ignore"):  # reported below, in one line
         network = build_network(config, data.n_features, data.classes, data.n_targets, rng)
     if not np.all(np.isfinite(network.params)):
@@ -180,6 +184,7 @@ def make_trainer(
         shuffle=config.train.shuffle,
         callbacks=callbacks,
         start_epoch=start_epoch,
+        scores=config.epoch_scores(),
     )
 
 
@@ -383,6 +388,7 @@ def run_training(
         run.remove_stale_temporaries()
         data, model = prepare_run(config, log)
         log(f"run directory: {run.path}")
+        config = model.config  # its loss weights resolved: what resume and eval read back
         run.write_config(config)
         _, shuffle_rng = make_seeds(config.seed)
         checkpointer, _, callbacks = make_callbacks(config, run, data, progress, log=log)

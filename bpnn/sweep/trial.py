@@ -156,6 +156,7 @@ def _train(task: TrialTask, run_dir: Path, progress: Callback | None) -> dict[st
     """Train the trial: resume an interrupted run from its checkpoint if it has one, else start
     afresh (an interrupted run without one is emptied first)."""
     from bpnn.config import load_config
+    from bpnn.metrics import is_headline
     from bpnn.sweep.spec import as_assignments
 
     if task.resume and (run_dir / "summary.json").is_file():  # only the parent was killed
@@ -168,6 +169,10 @@ def _train(task: TrialTask, run_dir: Path, progress: Callback | None) -> dict[st
     if run_dir.exists():
         shutil.rmtree(run_dir)
     config = load_config(task.base, as_assignments(task.overrides))
+    if task.metric not in config.epoch_scores() and not is_headline(task.metric):
+        # the sweep ranks by a score the epochs would not measure: every epoch measures it
+        train = config.train.model_copy(update={"metrics": [*config.train.metrics, task.metric]})
+        config = config.model_copy(update={"train": train})
     _, summary = run_training(config, run_dir, progress=progress)
     return summary
 

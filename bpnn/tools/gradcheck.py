@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bpnn.data import load_dataset
-from bpnn.model import build_network, make_seeds, set_initial_weights
+from bpnn.model import build_network, make_seeds, resolve_loss_weights, set_initial_weights
 from bpnn.nn.activations import (
     ACTIVATIONS,
     OUTPUT_ACTIVATIONS,
@@ -237,6 +237,14 @@ def _variants() -> list[_Variant]:
     variants.append(
         _Variant("tanh", "cross_entropy", loss_options={"class_weights": [1.0, 2.0, 0.5]})
     )
+    variants.append(
+        _Variant(
+            "tanh",
+            "binary_cross_entropy",
+            loss_options={"pos_weight": [2.5, 0.5]},
+            multi_label=True,
+        )
+    )
     variants.append(_Variant("leaky_relu", "huber", loss_options={"delta": 0.5}))
     return variants
 
@@ -289,6 +297,7 @@ def check_config(
     data = load_dataset(config.data, task=config.task, seed=config.seed, dtype=np.float64, log=log)
     init_rng, _ = make_seeds(config.seed)
     n_targets = data.y_train.shape[1] if data.y_train.ndim == 2 else 1
+    config = resolve_loss_weights(config, data.y_train, data.classes)
     network = build_network(
         config, data.n_features, data.classes, n_targets, init_rng, dtype=np.float64
     )

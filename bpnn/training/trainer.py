@@ -27,7 +27,7 @@ import numpy as np
 
 from bpnn.callbacks import Callback, FiniteLossCheck, StatefulCallback
 from bpnn.evaluation import correct_count, evaluate
-from bpnn.metrics import accuracy_name
+from bpnn.metrics import accuracy_name, is_headline
 from bpnn.model import Model, model_contents
 from bpnn.nn.network import Network
 from bpnn.nn.optimizers import Optimizer
@@ -53,6 +53,7 @@ class Trainer:
         shuffle: bool = True,
         callbacks: Sequence[Callback] = (),
         start_epoch: int = 0,
+        scores: Sequence[str] = (),
     ) -> None:
         self.model, self.data = model, data
         self.network: Network = model.network
@@ -68,6 +69,8 @@ class Trainer:
             c for c in self.callbacks if type(c).on_backward_end is not Callback.on_backward_end
         ]
         self.start_epoch = start_epoch
+        #: the validation scores beyond the headline metrics each epoch logs (``val_f1_macro``)
+        self.scores = list(scores)
         self.stop_reason: str | None = None
         self.batches_per_epoch = math.ceil(len(data.X_train) / batch_size)
 
@@ -136,9 +139,7 @@ class Trainer:
                 seconds = time.perf_counter() - started
                 logs = {"epoch": epoch, **train_logs}
                 if len(self.data.X_val):
-                    logs.update(
-                        evaluate(self.model, self.data.X_val, self.data.y_val, prefix="val_")
-                    )
+                    logs.update(self.validation_metrics())
                 logs.update({"lr": lr, "epoch_seconds": seconds})
                 self.schedule.on_epoch_end(epoch - 1, logs)
                 self.model.epoch = epoch
@@ -154,6 +155,13 @@ class Trainer:
         end_logs = {"stop_reason": self.stop_reason, **logs}
         self._call("on_train_end", end_logs)
         return end_logs
+
+    def validation_metrics(self) -> dict[str, float]:
+        """The headline metrics of the validation split, and the ``scores`` asked for."""
+        measured = evaluate(
+            self.model, self.data.X_val, self.data.y_val, prefix="val_", scores=bool(self.scores)
+        )
+        return {k: v for k, v in measured.items() if is_headline(k) or k in self.scores}
 
     def checkpoint_contents(self, epoch: int, logs: dict[str, Any]) -> Any:
         """Everything needed to use the model, and to resume training after ``epoch``."""

@@ -225,9 +225,10 @@ def runs_values(record: dict[str, Any]) -> dict[str, list[str]]:
     """Each column's text for one run, in the pieces that must appear whole."""
     optimizer = f"{record['optimizer']} {record['lr']:g}"
     best = f"{record['best_metric']} {format_value(record['best_metric'], record['best_value'])}"
-    tests = [
+    tests = [  # the headline metrics: the table's test column shows them (--json has all)
         f"{METRICS[key[len('test_') :]].short} {format_value(key, value)}"
         for key, value in record["test_metrics"].items()
+        if METRICS[key[len("test_") :]].headline
     ]
     return {
         "name": [record["name"]],

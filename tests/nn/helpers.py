@@ -30,8 +30,11 @@ def torch_loss(name: str, options: dict, z, y):
             label_smoothing=options.get("label_smoothing", 0.0),
         )
     if name == "binary_cross_entropy":
+        pos_weight = options.get("pos_weight")
         return nnf.binary_cross_entropy_with_logits(
-            z, torch.tensor(y, dtype=torch.float64)[:, None]
+            z,
+            torch.tensor(y, dtype=torch.float64)[:, None],
+            pos_weight=None if pos_weight is None else torch.tensor([pos_weight]),
         )
     target = torch.tensor(y)
     if name == "mse":

@@ -133,6 +133,7 @@ TORCH_CASES = [
     ("cross_entropy", {"label_smoothing": 0.2}),
     ("cross_entropy", {"class_weights": [0.5, 2.0, 1.0, 3.0]}),
     ("binary_cross_entropy", {}),
+    ("binary_cross_entropy", {"pos_weight": 3.5}),
     ("mse", {}),
     ("mae", {}),
     ("huber", {}),

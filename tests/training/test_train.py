@@ -75,8 +75,10 @@ def scripted_validation(monkeypatch: pytest.MonkeyPatch, **series: list[float]) 
     real = train_module.evaluate
     epochs_seen = [0]
 
-    def scripted(model: Any, X: np.ndarray, y: np.ndarray, prefix: str = "") -> dict[str, float]:
-        metrics = real(model, X, y, prefix=prefix)
+    def scripted(
+        model: Any, X: np.ndarray, y: np.ndarray, prefix: str = "", scores: bool = True
+    ) -> dict[str, float]:
+        metrics = real(model, X, y, prefix=prefix, scores=scores)
         if prefix == "val_":
             for key, values in series.items():
                 metrics[key] = values[epochs_seen[0]]
