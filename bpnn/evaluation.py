@@ -82,6 +82,25 @@ def _prefixed(prefix: str, values: dict[str, float]) -> dict[str, float]:
 CALIBRATION_BINS = 15
 
 
+def calibration_bins(
+    confidence: np.ndarray,
+    correct: np.ndarray,
+    weights: np.ndarray | None = None,
+    bins: int = CALIBRATION_BINS,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (weighted) count, share right and mean confidence of the predictions in each of
+    ``bins`` equal bins of ``confidence``; bin ``b`` holds ``(b / bins, (b + 1) / bins]`` (a
+    confidence of 0 goes into the first). Empty bins have NaN shares."""
+    w = np.ones(len(confidence)) if weights is None else np.asarray(weights, dtype=np.float64)
+    confidence = np.asarray(confidence, dtype=np.float64)
+    which = np.clip(np.ceil(confidence * bins).astype(np.int64) - 1, 0, bins - 1)
+    count = np.bincount(which, weights=w, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        right = np.bincount(which, weights=w * correct, minlength=bins) / count
+        sure = np.bincount(which, weights=w * confidence, minlength=bins) / count
+    return count, right, sure
+
+
 def expected_calibration_error(
     confidence: np.ndarray,
     correct: np.ndarray,
@@ -92,19 +111,13 @@ def expected_calibration_error(
     ``confidence`` of each prediction (the probability of the class predicted), ``correct``
     whether it was right (Guo et al. 2017); ``weights`` count a sample ``w_i`` times. 0 for a
     model whose 80 % predictions are right 80 % of the time, in every bin."""
-    w = np.ones(len(confidence)) if weights is None else np.asarray(weights, dtype=np.float64)
-    if len(confidence) == 0 or not w.sum() > 0:
+    if len(confidence) == 0:
         return float("nan")
-    # bin b holds (b / bins, (b + 1) / bins]; a confidence of 0 goes into the first
-    which = np.clip(
-        np.ceil(np.asarray(confidence, np.float64) * bins).astype(np.int64) - 1, 0, bins - 1
-    )
-    count = np.bincount(which, weights=w, minlength=bins)
-    right = np.bincount(which, weights=w * correct, minlength=bins)
-    sure = np.bincount(which, weights=w * confidence, minlength=bins)
+    count, right, sure = calibration_bins(confidence, correct, weights, bins)
+    if not count.sum() > 0:
+        return float("nan")
     filled = count > 0
-    gap = np.abs(right[filled] - sure[filled])  # n_b |accuracy_b - confidence_b|
-    return float(gap.sum() / w.sum())
+    return float((count[filled] * np.abs(right[filled] - sure[filled])).sum() / count.sum())
 
 
 def class_probabilities(task: str, output: np.ndarray) -> np.ndarray:
@@ -301,7 +314,10 @@ def report(model: Model, X: np.ndarray, y: np.ndarray, prefix: str = "test_") ->
     assert model.classes is not None
     describe = multilabel_report if model.task == "multilabel" else classification_report
     metrics.update(describe(list(model.classes), y, predicted))
-    return {**metrics, "predicted": predicted, "actual": y}
+    probabilities = (
+        output if model.task == "multilabel" else class_probabilities(model.task, output)
+    )
+    return {**metrics, "predicted": predicted, "actual": y, "probabilities": probabilities}
 
 
 #: the text of a prediction: float32 values round-trip through 9 significant digits

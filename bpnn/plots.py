@@ -174,6 +174,116 @@ def plot_confusion_matrix(
     return path
 
 
+def _curves_per_class(y: np.ndarray, probabilities: np.ndarray, classes: Sequence[str]) -> list:
+    """``(name, is_positive, score)`` of each curve: class 1 alone for two classes, else one
+    per class against the rest (a class the split has no sample of is left out)."""
+    if probabilities.shape[1] == 2:
+        return [(str(classes[1]), y == 1, probabilities[:, 1])]
+    return [
+        (str(name), y == k, probabilities[:, k])
+        for k, name in enumerate(classes)
+        if 0 < np.count_nonzero(y == k) < len(y)
+    ]
+
+
+def plot_roc(
+    y: np.ndarray,
+    probabilities: np.ndarray,
+    classes: Sequence[str],
+    path: Path,
+    title: str,
+    option: str | None = None,
+) -> Path:
+    """ROC curves (scikit-learn's ``roc_curve``): the true positive rate against the false
+    positive rate as the threshold falls, with each curve's area; the diagonal is chance."""
+    from sklearn.metrics import auc, roc_curve
+
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(5.5, 5), dpi=100)
+    for name, positive, score in _curves_per_class(y, probabilities, classes):
+        fpr, tpr, _ = roc_curve(positive, score)
+        axes.plot(fpr, tpr, linewidth=1.5, label=f"{name} (AUC {auc(fpr, tpr):.3f})")
+    axes.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="chance")
+    labels = ("false positive rate", "true positive rate", "lower right")
+    return _save_curves(figure, axes, labels, f"{title}\nROC on {len(y)} samples", path, option)
+
+
+def _save_curves(
+    figure: Any, axes: Any, labels: tuple[str, str, str], title: str, path: Path, option: str | None
+) -> Path:
+    """The unit square of a ROC or precision-recall figure: ``labels`` are the x and y axis
+    labels and where the legend goes."""
+    axes.set_xlabel(labels[0])
+    axes.set_ylabel(labels[1])
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.02)
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize="small", loc=labels[2])
+    axes.set_title(title, fontsize=10)
+    figure.tight_layout()
+    save_figure(figure, path, option)
+    return path
+
+
+def plot_precision_recall(
+    y: np.ndarray,
+    probabilities: np.ndarray,
+    classes: Sequence[str],
+    path: Path,
+    title: str,
+    option: str | None = None,
+) -> Path:
+    """Precision-recall curves (``precision_recall_curve``) with each one's average precision;
+    a dotted line at each class's share, the precision of a model that guesses."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(5.5, 5), dpi=100)
+    for name, positive, score in _curves_per_class(y, probabilities, classes):
+        precision, recall, _ = precision_recall_curve(positive, score)
+        average = average_precision_score(positive, score)
+        (line,) = axes.step(recall, precision, where="post", label=f"{name} (AP {average:.3f})")
+        axes.axhline(positive.mean(), color=line.get_color(), linestyle=":", linewidth=1)
+    heading = f"{title}\nprecision-recall on {len(y)} samples"
+    return _save_curves(figure, axes, ("recall", "precision", "lower left"), heading, path, option)
+
+
+def plot_reliability(
+    count: np.ndarray,
+    share_right: np.ndarray,
+    mean_confidence: np.ndarray,
+    path: Path,
+    title: str,
+    ece: float,
+    option: str | None = None,
+) -> Path:
+    """The reliability diagram of ``bpnn.evaluation.calibration_bins``: in each bin of the
+    confidence (the probability of the class predicted), the share of right predictions
+    against the mean confidence; a calibrated model lies on the diagonal. Below, how many
+    predictions each bin holds."""
+    plt = _pyplot()
+    bins, filled = len(count), count > 0
+    figure, (axes, below) = plt.subplots(
+        2, 1, figsize=(5.5, 6), dpi=100, sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    axes.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="calibrated")
+    axes.plot(
+        mean_confidence[filled], share_right[filled], marker="o", color="tab:blue", label="model"
+    )
+    axes.set_ylabel("share right")
+    axes.set_ylim(0, 1.02)
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize="small", loc="upper left")
+    axes.set_title(f"{title}\nreliability, ECE {ece:.4f} on {count.sum():g} samples", fontsize=10)
+    below.bar(np.arange(bins) / bins, count, width=1 / bins, align="edge", alpha=0.6)
+    below.set_xlabel("confidence (probability of the class predicted)")
+    below.set_ylabel("samples")
+    below.set_xlim(0, 1)
+    figure.tight_layout()
+    save_figure(figure, path, option)
+    return path
+
+
 def plot_predictions(
     actual: np.ndarray, predicted: np.ndarray, path: Path, title: str, option: str | None = None
 ) -> Path:

@@ -10,7 +10,7 @@ import numpy as np
 
 from bpnn.data import encode_labels, label_columns, labelled_samples, load_dataset
 from bpnn.errors import ConfigError, DataError
-from bpnn.evaluation import report
+from bpnn.evaluation import calibration_bins, report
 from bpnn.model import Model, load_model
 from bpnn.outputs import output_set, refuse_existing
 from bpnn.run.directory import Log, no_log
@@ -37,21 +37,53 @@ def _report(
         )
     full = report(model, X, y, prefix=prefix)
     predicted, actual = full.pop("predicted"), full.pop("actual")
+    probabilities = full.pop("probabilities", None)
     if plots is not None:
-        from bpnn.plots import plot_confusion_matrix, plot_predictions  # start-up: matplotlib
-
-        name = "confusion_matrix.png" if model.task != "regression" else "predictions.png"
-        target = plots / name
-        refuse_existing([target], "--plots folder")
-        with output_set(plots, "--plots folder"):
-            if model.task == "regression":
-                plot_predictions(actual, predicted, target, title, "--plots folder")
-            else:
-                plot_confusion_matrix(
-                    full["confusion_matrix"], full["classes"], target, title, "--plots folder"
-                )
-        log(f"wrote {target}")
+        _draw_report(model.task, full, predicted, actual, probabilities, plots, title, prefix, log)
     return full
+
+
+#: the figures ``eval --plots`` draws for a classifier and for a regression
+CLASSIFIER_PLOTS = ("confusion_matrix.png", "roc.png", "precision_recall.png", "reliability.png")
+REGRESSION_PLOTS = ("predictions.png",)
+
+
+def _draw_report(
+    task: str,
+    full: dict[str, Any],
+    predicted: np.ndarray,
+    actual: np.ndarray,
+    probabilities: np.ndarray | None,
+    plots: Path,
+    title: str,
+    prefix: str,
+    log: Log,
+) -> None:
+    """``eval --plots``: a regression's predicted against true values; a classifier's
+    confusion matrix, ROC and precision-recall curves and reliability diagram (none over a
+    file: every one is refused before the first is drawn)."""
+    from bpnn import plots as draw  # start-up: matplotlib
+
+    option = "--plots folder"
+    names = REGRESSION_PLOTS if task == "regression" else CLASSIFIER_PLOTS
+    targets = [plots / name for name in names]
+    refuse_existing(targets, option)
+    with output_set(plots, option):
+        if task == "regression":
+            draw.plot_predictions(actual, predicted, targets[0], title, option)
+        else:
+            assert probabilities is not None
+            classes = full["classes"]
+            draw.plot_confusion_matrix(full["confusion_matrix"], classes, targets[0], title, option)
+            draw.plot_roc(actual, probabilities, classes, targets[1], title, option)
+            draw.plot_precision_recall(actual, probabilities, classes, targets[2], title, option)
+            ece = full.get(f"{prefix}ece", float("nan"))
+            bins = calibration_bins(
+                probabilities.max(axis=1), probabilities.argmax(axis=1) == actual
+            )
+            draw.plot_reliability(*bins, targets[3], title, ece, option)
+    for target in targets:
+        log(f"wrote {target}")
 
 
 def evaluate_checkpoint(path: Path, log: Log = no_log, plots: Path | None = None) -> dict[str, Any]:

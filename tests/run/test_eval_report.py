@@ -89,11 +89,17 @@ def test_eval_plots_the_confusion_matrix_and_never_overwrites_it(
     plots = tmp_path / "report"
     result = runner.invoke(app, ["eval", str(iris_checkpoint), "--plots", str(plots)])
     assert result.exit_code == 0, result.output
-    png = plots / "confusion_matrix.png"
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    names = ("confusion_matrix.png", "roc.png", "precision_recall.png", "reliability.png")
+    for name in names:  # issue 28: ROC and precision-recall curves, the reliability diagram
+        assert (plots / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert f"wrote {plots / name}" in result.stderr
+    before = {name: (plots / name).read_bytes() for name in names}
+    (plots / "confusion_matrix.png").unlink()  # one figure is free, the others are taken
     again = runner.invoke(app, ["eval", str(iris_checkpoint), "--plots", str(plots)])
     assert again.exit_code == 2
-    assert "already exists" in again.stderr
+    assert "roc.png: already exists" in again.stderr
+    assert not (plots / "confusion_matrix.png").exists()  # refused before the first is drawn
+    assert all((plots / n).read_bytes() == before[n] for n in names[1:])
 
 
 def test_training_draws_the_test_confusion_matrix_into_the_run(iris_checkpoint: Path) -> None:
