@@ -129,87 +129,112 @@ def class_probabilities(task: str, output: np.ndarray) -> np.ndarray:
     return output.astype(np.float64)
 
 
+#: what ``classification_scores`` returns, in the order of the metric table
+SCORE_NAMES = (
+    "f1_macro",
+    "f1_weighted",
+    "precision",
+    "recall",
+    "balanced_accuracy",
+    "roc_auc",
+    "pr_auc",
+    "log_loss",
+    "brier",
+    "ece",
+)
+
+
 def classification_scores(
     task: str, output: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None
 ) -> dict[str, float]:
-    """The scores practitioners choose a classifier by, from the network's probabilities
-    ``output`` and the class indices ``y`` (scikit-learn's functions; ``weights``: a weight
-    per sample): macro and weighted F1, precision and recall (of class 1 for a binary task,
-    the mean over classes otherwise), balanced accuracy, ROC AUC (one-vs-rest for several
-    classes), PR AUC (average precision), log loss, Brier score (the mean over samples of
-    ``sum_k (p_k - t_k)^2``; binary: ``(p - t)^2``) and ``expected_calibration_error``. A score
-    that a split cannot define (an AUC with one class present) is NaN. Empty for a multi-label
-    task, whose labels are scored one by one in its report."""
+    """The scores practitioners choose a classifier by, from the network's outputs ``output``
+    and the class indices ``y`` (scikit-learn's functions; ``weights``: a weight per sample):
+    macro and weighted F1, precision and recall (of class 1 for a binary task, the mean over
+    classes otherwise), balanced accuracy, ROC AUC (one-vs-rest for several classes), PR AUC
+    (average precision), log loss, Brier score (the mean over samples of
+    ``sum_k (p_k - t_k)^2``; binary: ``(p - t)^2``) and ``expected_calibration_error``.
+
+    A score a split cannot define is NaN: the AUCs with one class present or outputs that are
+    not finite; log loss, Brier and ECE when the outputs are not probabilities (squared error
+    on identity outputs; one-hot sigmoid outputs, which need not sum to 1, are normalised for
+    the log loss). Empty for a multi-label task, whose labels are scored in its report."""
     if task not in ("binary", "multiclass") or len(y) == 0:
         return {}
-    from sklearn import metrics as sk
-
     probabilities = class_probabilities(task, output)
+    if probabilities.shape[1] < 2:  # a model of one class (inline data): nothing to tell apart
+        return dict.fromkeys(SCORE_NAMES, float("nan"))
     y = np.asarray(y, dtype=np.int64)
-    labels = list(range(probabilities.shape[1]))
     predicted = probabilities.argmax(axis=1) if task != "binary" else (output[:, 0] > 0.5) * 1
-    average = "binary" if task == "binary" else "macro"
-    present = np.unique(y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a class with no prediction: 0 by zero_division
-        scores = {
-            "f1_macro": sk.f1_score(
-                y, predicted, labels=labels, average="macro", sample_weight=weights, zero_division=0
-            ),
-            "f1_weighted": sk.f1_score(
-                y,
-                predicted,
-                labels=labels,
-                average="weighted",
-                sample_weight=weights,
-                zero_division=0,
-            ),
-            "precision": sk.precision_score(
-                y, predicted, labels=labels, average=average, sample_weight=weights, zero_division=0
-            ),
-            "recall": sk.recall_score(
-                y, predicted, labels=labels, average=average, sample_weight=weights, zero_division=0
-            ),
-            "balanced_accuracy": sk.balanced_accuracy_score(y, predicted, sample_weight=weights),
-            "log_loss": sk.log_loss(y, probabilities, labels=labels, sample_weight=weights),
-        }
-        onehot = np.eye(len(labels))[y]
-        if task == "binary":
-            scores["brier"] = sk.brier_score_loss(y, probabilities[:, 1], sample_weight=weights)
-        else:
-            squared = ((probabilities - onehot) ** 2).sum(axis=1)
-            scores["brier"] = float(np.average(squared, weights=weights))
-        if len(present) < 2:  # one class: no ranking to score
-            scores["roc_auc"] = scores["pr_auc"] = float("nan")
-        elif task == "binary":
-            scores["roc_auc"] = sk.roc_auc_score(y, probabilities[:, 1], sample_weight=weights)
-            scores["pr_auc"] = sk.average_precision_score(
-                y, probabilities[:, 1], sample_weight=weights
-            )
-        else:  # one class against the rest, the mean over the classes the split has
-            scores["roc_auc"] = float(
-                np.mean(
-                    [
-                        sk.roc_auc_score(onehot[:, k], probabilities[:, k], sample_weight=weights)
-                        for k in present
-                    ]
-                )
-            )
-            scores["pr_auc"] = float(
-                np.mean(
-                    [
-                        sk.average_precision_score(
-                            onehot[:, k], probabilities[:, k], sample_weight=weights
-                        )
-                        for k in present
-                    ]
-                )
-            )
+        scores = _label_scores(task, y, predicted, probabilities.shape[1], weights)
+        scores.update(_ranking_scores(task, y, probabilities, weights))
+        scores.update(_probability_scores(task, y, probabilities, weights))
+    return {name: float(scores[name]) for name in SCORE_NAMES}
+
+
+def _label_scores(
+    task: str, y: np.ndarray, predicted: np.ndarray, n_classes: int, weights: np.ndarray | None
+) -> dict[str, float]:
+    """The scores of the labels predicted: F1, precision, recall, balanced accuracy."""
+    from sklearn import metrics as sk
+
+    common = {"labels": list(range(n_classes)), "sample_weight": weights, "zero_division": 0}
+    average = "binary" if task == "binary" else "macro"
+    return {
+        "f1_macro": sk.f1_score(y, predicted, average="macro", **common),
+        "f1_weighted": sk.f1_score(y, predicted, average="weighted", **common),
+        "precision": sk.precision_score(y, predicted, average=average, **common),
+        "recall": sk.recall_score(y, predicted, average=average, **common),
+        "balanced_accuracy": sk.balanced_accuracy_score(y, predicted, sample_weight=weights),
+    }
+
+
+def _ranking_scores(
+    task: str, y: np.ndarray, probabilities: np.ndarray, weights: np.ndarray | None
+) -> dict[str, float]:
+    """ROC AUC and average precision: class 1 for a binary task; else one class against the
+    rest, the mean over the classes the split has (scikit-learn's ``multi_class="ovr"``,
+    ``average="macro"`` when every class is present)."""
+    from sklearn import metrics as sk
+
+    present = np.unique(y)
+    if len(present) < 2 or not np.all(np.isfinite(probabilities)):
+        return {"roc_auc": float("nan"), "pr_auc": float("nan")}
+    columns = [1] if task == "binary" else list(present)
+    onehot = np.eye(probabilities.shape[1])[y]
+    roc = [
+        sk.roc_auc_score(onehot[:, k], probabilities[:, k], sample_weight=weights) for k in columns
+    ]
+    average = [
+        sk.average_precision_score(onehot[:, k], probabilities[:, k], sample_weight=weights)
+        for k in columns
+    ]
+    return {"roc_auc": float(np.mean(roc)), "pr_auc": float(np.mean(average))}
+
+
+def _probability_scores(
+    task: str, y: np.ndarray, probabilities: np.ndarray, weights: np.ndarray | None
+) -> dict[str, float]:
+    """Log loss, Brier score and ECE: NaN unless every output is a probability in [0, 1]."""
+    from sklearn import metrics as sk
+
+    if not np.all((probabilities >= 0) & (probabilities <= 1)):  # NaN included
+        return dict.fromkeys(("log_loss", "brier", "ece"), float("nan"))
+    onehot = np.eye(probabilities.shape[1])[y]
+    sums = probabilities.sum(axis=1, keepdims=True)
+    normalised = probabilities / np.where(sums > 0, sums, 1)
+    labels = list(range(probabilities.shape[1]))
+    if task == "binary":
+        brier = sk.brier_score_loss(y, probabilities[:, 1], sample_weight=weights)
+    else:
+        brier = float(np.average(((probabilities - onehot) ** 2).sum(axis=1), weights=weights))
     confidence = probabilities.max(axis=1)
-    scores["ece"] = expected_calibration_error(
-        confidence, probabilities.argmax(axis=1) == y, weights
-    )
-    return {name: float(value) for name, value in scores.items()}
+    return {
+        "log_loss": sk.log_loss(y, normalised, labels=labels, sample_weight=weights),
+        "brier": brier,
+        "ece": expected_calibration_error(confidence, probabilities.argmax(axis=1) == y, weights),
+    }
 
 
 def regression_scores(

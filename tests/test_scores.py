@@ -212,3 +212,14 @@ def test_a_sweep_ranks_trials_by_a_score_each_trial_measures(tmp_path: Path) -> 
         text = (Path(line["run_dir"]) / "metrics.jsonl").read_text(encoding="utf-8")
         rows = [json.loads(row) for row in text.splitlines()]
         assert line["metric"] == max(row["val_f1_macro"] for row in rows)
+
+
+def test_outputs_that_are_no_probabilities_score_nan_where_a_score_needs_them() -> None:
+    """Squared error on identity outputs (one-hot targets): the ranking and label scores are
+    defined, log loss, Brier and ECE are NaN, and nothing raises."""
+    output = np.array([[1.4, -0.2, 0.1], [0.2, 0.9, -0.3], [0.0, 0.1, 1.2], [0.8, 0.3, 0.1]])
+    scores = classification_scores("multiclass", output, np.array([0, 1, 2, 0]))
+    assert scores["f1_macro"] == 1.0 and scores["roc_auc"] == 1.0
+    assert all(np.isnan(scores[name]) for name in ("log_loss", "brier", "ece"))
+    diverged = classification_scores("binary", np.array([[np.nan], [0.3]]), np.array([0, 1]))
+    assert np.isnan(diverged["roc_auc"]) and np.isnan(diverged["log_loss"])

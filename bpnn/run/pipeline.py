@@ -28,6 +28,7 @@ from bpnn.config import Config, load_config, memory_limit, short
 from bpnn.data import SOURCES, Dataset, load_dataset
 from bpnn.errors import BpnnError, ConfigError, DataError
 from bpnn.evaluation import report
+from bpnn.loss_weights import resolve_loss_weights
 from bpnn.memory import check_fits, optimizer_buffers, training_bytes
 from bpnn.model import (
     Model,
@@ -35,7 +36,6 @@ from bpnn.model import (
     load_model,
     make_seeds,
     network_loss,
-    resolve_loss_weights,
     set_initial_weights,
 )
 from bpnn.nn.network import Network
@@ -246,6 +246,20 @@ def best_monitor(config: Config, data: Dataset) -> str:
     return "val_loss" if len(data.X_val) else "train_loss"
 
 
+def class_counts(data: Dataset) -> list[str]:
+    """A classifier's class counts in each split, one line each (stratified splits keep the
+    shares): what a new run says before its first epoch."""
+    if data.task not in ("multiclass", "binary") or data.classes is None:
+        return []
+    lines = []
+    for name, y in (("train", data.y_train), ("val", data.y_val), ("test", data.y_test)):
+        if len(y):
+            counts = np.bincount(y.astype(np.int64), minlength=len(data.classes))
+            each = ", ".join(f"{c}: {n}" for c, n in zip(data.classes, counts, strict=True))
+            lines.append(f"{name} split: {len(y)} samples ({each})")
+    return lines
+
+
 def describe_splits(config: Config, data: Dataset) -> list[str]:
     """What a run without a validation or a test split does instead (one line each): what
     ``best.npz``, early stopping and a plateau schedule follow, and where the final metrics are
@@ -388,6 +402,8 @@ def run_training(
         run.remove_stale_temporaries()
         data, model = prepare_run(config, log)
         log(f"run directory: {run.path}")
+        for line in class_counts(data):
+            log(line)
         config = model.config  # its loss weights resolved: what resume and eval read back
         run.write_config(config)
         _, shuffle_rng = make_seeds(config.seed)

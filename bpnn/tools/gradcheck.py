@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bpnn.data import load_dataset
-from bpnn.model import build_network, make_seeds, resolve_loss_weights, set_initial_weights
+from bpnn.loss_weights import resolve_loss_weights
+from bpnn.model import build_network, make_seeds, set_initial_weights
 from bpnn.nn.activations import (
     ACTIVATIONS,
     OUTPUT_ACTIVATIONS,

@@ -90,6 +90,7 @@ def start_bpnn(*args: Any, cwd: Path) -> subprocess.Popen[str]:
 
 #: what bpnn says on stderr while it works, even with --quiet: where the run goes, downloads
 PROGRESS = ("run directory: ", "resuming ", "MNIST: ", "downloading ", "http://", "saved ")
+PROGRESS += ("train split: ", "val split: ", "test split: ")  # a new run's class counts
 
 
 def assert_one_line_error(

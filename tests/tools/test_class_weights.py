@@ -144,3 +144,22 @@ def test_balanced_pos_weight_is_negatives_over_positives(tmp_path: Path) -> None
     y = load_data(load_config(config)).y_train
     assert saved["loss"]["pos_weight"] == pytest.approx((y == 0).sum() / (y == 1).sum())
     assert saved["loss"]["pos_weight"] > 2
+
+
+def test_a_new_run_says_the_class_counts_of_each_stratified_split(tmp_path: Path) -> None:
+    result = run_in_process(
+        "train", PENGUINS, "--set", "train.epochs=1", "--out", tmp_path / "run", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    counts = {}
+    for line in result.stderr.splitlines():
+        split, _, rest = line.partition(" split: ")
+        if rest:
+            inside = rest[rest.index("(") + 1 : -1]
+            counts[split] = {k: int(v) for k, v in (p.split(": ") for p in inside.split(", "))}
+    assert list(counts) == ["train", "val", "test"]
+    assert sum(sum(c.values()) for c in counts.values()) == 344
+    for split in counts.values():  # stratified: each split has the whole table's shares
+        total = sum(split.values())
+        for species, whole in {"Adelie": 152, "Chinstrap": 68, "Gentoo": 124}.items():
+            assert abs(split[species] / total - whole / 344) < 0.03, (species, split)
