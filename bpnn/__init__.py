@@ -56,6 +56,7 @@ _API = {
     "explanation_text": ("bpnn.tools.explain_views", "to_text"),
     "explanation_markdown": ("bpnn.tools.explain_views", "to_markdown"),
     "lr_find": ("bpnn.tools.lr_find", "lr_find"),
+    "importance": ("bpnn.tools.importance", "importance"),
     "write_lr_find": ("bpnn.tools.lr_find", "write_outputs"),
 }
 
@@ -78,6 +79,7 @@ __all__ = [
     "export_checkpoint",
     "gradient_check",
     "health_report",
+    "importance",
     "list_runs",
     "load_checkpoint",
     "load_config",
@@ -112,6 +114,7 @@ if TYPE_CHECKING:
     from bpnn.tools.explain_views import to_markdown as explanation_markdown
     from bpnn.tools.explain_views import to_text as explanation_text
     from bpnn.tools.gradcheck import gradient_check
+    from bpnn.tools.importance import importance
     from bpnn.tools.lr_find import lr_find
     from bpnn.tools.lr_find import write_outputs as write_lr_find
     from bpnn.tools.plot import plot_runs as plot

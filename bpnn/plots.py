@@ -337,6 +337,34 @@ def plot_lr_find(
     return path
 
 
+def plot_importance(
+    columns: Sequence[str],
+    means: Sequence[float],
+    stds: Sequence[float],
+    path: Path,
+    title: str,
+    score: str,
+    option: str | None = None,
+) -> Path:
+    """Permutation importance as horizontal bars, the most important column on top, with the
+    standard deviation over the repeats as error bars: how much ``score`` drops when a column's
+    values are shuffled."""
+    plt = _pyplot()
+    height = 1.2 + 0.3 * len(columns)
+    figure, axes = plt.subplots(figsize=(6.5, min(height, 30)), dpi=100)
+    rows = np.arange(len(columns))
+    axes.barh(rows, means, xerr=stds, color="tab:blue", ecolor="0.3", capsize=3)
+    axes.set_yticks(rows, labels=list(columns))
+    axes.invert_yaxis()
+    axes.axvline(0, color="0.5", linewidth=1)
+    axes.set_xlabel(f"drop in {score} when the column is shuffled")
+    axes.grid(True, axis="x", alpha=0.3)
+    axes.set_title(f"{title}: permutation importance", fontsize=10)
+    figure.tight_layout()
+    save_figure(figure, path, option)
+    return path
+
+
 def plot_health(history: list[dict[str, Any]], folder: Path, title: str) -> list[Path]:
     """``health.png``: each layer's gradient norm and update ratio against the epoch (log
     scale), from the ``health`` entries of ``history``; nothing when there are none."""

@@ -32,6 +32,7 @@ from bpnn.cli import sweep  # noqa: F401
 from bpnn.cli import export  # noqa: F401
 from bpnn.cli import lr_find  # noqa: F401
 from bpnn.cli import diagnose  # noqa: F401
+from bpnn.cli import importance  # noqa: F401
 from bpnn.cli import runs  # noqa: F401
 from bpnn.cli import config  # noqa: F401
 # isort: on

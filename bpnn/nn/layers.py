@@ -25,18 +25,23 @@ class Mode:
 
     ``training``: batch norm normalizes with the batch's statistics (else the running ones);
     ``dropout``: dropout masks are drawn (else dropout is the identity);
-    ``update_statistics``: batch norm's running mean and variance move towards the batch's.
+    ``update_statistics``: batch norm's running mean and variance move towards the batch's;
+    ``backward``: a backward pass follows, so layers keep what it reads (an evaluation pass
+    keeps nothing, so evaluating a data set does not keep the data set alive).
     """
 
     training: bool
     dropout: bool
     update_statistics: bool
+    backward: bool = True
 
 
 TRAIN = Mode(training=True, dropout=True, update_statistics=True)
 #: the training-mode function without its randomness or side effects: what gradcheck differentiates
 CHECK = Mode(training=True, dropout=False, update_statistics=False)
-EVAL = Mode(training=False, dropout=False, update_statistics=False)
+EVAL = Mode(training=False, dropout=False, update_statistics=False, backward=False)
+#: the evaluation-mode function with a backward pass after it (``Network.input_gradient``)
+EVAL_BACKWARD = Mode(training=False, dropout=False, update_statistics=False)
 
 
 @dataclass(frozen=True)
@@ -121,13 +126,12 @@ class Dense(Layer):
         self.db = grads.get("bias")
 
     def forward(self, x: np.ndarray, mode: Mode) -> np.ndarray:
-        # the input is kept for the backward pass; an evaluation pass has none and keeps
-        # nothing, so evaluating a data set does not keep the data set alive
-        self.x = x if mode.training else None
+        # the input is kept for the backward pass (none after an evaluation pass: Mode)
+        self.x = x if mode.backward else None
         z = x @ self.W
         if self.b is not None:
             z += self.b
-        self.z = z if mode.training else None  # read by Network.trace, as x and delta
+        self.z = z if mode.backward else None  # read by Network.trace, as x and delta
         return z
 
     def backward(self, delta: np.ndarray) -> np.ndarray:
@@ -168,6 +172,8 @@ class BatchNorm(Layer):
 
     In evaluation the running statistics are used; they follow the batch statistics as
     ``running = (1 - momentum) running + momentum batch`` (unbiased variance, as PyTorch).
+    They are constants there, so backward after an evaluation forward (``Network.input_gradient``)
+    is ``dL/dx = scale / sqrt(running_var + eps) * dy``.
     ``shift`` plays the role of the preceding dense layer's bias, which is therefore left out.
     """
 
@@ -177,6 +183,7 @@ class BatchNorm(Layer):
         self.features, self.momentum, self.eps = features, momentum, eps
         self.running_mean = np.zeros(features)
         self.running_var = np.ones(features)
+        self.batch_statistics = True
 
     def parameter_specs(self) -> list[ParameterSpec]:
         n = self.features
@@ -207,6 +214,7 @@ class BatchNorm(Layer):
                 self.running_var += self.momentum * unbiased
         else:
             mu, var = self.running_mean, self.running_var
+        self.batch_statistics = mode.training  # whether mu and var depend on x (backward)
         self.inv_std = 1.0 / np.sqrt(var + self.eps)
         self.x_hat = (x - mu) * self.inv_std
         return self.x_hat * self.scale + self.shift
@@ -214,6 +222,8 @@ class BatchNorm(Layer):
     def backward(self, delta: np.ndarray) -> np.ndarray:
         np.sum(delta * self.x_hat, axis=0, out=self.dscale)
         np.sum(delta, axis=0, out=self.dshift)
+        if not self.batch_statistics:
+            return (self.scale * self.inv_std) * delta
         n = len(delta)
         return (self.scale * self.inv_std) * (
             delta - self.dshift / n - self.x_hat * (self.dscale / n)

@@ -23,6 +23,7 @@ from bpnn.nn.initializers import Initializer, zeros
 from bpnn.nn.layers import (
     CHECK,
     EVAL,
+    EVAL_BACKWARD,
     TRAIN,
     ActivationLayer,
     BatchNorm,
@@ -166,10 +167,23 @@ class Network:
             out = layer.forward(out, mode)
         return out
 
-    def backward(self, delta: np.ndarray) -> None:
-        """Backpropagate ``delta = dL/dz_L``, filling ``grads`` (every entry is overwritten)."""
+    def backward(self, delta: np.ndarray) -> np.ndarray:
+        """Backpropagate ``delta = dL/dz_L``, filling ``grads`` (every entry is overwritten).
+        Returns ``delta_1 = dL/dz_1``, the first dense layer's: its ``dL/dX`` is not computed
+        (training never needs it; ``input_gradient`` does)."""
         for _, layer in reversed(self.layers):
             delta = layer.backward(delta)
+        return delta
+
+    def input_gradient(self, X: np.ndarray, output_gradient: np.ndarray) -> np.ndarray:
+        """``dS/dX`` for ``S = sum(output_gradient * z_L)``, shape (n, inputs): how a chosen
+        combination of the output pre-activations (a one-hot row: one logit per sample) moves
+        with each input, in evaluation mode (running batch-norm statistics, no dropout). The
+        backward pass carried one step further: ``dX = delta_1 @ W_1^T``. ``grads`` is
+        overwritten."""
+        self.forward(X, EVAL_BACKWARD)
+        delta = np.array(output_gradient, dtype=self.dtype)  # a copy: layers overwrite it
+        return self.backward(delta) @ self._param_views["0.weight"].T
 
     def loss_and_gradients(
         self, X: np.ndarray, y: np.ndarray, *, l2: float = 0.0, mode: Mode = CHECK

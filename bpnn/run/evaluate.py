@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from bpnn.data import encode_labels, label_columns, labelled_samples, load_dataset
+from bpnn.data import Dataset, encode_labels, label_columns, labelled_samples, load_dataset
 from bpnn.errors import ConfigError, DataError
 from bpnn.evaluation import calibration_bins, report
 from bpnn.model import Model, load_model
@@ -93,20 +93,7 @@ def evaluate_checkpoint(path: Path, log: Log = no_log, plots: Path | None = None
     classifier (see ``_report``)."""
     model = load_model(path)
     config = model.config
-    data = load_dataset(
-        config.data, task=config.task, seed=config.seed, dtype=model.network.dtype, log=log
-    )
-    if data.n_features != model.n_features:
-        raise DataError(
-            f"{data.source}: has {data.n_features} features, "
-            f"the checkpoint {path} expects {model.n_features}"
-        )
-    if model.classes is not None and (
-        data.classes is None or list(data.classes) != list(model.classes)
-    ):
-        raise DataError(
-            f"{data.source}: classes {data.classes} differ from the checkpoint's {model.classes}"
-        )
+    data = checkpoint_dataset(model, path, log)
     X_test, y_test, prefix = final_split(data)
     if prefix != "test_":
         log(
@@ -126,6 +113,28 @@ def evaluate_checkpoint(path: Path, log: Log = no_log, plots: Path | None = None
     return _ordered(metrics, model.epoch, len(X_test), prefix)
 
 
+def checkpoint_dataset(model: Model, path: Path, log: Log = no_log) -> Dataset:
+    """The data set the checkpoint ``path`` of ``model`` was trained on, rebuilt from its config
+    and seed (the same splits); a ``DataError`` when it no longer fits the model (its width,
+    its classes)."""
+    config = model.config
+    data = load_dataset(
+        config.data, task=config.task, seed=config.seed, dtype=model.network.dtype, log=log
+    )
+    if data.n_features != model.n_features:
+        raise DataError(
+            f"{data.source}: has {data.n_features} features, "
+            f"the checkpoint {path} expects {model.n_features}"
+        )
+    if model.classes is not None and (
+        data.classes is None or list(data.classes) != list(model.classes)
+    ):
+        raise DataError(
+            f"{data.source}: classes {data.classes} differ from the checkpoint's {model.classes}"
+        )
+    return data
+
+
 def _ordered(
     metrics: dict[str, Any], epoch: int, samples: int, prefix: str = "test_"
 ) -> dict[str, Any]:
@@ -143,6 +152,19 @@ def evaluate_file(
     table encoding; extra columns left out, through ``log``), its labels checked against the
     model's classes; the checkpoint's own scaling is applied."""
     model = load_model(path)
+    X, y = labelled_file(model, data_file, log)
+    X_scaled = model.scaled_inputs(X, str(data_file))  # beyond the dtype's range: one line
+    title = f"{model.config.name}: {path.name} on {data_file.name}"
+    metrics = _report(model, X_scaled, y, plots, title, log)
+    return _ordered(metrics, model.epoch, len(X))
+
+
+def labelled_file(
+    model: Model, data_file: Path, log: Log = no_log
+) -> tuple[np.ndarray, np.ndarray]:
+    """The raw (unscaled) features of a labelled file for ``model``, read as ``predict`` reads
+    them, and its targets as the network reads them (``Model.targets``): labels checked against
+    the model's classes, target columns against its outputs."""
     X, labels = labelled_samples(model.inputs, data_file, log=log)
     if model.task in ("multiclass", "binary"):
         y = encode_labels(labels, model.classes, str(data_file))
@@ -156,7 +178,4 @@ def evaluate_file(
                 f"{data_file}: has {y.shape[1]} target columns, the model predicts "
                 f"{model.network.sizes[-1]}"
             )
-    X_scaled = model.scaled_inputs(X, str(data_file))  # beyond the dtype's range: one line
-    title = f"{model.config.name}: {path.name} on {data_file.name}"
-    metrics = _report(model, X_scaled, model.targets(y), plots, title, log)
-    return _ordered(metrics, model.epoch, len(X))
+    return X, model.targets(y)
