@@ -199,3 +199,20 @@ def test_input_gradient_matches_central_differences_with_batch_norm() -> None:
         shift[:, j] = step
         expected[:, j] = (logits(X + shift) - logits(X - shift)) / (2 * step)
     np.testing.assert_allclose(network.input_gradient(X, chosen), expected, rtol=1e-6, atol=1e-9)
+
+
+def test_a_regression_on_an_array_source_is_scored_by_r2(tmp_path: Path) -> None:
+    """Without a table encoding the predictor takes the feature matrix: one row per feature,
+    the score R², the gradient of the (scaled) output."""
+    config = tmp_path / "diabetes.yaml"
+    config.write_text(
+        tiny_yaml(name="diabetes", data={"source": "diabetes"}, loss="mse", train={"epochs": 5}),
+        encoding="utf-8",
+    )
+    result = run_in_process("train", config, "--out", tmp_path / "run", "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = bpnn.importance(checkpoint(tmp_path), repeats=2, method="gradient")
+    model = load_model(checkpoint(tmp_path))
+    assert report.score == "r2" and np.isfinite(report.baseline)
+    assert sorted(c.column for c in report.columns) == sorted(model.feature_names)
+    assert all(np.isfinite(c.gradient) and c.gradient >= 0 for c in report.columns)
