@@ -21,6 +21,7 @@ from bpnn.errors import ConfigError
 from bpnn.metrics import accuracy_name
 from bpnn.model import Model, load_model
 from bpnn.outputs import refuse_existing, write_new
+from bpnn.scores import class_probabilities, classification_scores, regression_scores
 
 Log = Callable[[str], None]
 
@@ -38,19 +39,32 @@ def correct_count(task: str, output: np.ndarray, y: np.ndarray) -> float:
 
 
 def evaluate(
-    model: Model, X: np.ndarray, y: np.ndarray, prefix: str = "", scores: bool = True
+    model: Model,
+    X: np.ndarray,
+    y: np.ndarray,
+    prefix: str = "",
+    scores: bool = True,
+    weights: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Loss and task metrics of ``model`` on scaled features ``X`` and network targets ``y``:
     ``loss`` and ``accuracy`` for classification (multi-label: ``label_accuracy``, the mean over
     samples and labels of ``(p > 0.5) == t``); ``loss`` (on the scaled targets), ``mae``,
     ``r2`` and ``rmse = sqrt(mean((y - y_hat)^2))`` (in the data's own units) for regression;
-    with ``scores``, also ``classification_scores`` or ``regression_scores``."""
-    loss, output = model.network.evaluate(X, y)
-    return _metrics(model, loss, output, y, prefix, scores)
+    with ``scores``, also ``classification_scores`` or ``regression_scores``. ``weights`` (a
+    weight per sample, a table's ``data.weight``) weigh every one: the loss and each metric are
+    weighted means over the samples."""
+    loss, output = model.network.evaluate(X, y, weights=weights)
+    return _metrics(model, loss, output, y, prefix, scores, weights)
 
 
 def _metrics(
-    model: Model, loss: float, output: np.ndarray, y: np.ndarray, prefix: str, scores: bool = True
+    model: Model,
+    loss: float,
+    output: np.ndarray,
+    y: np.ndarray,
+    prefix: str,
+    scores: bool = True,
+    weights: np.ndarray | None = None,
 ) -> dict[str, float]:
     """``evaluate``'s metrics from the network's ``output`` (and ``loss``) on targets ``y``."""
     metrics = {f"{prefix}loss": loss}
@@ -59,197 +73,43 @@ def _metrics(
         predicted = output if scaling is None else scaling.invert(output)
         actual = y if scaling is None else scaling.invert(y)
         residual = actual - predicted
-        total = ((actual - actual.mean(axis=0)) ** 2).sum(axis=0)
-        r2 = 1 - (residual**2).sum(axis=0) / np.where(total == 0, 1, total)
-        metrics[f"{prefix}mae"] = float(np.abs(residual).mean())
+        w = np.ones(len(actual)) if weights is None else np.asarray(weights, dtype=np.float64)
+        w = w.reshape(-1, 1)
+        centre = (w * actual).sum(axis=0) / w.sum() if len(actual) else 0.0
+        total = (w * (actual - centre) ** 2).sum(axis=0)
+        r2 = 1 - (w * residual**2).sum(axis=0) / np.where(total == 0, 1, total)
+        metrics[f"{prefix}mae"] = float(np.average(np.abs(residual).mean(axis=1), weights=w[:, 0]))
         metrics[f"{prefix}r2"] = float(r2.mean())
-        metrics[f"{prefix}rmse"] = float(np.sqrt((residual**2).mean()))
+        squared = np.average((residual**2).mean(axis=1), weights=w[:, 0])
+        metrics[f"{prefix}rmse"] = float(np.sqrt(squared))
         if scores:
-            metrics.update(_prefixed(prefix, regression_scores(actual, predicted)))
+            metrics.update(_prefixed(prefix, regression_scores(actual, predicted, weights)))
     else:
         accuracy = f"{prefix}{accuracy_name(model.task)}"
-        metrics[accuracy] = correct_count(model.task, output, y) / max(len(y), 1)
+        metrics[accuracy] = correct_share(model.task, output, y, weights)
         if scores:
-            metrics.update(_prefixed(prefix, classification_scores(model.task, output, y)))
+            found = classification_scores(model.task, output, y, weights)
+            metrics.update(_prefixed(prefix, found))
     return metrics
+
+
+def correct_share(
+    task: str, output: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None
+) -> float:
+    """``correct_count / n``, or with ``weights`` the weighted share of right predictions."""
+    if weights is None or len(y) == 0:
+        return correct_count(task, output, y) / max(len(y), 1)
+    if task == "multilabel":
+        right = ((output > 0.5) == (y == 1)).mean(axis=1)
+    elif task == "binary":
+        right = (output[:, 0] > 0.5) == (y == 1)
+    else:
+        right = output.argmax(axis=1) == y
+    return float(np.average(right, weights=weights))
 
 
 def _prefixed(prefix: str, values: dict[str, float]) -> dict[str, float]:
     return {f"{prefix}{name}": value for name, value in values.items()}
-
-
-#: the bins of the expected calibration error: equal widths over the confidence [0, 1]
-CALIBRATION_BINS = 15
-
-
-def calibration_bins(
-    confidence: np.ndarray,
-    correct: np.ndarray,
-    weights: np.ndarray | None = None,
-    bins: int = CALIBRATION_BINS,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The (weighted) count, share right and mean confidence of the predictions in each of
-    ``bins`` equal bins of ``confidence``; bin ``b`` holds ``(b / bins, (b + 1) / bins]`` (a
-    confidence of 0 goes into the first). Empty bins have NaN shares."""
-    w = np.ones(len(confidence)) if weights is None else np.asarray(weights, dtype=np.float64)
-    confidence = np.asarray(confidence, dtype=np.float64)
-    which = np.clip(np.ceil(confidence * bins).astype(np.int64) - 1, 0, bins - 1)
-    count = np.bincount(which, weights=w, minlength=bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        right = np.bincount(which, weights=w * correct, minlength=bins) / count
-        sure = np.bincount(which, weights=w * confidence, minlength=bins) / count
-    return count, right, sure
-
-
-def expected_calibration_error(
-    confidence: np.ndarray,
-    correct: np.ndarray,
-    weights: np.ndarray | None = None,
-    bins: int = CALIBRATION_BINS,
-) -> float:
-    """``ECE = sum_b (n_b / n) |accuracy_b - confidence_b|`` over ``bins`` equal bins of the
-    ``confidence`` of each prediction (the probability of the class predicted), ``correct``
-    whether it was right (Guo et al. 2017); ``weights`` count a sample ``w_i`` times. 0 for a
-    model whose 80 % predictions are right 80 % of the time, in every bin."""
-    if len(confidence) == 0:
-        return float("nan")
-    count, right, sure = calibration_bins(confidence, correct, weights, bins)
-    if not count.sum() > 0:
-        return float("nan")
-    filled = count > 0
-    return float((count[filled] * np.abs(right[filled] - sure[filled])).sum() / count.sum())
-
-
-def class_probabilities(task: str, output: np.ndarray) -> np.ndarray:
-    """The probability of every class, ``(batch, classes)``: the network's output, or for one
-    sigmoid output (binary) the two columns ``1 - p`` and ``p``."""
-    if task == "binary":
-        p = output[:, 0].astype(np.float64)
-        return np.column_stack([1 - p, p])
-    return output.astype(np.float64)
-
-
-#: what ``classification_scores`` returns, in the order of the metric table
-SCORE_NAMES = (
-    "f1_macro",
-    "f1_weighted",
-    "precision",
-    "recall",
-    "balanced_accuracy",
-    "roc_auc",
-    "pr_auc",
-    "log_loss",
-    "brier",
-    "ece",
-)
-
-
-def classification_scores(
-    task: str, output: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None
-) -> dict[str, float]:
-    """The scores practitioners choose a classifier by, from the network's outputs ``output``
-    and the class indices ``y`` (scikit-learn's functions; ``weights``: a weight per sample):
-    macro and weighted F1, precision and recall (of class 1 for a binary task, the mean over
-    classes otherwise), balanced accuracy, ROC AUC (one-vs-rest for several classes), PR AUC
-    (average precision), log loss, Brier score (the mean over samples of
-    ``sum_k (p_k - t_k)^2``; binary: ``(p - t)^2``) and ``expected_calibration_error``.
-
-    A score a split cannot define is NaN: the AUCs with one class present or outputs that are
-    not finite; log loss, Brier and ECE when the outputs are not probabilities (squared error
-    on identity outputs; one-hot sigmoid outputs, which need not sum to 1, are normalised for
-    the log loss). Empty for a multi-label task, whose labels are scored in its report."""
-    if task not in ("binary", "multiclass") or len(y) == 0:
-        return {}
-    probabilities = class_probabilities(task, output)
-    if probabilities.shape[1] < 2:  # a model of one class (inline data): nothing to tell apart
-        return dict.fromkeys(SCORE_NAMES, float("nan"))
-    y = np.asarray(y, dtype=np.int64)
-    predicted = probabilities.argmax(axis=1) if task != "binary" else (output[:, 0] > 0.5) * 1
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a class with no prediction: 0 by zero_division
-        scores = _label_scores(task, y, predicted, probabilities.shape[1], weights)
-        scores.update(_ranking_scores(task, y, probabilities, weights))
-        scores.update(_probability_scores(task, y, probabilities, weights))
-    return {name: float(scores[name]) for name in SCORE_NAMES}
-
-
-def _label_scores(
-    task: str, y: np.ndarray, predicted: np.ndarray, n_classes: int, weights: np.ndarray | None
-) -> dict[str, float]:
-    """The scores of the labels predicted: F1, precision, recall, balanced accuracy."""
-    from sklearn import metrics as sk
-
-    common = {"labels": list(range(n_classes)), "sample_weight": weights, "zero_division": 0}
-    average = "binary" if task == "binary" else "macro"
-    return {
-        "f1_macro": sk.f1_score(y, predicted, average="macro", **common),
-        "f1_weighted": sk.f1_score(y, predicted, average="weighted", **common),
-        "precision": sk.precision_score(y, predicted, average=average, **common),
-        "recall": sk.recall_score(y, predicted, average=average, **common),
-        "balanced_accuracy": sk.balanced_accuracy_score(y, predicted, sample_weight=weights),
-    }
-
-
-def _ranking_scores(
-    task: str, y: np.ndarray, probabilities: np.ndarray, weights: np.ndarray | None
-) -> dict[str, float]:
-    """ROC AUC and average precision: class 1 for a binary task; else one class against the
-    rest, the mean over the classes the split has (scikit-learn's ``multi_class="ovr"``,
-    ``average="macro"`` when every class is present)."""
-    from sklearn import metrics as sk
-
-    present = np.unique(y)
-    if len(present) < 2 or not np.all(np.isfinite(probabilities)):
-        return {"roc_auc": float("nan"), "pr_auc": float("nan")}
-    columns = [1] if task == "binary" else list(present)
-    onehot = np.eye(probabilities.shape[1])[y]
-    roc = [
-        sk.roc_auc_score(onehot[:, k], probabilities[:, k], sample_weight=weights) for k in columns
-    ]
-    average = [
-        sk.average_precision_score(onehot[:, k], probabilities[:, k], sample_weight=weights)
-        for k in columns
-    ]
-    return {"roc_auc": float(np.mean(roc)), "pr_auc": float(np.mean(average))}
-
-
-def _probability_scores(
-    task: str, y: np.ndarray, probabilities: np.ndarray, weights: np.ndarray | None
-) -> dict[str, float]:
-    """Log loss, Brier score and ECE: NaN unless every output is a probability in [0, 1]."""
-    from sklearn import metrics as sk
-
-    if not np.all((probabilities >= 0) & (probabilities <= 1)):  # NaN included
-        return dict.fromkeys(("log_loss", "brier", "ece"), float("nan"))
-    onehot = np.eye(probabilities.shape[1])[y]
-    sums = probabilities.sum(axis=1, keepdims=True)
-    normalised = probabilities / np.where(sums > 0, sums, 1)
-    labels = list(range(probabilities.shape[1]))
-    if task == "binary":
-        brier = sk.brier_score_loss(y, probabilities[:, 1], sample_weight=weights)
-    else:
-        brier = float(np.average(((probabilities - onehot) ** 2).sum(axis=1), weights=weights))
-    confidence = probabilities.max(axis=1)
-    return {
-        "log_loss": sk.log_loss(y, normalised, labels=labels, sample_weight=weights),
-        "brier": brier,
-        "ece": expected_calibration_error(confidence, probabilities.argmax(axis=1) == y, weights),
-    }
-
-
-def regression_scores(
-    actual: np.ndarray, predicted: np.ndarray, weights: np.ndarray | None = None
-) -> dict[str, float]:
-    """MAPE ``mean |y - y_hat| / max(|y|, eps)`` and the median absolute error, in the data's
-    own units (scikit-learn's functions; several targets: the mean over them)."""
-    from sklearn import metrics as sk
-
-    if len(actual) == 0:
-        return {}
-    return {
-        "mape": float(sk.mean_absolute_percentage_error(actual, predicted, sample_weight=weights)),
-        "median_ae": float(sk.median_absolute_error(actual, predicted, sample_weight=weights)),
-    }
 
 
 def predicted_classes(task: str, output: np.ndarray) -> np.ndarray:
@@ -324,12 +184,19 @@ def multilabel_report(
     return {"labels": names, "per_label": per_label, "label_confusion": matrices}
 
 
-def report(model: Model, X: np.ndarray, y: np.ndarray, prefix: str = "test_") -> dict[str, Any]:
+def report(
+    model: Model,
+    X: np.ndarray,
+    y: np.ndarray,
+    prefix: str = "test_",
+    weights: np.ndarray | None = None,
+) -> dict[str, Any]:
     """``evaluate`` and, for classification, ``classification_report`` of ``model`` on scaled
-    features ``X`` and network targets ``y``. Also returns the predictions (class indices, or
-    values in the data's units) and the true values, for plots."""
-    loss, output = model.network.evaluate(X, y)  # one forward pass for every number
-    metrics: dict[str, Any] = _metrics(model, loss, output, y, prefix)
+    features ``X`` and network targets ``y`` (the metrics weighted by ``weights``; the
+    per-class report and confusion matrix count samples). Also returns the predictions (class
+    indices, or values in the data's units) and the true values, for plots."""
+    loss, output = model.network.evaluate(X, y, weights=weights)  # one pass for every number
+    metrics: dict[str, Any] = _metrics(model, loss, output, y, prefix, True, weights)
     if model.task == "regression":
         scaling = model.target_scaling
         predicted = output if scaling is None else scaling.invert(output)

@@ -13,12 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as sk
 
-from bpnn.evaluation import (
+from bpnn.metrics import METRICS, epoch_metric_names, is_headline, metric_names
+from bpnn.scores import (
     classification_scores,
     expected_calibration_error,
     regression_scores,
 )
-from bpnn.metrics import METRICS, epoch_metric_names, is_headline, metric_names
 from tests import support
 from tests.support import run_in_process, tiny_yaml
 

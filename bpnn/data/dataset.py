@@ -66,6 +66,11 @@ class Dataset:
     # the table's label column, or its 0/1 label columns (multi-label); None for other sources
     target_name: str | list[str] | None = None
     encoding: TableEncoding | None = None  # a table's columns -> features (table sources)
+    #: a weight per sample of each split (a table's ``data.weight`` column), else None: the
+    #: loss and the metrics weigh each sample by it
+    w_train: np.ndarray | None = None
+    w_val: np.ndarray | None = None
+    w_test: np.ndarray | None = None
 
     @property
     def n_features(self) -> int:
@@ -194,6 +199,10 @@ def load_dataset(
             f"{raw.name}: the {method} scaling of column(s) {listing(columns)} is not finite "
             "(values too large to square); rescale them"
         )
+    w_train = w_val = w_test = None
+    if raw.weights is not None:
+        w_train, w_val = raw.weights[train], raw.weights[val]
+        w_test = raw.weights_test if explicit_test else raw.weights[test]
     with np.errstate(over="ignore", invalid="ignore"):
         scaled = [input_scaling.apply(part, dtype) for part in (X_train, X_val, X_test)]
     for what, parts in (("feature", scaled), ("target", (y_train, y_val, y_test))):
@@ -217,6 +226,9 @@ def load_dataset(
         source=raw.name,
         target_name=raw.target_name,
         encoding=encoding,
+        w_train=w_train,
+        w_val=w_val,
+        w_test=w_test,
     )
 
 

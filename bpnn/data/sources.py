@@ -52,6 +52,8 @@ class Raw:
     target_defaulted: bool = False  # the target is the last column because none was named
     where: Callable[[int], str] | None = None  # a table row's place in its file, for messages
     test_where: Callable[[int], str] | None = None
+    weights: np.ndarray | None = None  # a weight per row (a table's data.weight column)
+    weights_test: np.ndarray | None = None
 
 
 #: what ``eval --data`` reads: the formats with labels in the same file

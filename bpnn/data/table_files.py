@@ -63,6 +63,7 @@ class CsvSource(Source):
         "unknown_category": (Literal[UNKNOWN_SETTINGS], "error"),
         "missing": (Literal[MISSING_SETTINGS], "error"),
         "impute": (Literal[IMPUTE_STRATEGIES], "mean"),
+        "weight": (str | None, None),  # a column of row weights, for the loss and the metrics
     }
     required = ("path",)
     tabular = True
@@ -93,14 +94,22 @@ class CsvSource(Source):
         absent = [c for c in targets if c not in header]
         if absent:
             raise DataError(f"{path}: no target {_named(absent)} (columns: {listing(header)})")
+        weight = config.weight
+        if weight is not None and weight not in header:
+            raise DataError(f"{path}: no weight column '{weight}' (columns: {listing(header)})")
+        if weight is not None and weight in targets:
+            raise DataError(f"{path}: the weight column '{weight}' is the target")
         features = (
             config.features
             if config.features is not None
-            else [c for c in header if c not in targets]
+            else [c for c in header if c not in targets and c != weight]
         )
         listed = [c for c in targets if c in features]
         if listed:
             raise DataError(f"{path}: the target {_named(listed)} is also listed in data.features")
+        if weight is not None and weight in features:
+            raise DataError(f"{path}: the weight column '{weight}' is also listed in data.features")
+        carried = [weight] if weight is not None else []
         if not features:
             raise DataError(f"{path}: no feature columns besides the {_targets(targets)}")
         missing = [c for c in features if c not in header]
@@ -108,10 +117,11 @@ class CsvSource(Source):
             raise DataError(
                 f"{path}: missing column(s) {listing(missing)} (columns: {listing(header)})"
             )
-        table = read_table(path, self.name, columns=[*features, *targets], missing=config.missing)
+        columns = [*features, *targets, *carried]
+        table = read_table(path, self.name, columns=columns, missing=config.missing)
         where = row_locator(path, self.name)
-        table, y, counts = _labelled_rows(
-            path, table, features, targets, config.missing, log, where
+        table, y, counts, weights = _labelled_rows(
+            path, table, features, targets, config.missing, log, where, weight
         )
         # decided from the rows kept: a row dropped (no target, data.missing: drop) that made
         # pandas read a column of numbers as text does not make it categorical
@@ -126,21 +136,27 @@ class CsvSource(Source):
         )
         raw.target_defaulted = config.target is None
         raw.where = where
+        raw.weights = weights
         if config.test_path is not None:
             test_path = Path(config.test_path)
             test_header = table_header(test_path, self.name)
-            absent = [c for c in [*features, *targets] if c not in test_header]
+            absent = [c for c in columns if c not in test_header]
             if absent:
                 raise DataError(
                     f"{test_path}: missing column(s) {listing(absent)} "
                     f"(columns: {listing(test_header)})"
                 )
-            test_table = read_table(
-                test_path, self.name, columns=[*features, *targets], missing=config.missing
-            )
+            test_table = read_table(test_path, self.name, columns=columns, missing=config.missing)
             raw.test_where = row_locator(test_path, self.name)
-            raw.table_test, raw.y_test, test_counts = _labelled_rows(
-                test_path, test_table, features, targets, config.missing, log, raw.test_where
+            raw.table_test, raw.y_test, test_counts, raw.weights_test = _labelled_rows(
+                test_path,
+                test_table,
+                features,
+                targets,
+                config.missing,
+                log,
+                raw.test_where,
+                weight,
             )
             if config.missing == "error":
                 missing_error(
@@ -285,14 +301,17 @@ def _labelled_rows(
     missing: str,
     log: Log,
     where: Callable[[int], str] | None = None,
-) -> tuple[Any, np.ndarray, dict[str, int]]:
+    weight: str | None = None,
+) -> tuple[Any, np.ndarray, dict[str, int], np.ndarray | None]:
     """The feature columns and labels of the rows that have a target value (several target
     columns: 0/1 labels, ``table_label_columns``); with
     ``missing: drop``, only the rows with every feature value too. Also the missing values
     found in each feature column (with ``missing: error``, ``load_dataset`` raises when there
-    are any, after it has said which column is the target)."""
+    are any, after it has said which column is the target), and the rows' weights from the
+    column ``weight`` (``row_weights``; None without one)."""
     table = _rows_with_target(path, table, targets, log)
     labels = table[list(targets)]
+    weights = None if weight is None else row_weights(path, table[weight], weight, where)
     table = table[list(features)]
     # missing values are NaN here: only infinities are errors. The float columns are counted
     # in one pass (a view of pandas' block where it holds them as one), a chunk of rows at a time
@@ -319,9 +338,34 @@ def _labelled_rows(
             "(data.missing: drop)"
         )
         table, labels = table[complete], labels[complete]
+        weights = None if weights is None else weights[np.asarray(complete)]
         if table.empty:
             raise DataError(f"{path}: every row has a missing feature value")
-    return table, _target_values(path, labels, targets, where), counts
+    return table, _target_values(path, labels, targets, where), counts, weights
+
+
+def row_weights(
+    path: Path, column: Any, name: str, where: Callable[[int], str] | None = None
+) -> np.ndarray:
+    """The values of the weight column ``name`` as float64: each a finite number above 0 (a
+    row that should not count is left out of the file), or a ``DataError`` naming the first
+    row that is not."""
+    import pandas as pd
+
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~(np.isfinite(values) & (values > 0))
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        place = where(int(column.index[first])) if where is not None else f"row {first + 1}"
+        cell = column.iloc[first]
+        shown = (
+            "no value" if pd.isna(cell) else repr(cell) if isinstance(cell, str) else f"{cell:g}"
+        )
+        raise DataError(
+            f"{path}: {place}: the weight column '{name}' holds {shown}; a weight is a number "
+            "above 0"
+        )
+    return values
 
 
 register(CsvSource())

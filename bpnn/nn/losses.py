@@ -34,6 +34,9 @@ from bpnn.nn.formula import Formula
 from bpnn.nn.options import lookup
 
 Task = Literal["multiclass", "binary", "multilabel", "regression"]
+#: a weight per sample of the batch, shape ``(batch,)`` (a table's ``data.weight`` column), or
+#: None: every sample weighs 1. A weighted loss is ``sum_i w_i l_i / sum_i w_i`` (the mean)
+Weights = np.ndarray | None
 Reduction = Literal["mean", "sum", "half_sum"]
 REDUCTIONS: tuple[str, ...] = ("mean", "sum", "half_sum")
 
@@ -72,40 +75,64 @@ class Loss:
         2 (half_sum)."""
         return {"mean": count, "sum": 1, "half_sum": 2}[self.reduction]
 
-    def _reduce(self, values: np.ndarray) -> float:
-        """The mean (``sum``: the sum, ``half_sum``: half the sum) of per-element losses."""
+    def _reduce(self, values: np.ndarray, weights: Weights = None) -> float:
+        """The mean (``sum``: the sum, ``half_sum``: half the sum) of per-element losses
+        ``values`` (a row per sample); with a weight ``w_i`` per sample, the weighted mean
+        ``sum_i w_i sum_k v_ik / (k sum_i w_i)`` (the weighted sum)."""
+        if weights is None:
+            if self.reduction == "mean":
+                return float(np.mean(values))
+            return float(np.sum(values)) / self._count(values.size)
+        w = np.asarray(weights, dtype=values.dtype).reshape(-1, *([1] * (values.ndim - 1)))
+        total = float(np.sum(w * values))
         if self.reduction == "mean":
-            return float(np.mean(values))
-        return float(np.sum(values)) / self._count(values.size)
+            return total / (float(np.sum(weights)) * (values.size // max(len(values), 1)))
+        return total / self._count(values.size)
+
+    def _weigh(self, gradient: np.ndarray, weights: Weights) -> np.ndarray:
+        """The gradient of the weighted loss from the unweighted one (already divided by the
+        count ``n k``): ``w_i n / sum_i w_i`` times it for the mean, ``w_i`` times it for the
+        sums."""
+        if weights is None:
+            return gradient
+        w = np.asarray(weights, dtype=gradient.dtype).reshape(-1, 1)
+        if self.reduction == "mean":
+            return gradient * (w * (len(w) / float(np.sum(weights))))
+        return gradient * w
 
     def output(self, z: np.ndarray) -> np.ndarray:
         """The network's prediction ``a`` from the last pre-activation ``z``."""
         raise NotImplementedError
 
-    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
+    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray, weights: Weights = None) -> float:
         raise NotImplementedError
 
-    def output_and_value(self, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    def output_and_value(
+        self, z: np.ndarray, y: np.ndarray, weights: Weights = None
+    ) -> tuple[np.ndarray, float]:
         """``output(z)`` and ``value(z, a, y)`` together (a loss may share work between them)."""
         a = self.output(z)
-        return a, self.value(z, a, y)
+        return a, self.value(z, a, y, weights)
 
-    def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def gradient(
+        self, z: np.ndarray, a: np.ndarray, y: np.ndarray, weights: Weights = None
+    ) -> np.ndarray:
         raise NotImplementedError
 
     def options(self) -> dict[str, object]:
         return {"reduction": self.reduction}
 
-    def batch_weight(self, y: np.ndarray) -> float:
-        """What ``value`` averages over for targets ``y`` (their count; for a class-weighted
-        cross-entropy the sum of their weights): the weight to combine batch losses with."""
-        return float(len(y))
+    def batch_weight(self, y: np.ndarray, weights: Weights = None) -> float:
+        """What ``value`` averages over for targets ``y`` (their count, or the sum of their
+        ``weights``; for a class-weighted cross-entropy the sum of their class weights): the
+        weight to combine batch losses with."""
+        return float(len(y)) if weights is None else float(np.sum(weights))
 
-    def batch_total(self, value: float, y: np.ndarray) -> float:
+    def batch_total(self, value: float, y: np.ndarray, weights: Weights = None) -> float:
         """The batch's ``value`` as a sum over its samples, to add up batches with: ``value *
         batch_weight(y)`` for the mean, ``value`` itself for the sum. A data set's loss is the
         total over its batches divided by the total ``batch_weight``: the mean per sample."""
-        return value * self.batch_weight(y) if self.reduction == "mean" else value
+        return value * self.batch_weight(y, weights) if self.reduction == "mean" else value
 
     def kink_pattern(self, a: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         """Which side of a non-differentiable point each element is on (None: smooth loss).
@@ -194,31 +221,36 @@ class CrossEntropy(Loss):
             )
         return n_classes
 
-    def _sample_weights(self, y: np.ndarray, dtype: np.dtype) -> np.ndarray | None:
+    def _sample_weights(self, y: np.ndarray, dtype: np.dtype, weights: Weights) -> Weights:
+        """``s_i``: the class weight of each sample times its own weight (None: all 1)."""
         if self.class_weights is None:
-            return None
-        return np.asarray(self.class_weights, dtype=dtype)[y]
+            return None if weights is None else np.asarray(weights, dtype=dtype)
+        s = np.asarray(self.class_weights, dtype=dtype)[y]
+        return s if weights is None else s * np.asarray(weights, dtype=dtype)
 
     def output(self, z: np.ndarray) -> np.ndarray:
         return softmax(z)
 
-    def batch_weight(self, y: np.ndarray) -> float:
-        if self.class_weights is None:
-            return float(len(y))
-        return float(np.asarray(self.class_weights)[y].sum())
+    def batch_weight(self, y: np.ndarray, weights: Weights = None) -> float:
+        s = self._sample_weights(y, np.dtype(np.float64), weights)
+        return float(len(y)) if s is None else float(s.sum())
 
-    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
-        return self.output_and_value(z, y)[1]
+    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray, weights: Weights = None) -> float:
+        return self.output_and_value(z, y, weights)[1]
 
-    def output_and_value(self, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    def output_and_value(
+        self, z: np.ndarray, y: np.ndarray, weights: Weights = None
+    ) -> tuple[np.ndarray, float]:
         # the softmax's exponentials and their sums serve the loss too
         shifted = z - z.max(axis=1, keepdims=True)
         a = np.exp(shifted)
         sums = a.sum(axis=1)
         a /= sums[:, None]
-        return a, self._mean(shifted, np.log(sums), y)
+        return a, self._mean(shifted, np.log(sums), y, weights)
 
-    def _mean(self, shifted: np.ndarray, log_sums: np.ndarray, y: np.ndarray) -> float:
+    def _mean(
+        self, shifted: np.ndarray, log_sums: np.ndarray, y: np.ndarray, weights: Weights = None
+    ) -> float:
         """The loss from ``shifted = z - max(z)`` and ``log_sums = log sum_k exp(shifted_k)``:
         with ``log a_ik = shifted_ik - log_sums_i``, ``-sum_k t_ik log a_ik`` is
         ``log_sums_i - (1 - eps) shifted_{i,y_i} - eps / K sum_k shifted_ik``."""
@@ -226,19 +258,21 @@ class CrossEntropy(Loss):
         per_sample = log_sums - (1 - eps) * shifted[np.arange(len(y)), y]
         if eps:
             per_sample -= eps / shifted.shape[1] * shifted.sum(axis=1)
-        s = self._sample_weights(y, shifted.dtype)
+        s = self._sample_weights(y, shifted.dtype, weights)
         if s is None:
             return self._reduce(per_sample)
         if self.reduction == "mean":
             return float((s * per_sample).sum() / s.sum())
         return float((s * per_sample).sum()) / self._count(len(y))
 
-    def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def gradient(
+        self, z: np.ndarray, a: np.ndarray, y: np.ndarray, weights: Weights = None
+    ) -> np.ndarray:
         # a - t, with t = (1 - eps) onehot(y) + eps / K subtracted in two parts
         eps = self.label_smoothing
         delta = a - eps / z.shape[1] if eps else a.copy()
         delta[np.arange(len(y)), y] -= 1 - eps
-        s = self._sample_weights(y, z.dtype)
+        s = self._sample_weights(y, z.dtype, weights)
         if s is None:
             if self.reduction != "sum":
                 delta /= self._count(len(y))
@@ -331,22 +365,24 @@ class BinaryCrossEntropy(Loss):
     def output(self, z: np.ndarray) -> np.ndarray:
         return stable_sigmoid(z)
 
-    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
+    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray, weights: Weights = None) -> float:
         t = self.targets(y, z)
         softplus = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))  # -log(1 - a)
         w = self._positive(z.dtype)
         if w is None:
-            return self._reduce(softplus - z * t)
+            return self._reduce(softplus - z * t, weights)
         # -(w t log a + (1 - t) log(1 - a)), with -log a = softplus - z
-        return self._reduce(w * t * (softplus - z) + (1 - t) * softplus)
+        return self._reduce(w * t * (softplus - z) + (1 - t) * softplus, weights)
 
-    def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def gradient(
+        self, z: np.ndarray, a: np.ndarray, y: np.ndarray, weights: Weights = None
+    ) -> np.ndarray:
         t = self.targets(y, z)
         w = self._positive(z.dtype)
         if w is None:
-            return (a - t) / self._count(a.size)
+            return self._weigh((a - t) / self._count(a.size), weights)
         # dL/dz = a (w t + 1 - t) - w t: a - t when w = 1
-        return (a * (w * t + 1 - t) - w * t) / self._count(a.size)
+        return self._weigh((a * (w * t + 1 - t) - w * t) / self._count(a.size), weights)
 
     def options(self) -> dict[str, object]:
         return {"pos_weight": self.pos_weight, **super().options()}
@@ -367,12 +403,14 @@ class MeanSquaredError(Loss):
     def output(self, z: np.ndarray) -> np.ndarray:
         return z
 
-    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
+    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray, weights: Weights = None) -> float:
         r = a - y
-        return self._reduce(r * r)
+        return self._reduce(r * r, weights)
 
-    def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return 2 * (a - y) / self._count(a.size)
+    def gradient(
+        self, z: np.ndarray, a: np.ndarray, y: np.ndarray, weights: Weights = None
+    ) -> np.ndarray:
+        return self._weigh(2 * (a - y) / self._count(a.size), weights)
 
 
 class MeanAbsoluteError(Loss):
@@ -387,11 +425,13 @@ class MeanAbsoluteError(Loss):
     def output(self, z: np.ndarray) -> np.ndarray:
         return z
 
-    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
-        return self._reduce(np.abs(a - y))
+    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray, weights: Weights = None) -> float:
+        return self._reduce(np.abs(a - y), weights)
 
-    def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return np.sign(a - y) / self._count(a.size)
+    def gradient(
+        self, z: np.ndarray, a: np.ndarray, y: np.ndarray, weights: Weights = None
+    ) -> np.ndarray:
+        return self._weigh(np.sign(a - y) / self._count(a.size), weights)
 
     def kink_pattern(self, a: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         return a > y
@@ -422,13 +462,15 @@ class Huber(Loss):
     def output(self, z: np.ndarray) -> np.ndarray:
         return z
 
-    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
+    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray, weights: Weights = None) -> float:
         r = np.abs(a - y)
         quadratic = np.minimum(r, self.delta)
-        return self._reduce(0.5 * quadratic**2 + self.delta * (r - quadratic))
+        return self._reduce(0.5 * quadratic**2 + self.delta * (r - quadratic), weights)
 
-    def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return np.clip(a - y, -self.delta, self.delta) / self._count(a.size)
+    def gradient(
+        self, z: np.ndarray, a: np.ndarray, y: np.ndarray, weights: Weights = None
+    ) -> np.ndarray:
+        return self._weigh(np.clip(a - y, -self.delta, self.delta) / self._count(a.size), weights)
 
     def kink_pattern(self, a: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         return np.abs(a - y) <= self.delta
@@ -481,21 +523,23 @@ class ChainRule(Loss):
     def output(self, z: np.ndarray) -> np.ndarray:
         return self.activation.forward(z)
 
-    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
-        return self.base.value(a, a, self.targets(y, a))
+    def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray, weights: Weights = None) -> float:
+        return self.base.value(a, a, self.targets(y, a), weights)
 
-    def output_gradient(self, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def output_gradient(self, a: np.ndarray, y: np.ndarray, weights: Weights = None) -> np.ndarray:
         """``dL/da``: the regression loss's own gradient (its output is the identity)."""
-        return self.base.gradient(a, a, self.targets(y, a))
+        return self.base.gradient(a, a, self.targets(y, a), weights)
 
-    def gradient(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return self.activation.backward(z, a, self.output_gradient(a, y))
+    def gradient(
+        self, z: np.ndarray, a: np.ndarray, y: np.ndarray, weights: Weights = None
+    ) -> np.ndarray:
+        return self.activation.backward(z, a, self.output_gradient(a, y, weights))
 
-    def batch_weight(self, y: np.ndarray) -> float:
-        return self.base.batch_weight(y)
+    def batch_weight(self, y: np.ndarray, weights: Weights = None) -> float:
+        return self.base.batch_weight(y, weights)
 
-    def batch_total(self, value: float, y: np.ndarray) -> float:
-        return self.base.batch_total(value, y)
+    def batch_total(self, value: float, y: np.ndarray, weights: Weights = None) -> float:
+        return self.base.batch_total(value, y, weights)
 
     def kink_pattern(self, a: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         """The loss's kinks, and the output activation's: relu, leaky relu and elu have theirs

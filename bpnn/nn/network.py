@@ -186,27 +186,36 @@ class Network:
         return self.backward(delta) @ self._param_views["0.weight"].T
 
     def loss_and_gradients(
-        self, X: np.ndarray, y: np.ndarray, *, l2: float = 0.0, mode: Mode = CHECK
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        l2: float = 0.0,
+        mode: Mode = CHECK,
+        weights: np.ndarray | None = None,
     ) -> float:
         """Forward and backward on one batch: returns the loss, leaves ``dL/dparams`` in ``grads``.
+        ``weights``: a weight per sample of the batch (``Loss``: the weighted mean).
 
         With ``l2 > 0`` the loss gains ``l2/2 * sum(W^2)`` over the weight matrices and their
         gradients gain ``l2 * W`` (the classic L2 penalty; biases are not penalized).
         ``mode`` defaults to ``CHECK``: training-mode batch norm, no dropout, no side effects.
         """
         z = self.forward(X, mode)
-        a, loss = self.loss.output_and_value(z, y)
+        a, loss = self.loss.output_and_value(z, y, weights)
         self.last_output = a
-        self.backward(self.loss.gradient(z, a, y))
+        self.backward(self.loss.gradient(z, a, y, weights))
         if l2:
             weights = self.params[self.weight_slice]
             loss += 0.5 * l2 * float(np.dot(weights, weights))
             self.grads[self.weight_slice] += l2 * weights
         return loss
 
-    def train_step(self, X: np.ndarray, y: np.ndarray, *, l2: float = 0.0) -> float:
+    def train_step(
+        self, X: np.ndarray, y: np.ndarray, *, l2: float = 0.0, weights: np.ndarray | None = None
+    ) -> float:
         """``loss_and_gradients`` in training mode (dropout on, batch-norm statistics updated)."""
-        return self.loss_and_gradients(X, y, l2=l2, mode=TRAIN)
+        return self.loss_and_gradients(X, y, l2=l2, mode=TRAIN, weights=weights)
 
     def predict(self, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
         """The output activation (probabilities or values) in evaluation mode, in chunks."""
@@ -220,7 +229,11 @@ class Network:
         return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
 
     def evaluate(
-        self, X: np.ndarray, y: np.ndarray, batch_size: int = 8192
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        batch_size: int = 8192,
+        weights: np.ndarray | None = None,
     ) -> tuple[float, np.ndarray]:
         """The mean loss over a whole data set and the outputs, in one pass in evaluation mode.
 
@@ -233,9 +246,10 @@ class Network:
         for i in range(0, len(X), batch_size):
             z = self.forward(X[i : i + batch_size], EVAL)
             chunk_y = y[i : i + batch_size]
-            a, chunk_loss = self.loss.output_and_value(z, chunk_y)
-            total += self.loss.batch_total(chunk_loss, chunk_y)
-            weight += self.loss.batch_weight(chunk_y)
+            chunk_w = None if weights is None else weights[i : i + batch_size]
+            a, chunk_loss = self.loss.output_and_value(z, chunk_y, chunk_w)
+            total += self.loss.batch_total(chunk_loss, chunk_y, chunk_w)
+            weight += self.loss.batch_weight(chunk_y, chunk_w)
             outputs.append(a)
         if not outputs:
             return float("nan"), np.empty((0, self.sizes[-1]), dtype=self.dtype)

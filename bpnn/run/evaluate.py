@@ -10,11 +10,12 @@ import numpy as np
 
 from bpnn.data import Dataset, encode_labels, label_columns, labelled_samples, load_dataset
 from bpnn.errors import ConfigError, DataError
-from bpnn.evaluation import calibration_bins, report
+from bpnn.evaluation import report
 from bpnn.model import Model, load_model
 from bpnn.outputs import output_set, refuse_existing
 from bpnn.run.directory import Log, no_log
-from bpnn.run.pipeline import final_split
+from bpnn.run.pipeline import final_split, final_weights
+from bpnn.scores import calibration_bins
 
 
 def _report(
@@ -25,6 +26,7 @@ def _report(
     title: str,
     log: Log,
     prefix: str = "test_",
+    weights: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The metrics of ``model`` (named ``prefix`` + metric) with, for classification, the
     per-class table and the confusion matrix; with ``plots``, the confusion matrix
@@ -35,7 +37,7 @@ def _report(
             "--plots: draws a confusion matrix of classes or predicted values, not the "
             "per-label report of a multi-label model (see the per-label table or --json)"
         )
-    full = report(model, X, y, prefix=prefix)
+    full = report(model, X, y, prefix=prefix, weights=weights)
     predicted, actual = full.pop("predicted"), full.pop("actual")
     probabilities = full.pop("probabilities", None)
     if plots is not None:
@@ -107,9 +109,9 @@ def evaluate_checkpoint(path: Path, log: Log = no_log, plots: Path | None = None
         )
         X_test = model.input_scaling.apply(data.input_scaling.invert(X_test), model.network.dtype)
     split = "test set" if prefix == "test_" else "training set (no test split)"
-    metrics = _report(
-        model, X_test, y_test, plots, f"{config.name}: {path.name}, {split}", log, prefix
-    )
+    title = f"{config.name}: {path.name}, {split}"
+    weights = final_weights(data)  # a table's data.weight: as in summary.json
+    metrics = _report(model, X_test, y_test, plots, title, log, prefix, weights)
     return _ordered(metrics, model.epoch, len(X_test), prefix)
 
 

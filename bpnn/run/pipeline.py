@@ -292,6 +292,11 @@ def final_split(data: Dataset) -> tuple[np.ndarray, np.ndarray, str]:
     return data.X_train, data.y_train, "train_"
 
 
+def final_weights(data: Dataset) -> np.ndarray | None:
+    """The sample weights of ``final_split`` (a table's ``data.weight``), else None."""
+    return data.w_test if len(data.X_test) else data.w_train
+
+
 def finish_run(
     run: RunDirectory,
     test: tuple[np.ndarray, np.ndarray, str],
@@ -300,6 +305,7 @@ def finish_run(
     best: tuple[str, float | None, int | None],
     stop_reason: str,
     seconds: float,
+    weights: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Evaluate best.npz on the test split ``(X_test, y_test, "test_")`` (or the training split
     ``(..., "train_")`` of a run without a test split), write summary.json and the plots. It is
@@ -307,7 +313,7 @@ def finish_run(
     a run stays that of its training."""
     best_model = load_model(run.checkpoint_path("best"))
     X, y, prefix = test
-    full = report(best_model, X, y, prefix=prefix)
+    full = report(best_model, X, y, prefix=prefix, weights=weights)
     summary: dict[str, Any] = {
         k: v for k, v in full.items() if k.startswith(prefix) and not isinstance(v, list | dict)
     }
@@ -416,10 +422,12 @@ def run_training(
                 record_failure(run, error, model.epoch)
             raise
         seconds = time.perf_counter() - started
-        test, samples = final_split(data), data.n_samples
+        test, samples, weights = final_split(data), data.n_samples, final_weights(data)
         del data, trainer  # the trainer is gone, so this frees the training and validation arrays
         best = (checkpointer.monitor, checkpointer.best, checkpointer.best_epoch)
-        summary = finish_run(run, test, samples, model.epoch, best, end["stop_reason"], seconds)
+        summary = finish_run(
+            run, test, samples, model.epoch, best, end["stop_reason"], seconds, weights
+        )
         return run.path, summary
     except BaseException as error:
         if not run.holds_run():

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from bpnn.callbacks import Callback, FiniteLossCheck, StatefulCallback
-from bpnn.evaluation import correct_count, evaluate
+from bpnn.evaluation import correct_count, correct_share, evaluate
 from bpnn.metrics import accuracy_name, is_headline
 from bpnn.model import Model, model_contents
 from bpnn.nn.network import Network
@@ -84,25 +84,29 @@ class Trainer:
 
     def train_epoch(self, epoch: int, lr: float) -> dict[str, float]:
         """One pass over the training set; returns the mean training loss (and accuracy)."""
-        X, y = self.data.X_train, self.data.y_train
+        X, y, w = self.data.X_train, self.data.y_train, self.data.w_train
         n = len(X)
         order = self.shuffle_rng.permutation(n) if self.shuffle else np.arange(n)
         network, optimizer = self.network, self.optimizer
         classify = self.model.task != "regression"
-        total_loss, total_weight, correct = 0.0, 0.0, 0
+        total_loss, total_weight, correct = 0.0, 0.0, 0.0
         for batch, start in enumerate(range(0, n, self.batch_size), start=1):
             index = order[start : start + self.batch_size]
             X_batch, y_batch = X[index], y[index]
+            w_batch = None if w is None else w[index]
             with np.errstate(over="ignore", invalid="ignore"):  # a NaN loss is our error
-                loss = network.train_step(X_batch, y_batch, l2=self.l2)
+                loss = network.train_step(X_batch, y_batch, l2=self.l2, weights=w_batch)
             for check in self._batch_checks:
                 check.on_backward_end(batch, {"loss": loss})
             clipped = optimizer_step(network, optimizer, lr, self.grad_clip)
             # the batch's loss summed over its samples, and its size (or sum of class weights)
-            total_loss += network.loss.batch_total(loss, y_batch)
-            total_weight += network.loss.batch_weight(y_batch)
-            if classify:
+            total_loss += network.loss.batch_total(loss, y_batch, w_batch)
+            total_weight += network.loss.batch_weight(y_batch, w_batch)
+            if classify and w_batch is None:
                 correct += correct_count(self.model.task, network.last_output, y_batch)
+            elif classify:  # the weights of the right predictions
+                share = correct_share(self.model.task, network.last_output, y_batch, w_batch)
+                correct += share * float(w_batch.sum())
             self._call(
                 "on_batch_end",
                 batch,
@@ -110,7 +114,9 @@ class Trainer:
             )
         logs = {"train_loss": total_loss / total_weight}
         if classify:
-            logs[f"train_{accuracy_name(self.model.task)}"] = correct / n
+            logs[f"train_{accuracy_name(self.model.task)}"] = correct / (
+                n if w is None else w.sum()
+            )
         return logs
 
     def fit(self) -> dict[str, Any]:
@@ -158,8 +164,9 @@ class Trainer:
 
     def validation_metrics(self) -> dict[str, float]:
         """The headline metrics of the validation split, and the ``scores`` asked for."""
+        data = self.data
         measured = evaluate(
-            self.model, self.data.X_val, self.data.y_val, prefix="val_", scores=bool(self.scores)
+            self.model, data.X_val, data.y_val, "val_", bool(self.scores), data.w_val
         )
         return {k: v for k, v in measured.items() if is_headline(k) or k in self.scores}
 

@@ -400,3 +400,38 @@ def test_half_sum_is_half_the_sum_in_value_and_gradient(name: str, options: dict
 def test_unknown_reduction_names_every_choice() -> None:
     with pytest.raises(ValueError, match="mean, sum, half_sum"):
         MeanSquaredError(reduction="halfsum")  # type: ignore[arg-type]
+
+
+# --- a weight per sample (a table's data.weight) ------------------------------------------------
+WEIGHTED_CASES = [
+    *CASES,
+    ("mse", {"reduction": "sum"}),
+    ("huber", {"reduction": "half_sum"}),
+    ("binary_cross_entropy", {"pos_weight": 2.0, "reduction": "sum"}),
+]
+
+
+@pytest.mark.parametrize(("name", "options"), WEIGHTED_CASES)
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32 - 1), counts=st.lists(st.integers(1, 3), min_size=7, max_size=7))
+def test_integer_weights_are_rows_repeated(
+    name: str, options: dict, seed: int, counts: list[int]
+) -> None:
+    """A sample of weight 3 counts as the same sample written three times: the loss and the
+    gradient (summed over a sample's copies) agree with the repeated batch, for every loss
+    and reduction."""
+    loss = make_loss(name, **options)
+    z, y = _random_batch(name, np.random.default_rng(seed))
+    weights = np.array(counts, dtype=np.float64)
+    a = loss.output(z)
+    value = loss.value(z, a, y, weights)
+    gradient = loss.gradient(z, a, y, weights)
+    repeat = np.repeat(np.arange(len(z)), counts)
+    expected, expected_rows = _call(loss, z[repeat], y[repeat])
+    summed = np.zeros_like(z)
+    np.add.at(summed, repeat, expected_rows)
+    assert value == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_allclose(gradient, summed, rtol=1e-10, atol=1e-15)
+    assert loss.batch_total(value, y, weights) == pytest.approx(
+        loss.batch_total(expected, y[repeat]), rel=1e-12
+    )

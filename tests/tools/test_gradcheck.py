@@ -148,7 +148,9 @@ def test_check_detects_a_loss_gradient_that_forgets_to_average(
 ) -> None:
     original = CrossEntropy.gradient
     monkeypatch.setattr(
-        CrossEntropy, "gradient", lambda self, z, a, y: original(self, z, a, y) * len(y)
+        CrossEntropy,
+        "gradient",
+        lambda self, z, a, y, weights=None: original(self, z, a, y, weights) * len(y),
     )
     results = check_gradients(_network("tanh"), *_data())
     assert all(r.max_relative_error > 0.5 for r in results)  # summed is n = 6 times too big

@@ -76,9 +76,14 @@ def scripted_validation(monkeypatch: pytest.MonkeyPatch, **series: list[float]) 
     epochs_seen = [0]
 
     def scripted(
-        model: Any, X: np.ndarray, y: np.ndarray, prefix: str = "", scores: bool = True
+        model: Any,
+        X: np.ndarray,
+        y: np.ndarray,
+        prefix: str = "",
+        scores: bool = True,
+        weights: Any = None,
     ) -> dict[str, float]:
-        metrics = real(model, X, y, prefix=prefix, scores=scores)
+        metrics = real(model, X, y, prefix, scores, weights)
         if prefix == "val_":
             for key, values in series.items():
                 metrics[key] = values[epochs_seen[0]]
@@ -291,9 +296,11 @@ def test_nan_loss_in_a_run_keeps_the_metrics_and_checkpoints_of_the_good_epochs(
     real_step = Network.train_step
     steps = [0]
 
-    def failing_step(self: Network, X: np.ndarray, y: np.ndarray, *, l2: float = 0.0) -> float:
+    def failing_step(
+        self: Network, X: np.ndarray, y: np.ndarray, *, l2: float = 0.0, weights: Any = None
+    ) -> float:
         steps[0] += 1
-        loss = real_step(self, X, y, l2=l2)
+        loss = real_step(self, X, y, l2=l2, weights=weights)
         return math.inf if steps[0] > 2 * BATCHES_PER_EPOCH + 3 else loss
 
     monkeypatch.setattr(Network, "train_step", failing_step)
@@ -444,8 +451,8 @@ def test_grad_clip_limits_the_global_gradient_norm(monkeypatch: pytest.MonkeyPat
     real_step, real_update = network.train_step, optimizer.update_step
     directions = []
 
-    def train_step(X: np.ndarray, y: np.ndarray, *, l2: float = 0.0) -> float:
-        loss = real_step(X, y, l2=l2)
+    def train_step(X: np.ndarray, y: np.ndarray, *, l2: float = 0.0, weights: Any = None) -> float:
+        loss = real_step(X, y, l2=l2, weights=weights)
         before.append(float(np.linalg.norm(network.grads.astype(np.float64))))
         directions.append(network.grads.copy())
         return loss
@@ -485,8 +492,8 @@ def test_without_grad_clip_the_gradient_is_passed_unchanged(
     real_step = network.train_step
     raw = []
 
-    def train_step(X: np.ndarray, y: np.ndarray, *, l2: float = 0.0) -> float:
-        loss = real_step(X, y, l2=l2)
+    def train_step(X: np.ndarray, y: np.ndarray, *, l2: float = 0.0, weights: Any = None) -> float:
+        loss = real_step(X, y, l2=l2, weights=weights)
         raw.append(float(np.linalg.norm(network.grads)))
         return loss
 
