@@ -68,10 +68,10 @@ class RawColumnModel:
     def fit(self, X: Any, y: Any = None) -> RawColumnModel:
         return self
 
-    def score(self, X: Any, y: np.ndarray) -> float:
+    def score(self, X: Any, y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         scaled = self.model.scaled_inputs(X, self.source)
         name = score_name(self.model.task)
-        return evaluate(self.model, scaled, y, scores=False)[name]
+        return evaluate(self.model, scaled, y, scores=False, weights=sample_weight)[name]
 
 
 def raw_columns(model: Model, X: np.ndarray) -> pd.DataFrame | np.ndarray:
@@ -144,22 +144,23 @@ class ImportanceReport:
 
 def _samples(
     model: Model, path: Path, data_file: Path | None, log: Log
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """Raw (unscaled) encoded features, network targets and what they are: the validation
-    split of the checkpoint's data (else test, else training), or the labelled ``data_file``."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str]:
+    """Raw (unscaled) encoded features, network targets, the rows' weights (a table's
+    ``data.weight``; None) and what they are: the validation split of the checkpoint's data
+    (else test, else training), or the labelled ``data_file`` (unweighted)."""
     if data_file is not None:
         X, y = labelled_file(model, data_file, log)
-        return X, y, str(data_file)
+        return X, y, None, str(data_file)
     data = checkpoint_dataset(model, path, log)
     splits = (
-        ("validation split", data.X_val, data.y_val),
-        ("test split", data.X_test, data.y_test),
-        ("training split", data.X_train, data.y_train),
+        ("validation split", data.X_val, data.y_val, data.w_val),
+        ("test split", data.X_test, data.y_test, data.w_test),
+        ("training split", data.X_train, data.y_train, data.w_train),
     )
-    name, X, y = next((split for split in splits if len(split[1])), splits[-1])
+    name, X, y, weights = next((split for split in splits if len(split[1])), splits[-1])
     if name != "validation split":
         log(f"{path}: its run has no validation split; importance on its {name}")
-    return data.input_scaling.invert(X), y, name
+    return data.input_scaling.invert(X), y, weights, name
 
 
 def _gradient_times_input(model: Model, scaled: np.ndarray) -> np.ndarray:
@@ -212,7 +213,7 @@ def importance(
         refuse_existing([plots], "--plots")
     model = load_model(path)
     seed = model.config.seed if seed is None else seed
-    X, y, where = _samples(model, path, data_file, log)
+    X, y, weights, where = _samples(model, path, data_file, log)
     if len(X) < 2:
         raise ConfigError(f"{where}: has {len(X)} sample(s); shuffling a column needs 2 or more")
     raw = raw_columns(model, X)
@@ -220,7 +221,9 @@ def importance(
     estimator = RawColumnModel(model, where)
     # scikit-learn takes a seed for its own RandomState: one drawn from the seeded Generator
     draw = int(np.random.default_rng(seed).integers(np.iinfo(np.int32).max))
-    found = permutation_importance(estimator, raw, y, n_repeats=repeats, random_state=draw)
+    found = permutation_importance(
+        estimator, raw, y, n_repeats=repeats, random_state=draw, sample_weight=weights
+    )
     gradients: list[float | None] = [None] * len(names)
     if method == "gradient":
         scaled = model.scaled_inputs(X, where)
@@ -238,7 +241,7 @@ def importance(
         from_file=data_file is not None,
         samples=len(X),
         score=score_name(model.task),
-        baseline=estimator.score(raw, y),
+        baseline=estimator.score(raw, y, weights),
         repeats=repeats,
         seed=seed,
         method=method,

@@ -124,3 +124,19 @@ def test_a_weight_column_that_cannot_be_one_is_one_line(
     result = run_in_process("train", config, "--out", tmp_path / "run", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines()[-1].endswith(message)
+
+
+def test_importance_scores_the_weighted_validation_split(tmp_path: Path) -> None:
+    """``bpnn importance``'s baseline is the weighted accuracy the run logged for best.npz."""
+    config = write_config(tmp_path)
+    assert (
+        run_in_process("train", config, "--out", tmp_path / "run", "-q", cwd=tmp_path).returncode
+        == 0
+    )
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text(encoding="utf-8"))
+    rows = (tmp_path / "run" / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    logged = json.loads(rows[summary["best_epoch"] - 1])["val_accuracy"]
+    best = tmp_path / "run" / "checkpoints" / "best.npz"
+    result = run_in_process("importance", best, "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["baseline"] == pytest.approx(logged)
